@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ukbench/ukbench/loadgen"
+	"github.com/ukbench/ukbench/report"
+	"github.com/ukbench/ukbench/results"
+)
+
+const loadUsage = `Usage: ukbench load dns --server HOST:PORT [flags]
+       ukbench load http --url http://HOST:PORT/PATH [flags]
+
+Drives open-loop load at a running server, one step per offered rate, and
+prints a row per step. Latency runs from each request's intended send time.
+Rates: "1000,2000", "1000:40000:1000" (start:stop:step) or
+"1000:100000x1.25" (geometric).
+`
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ", ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// loadFlags are the flags both generators share.
+type loadFlags struct {
+	rates, arrivals, out, histDir string
+	step, warmup, timeout         time.Duration
+	sloP99, lateAfter             time.Duration
+	maxLoss, maxLate, minAchieved float64
+	seed                          uint64
+	findMax                       bool
+	bisect                        int
+	quiet                         bool
+}
+
+func (f *loadFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.rates, "rates", "1000:10000:1000", "offered rates in requests/s")
+	fs.DurationVar(&f.step, "step", 10*time.Second, "measured window per rate")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "discarded lead-in per rate")
+	fs.StringVar(&f.arrivals, "arrivals", "constant", "inter-arrival times: constant or poisson")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed for poisson arrivals")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Second, "a request unanswered this long is lost")
+	fs.BoolVar(&f.findMax, "find-max", false, "stop at the first unsustainable rate and bisect for the maximum")
+	fs.IntVar(&f.bisect, "bisect", 5, "bisection steps for --find-max")
+	fs.DurationVar(&f.sloP99, "slo-p99", loadgen.DefaultCriteria.SLOP99, "sustainable: p99 latency at most this (0: no SLO)")
+	fs.Float64Var(&f.maxLoss, "max-loss", loadgen.DefaultCriteria.MaxLoss, "sustainable: at most this fraction lost")
+	fs.Float64Var(&f.minAchieved, "min-achieved", loadgen.DefaultCriteria.MinAchieved, "sustainable: achieved/offered at least this")
+	fs.DurationVar(&f.lateAfter, "late-after", loadgen.DefaultLimits.LateAfter, "a send this late after its intended time is late")
+	fs.Float64Var(&f.maxLate, "max-late", loadgen.DefaultLimits.MaxLateFraction, "a step with more late sends than this fraction is invalid")
+	fs.StringVar(&f.out, "out", "", "write the run record (JSON, one line) to this file")
+	fs.StringVar(&f.histDir, "hist", "", "write each step's latency histograms (HdrHistogram log) into this directory")
+	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
+}
+
+func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
+	a, err := loadgen.ParseArrivals(f.arrivals)
+	if err != nil {
+		return "", nil, usageError("--arrivals: %v", err)
+	}
+	rates, err := loadgen.ParseRates(f.rates)
+	if err != nil {
+		return "", nil, usageError("--rates: %v", err)
+	}
+	switch {
+	case f.step <= 0:
+		return "", nil, usageError("--step %v: must be positive", f.step)
+	case f.warmup < 0:
+		return "", nil, usageError("--warmup %v: must not be negative", f.warmup)
+	case f.timeout <= 0:
+		return "", nil, usageError("--timeout %v: must be positive", f.timeout)
+	case f.maxLoss < 0 || f.maxLoss > 1:
+		return "", nil, usageError("--max-loss %g: want a fraction from 0 to 1", f.maxLoss)
+	case f.maxLate <= 0 || f.maxLate > 1:
+		return "", nil, usageError("--max-late %g: want a fraction above 0, at most 1", f.maxLate)
+	case f.minAchieved <= 0 || f.minAchieved > 1:
+		return "", nil, usageError("--min-achieved %g: want a fraction above 0, at most 1", f.minAchieved)
+	case f.sloP99 < 0:
+		return "", nil, usageError("--slo-p99 %v: must not be negative", f.sloP99)
+	case f.lateAfter <= 0:
+		return "", nil, usageError("--late-after %v: must be positive", f.lateAfter)
+	case f.bisect < 0:
+		return "", nil, usageError("--bisect %d: must not be negative", f.bisect)
+	}
+	return a, rates, nil
+}
+
+func (f *loadFlags) limits() loadgen.Limits {
+	return loadgen.Limits{LateAfter: f.lateAfter, MaxLateFraction: f.maxLate}
+}
+
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "dns" && args[0] != "http") {
+		fmt.Fprint(stderr, loadUsage)
+		return usageError("load: want dns or http")
+	}
+	kind := args[0]
+	fs := newFlags("load "+kind, loadUsage, stderr)
+	var lf loadFlags
+	lf.register(fs)
+	var (
+		server, queries, target, urlS, method, body string
+		sockets, conns, expectStatus, expectBody    int
+		newConn                                     bool
+		headers                                     stringList
+	)
+	fs.StringVar(&target, "target", "external", "target name written into the run record")
+	if kind == "dns" {
+		fs.StringVar(&server, "server", "127.0.0.1:5353", "DNS server address (HOST:PORT, UDP)")
+		fs.IntVar(&sockets, "sockets", 2, "UDP sockets, each with its own sender and receiver")
+		fs.StringVar(&queries, "queries", "", "dnsperf-format query file, one \"name TYPE\" a line (default: names of the built-in zone)")
+	} else {
+		fs.StringVar(&urlS, "url", "http://127.0.0.1:8080/", "URL to request")
+		fs.IntVar(&conns, "connections", 32, "connections (workers), each with its share of the schedule")
+		fs.BoolVar(&newConn, "new-connection", false, "one TCP connection per request (httperf style)")
+		fs.StringVar(&method, "method", "GET", "request method")
+		fs.Var(&headers, "header", "request header \"Name: value\" (repeatable)")
+		fs.StringVar(&body, "body", "", "request body")
+		fs.IntVar(&expectStatus, "expect-status", 0, "only this status is a good answer (default: any 2xx)")
+		fs.IntVar(&expectBody, "expect-body-size", -1, "only a body of this many bytes is a good answer (-1: any)")
+	}
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	arrivals, rates, err := lf.check()
+	if err != nil {
+		return err
+	}
+	var gen loadgen.Generator
+	if kind == "dns" {
+		var qs []loadgen.DNSQuery
+		if queries != "" {
+			if qs, err = loadgen.LoadDNSQueries(queries); err != nil {
+				return err
+			}
+		}
+		gen, err = loadgen.NewDNS(loadgen.DNSConfig{
+			Server: server, Sockets: sockets, Queries: qs, Timeout: lf.timeout,
+			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
+		})
+	} else {
+		gen, err = loadgen.NewHTTP(loadgen.HTTPConfig{
+			URL: urlS, Method: method, Headers: headers, Body: []byte(body), Connections: conns,
+			NewConnection: newConn, Timeout: lf.timeout, ExpectStatus: expectStatus, ExpectBodySize: expectBody,
+			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
+		})
+	}
+	if err != nil {
+		return usageError("load %s: %v", kind, err)
+	}
+	if lf.histDir != "" {
+		if err := os.MkdirAll(lf.histDir, 0o755); err != nil {
+			return fmt.Errorf("--hist: %w", err)
+		}
+	}
+	criteria := loadgen.Criteria{MinAchieved: lf.minAchieved, MaxLoss: lf.maxLoss, SLOP99: lf.sloP99}
+	info := gen.Describe()
+	info.WarmupS = lf.warmup.Seconds()
+	info.SLOP99US = float64(lf.sloP99.Microseconds())
+	info.MaxLoss = lf.maxLoss
+	rec := results.Run{Target: target, Workload: kind, Repeat: 1, Accel: "none", Started: time.Now().UTC(), Load: &info}
+
+	fmt.Fprintf(stdout, "ukbench load %s → %s, %s arrivals, %d workers, %v steps (+%v warm-up)\n",
+		kind, info.Server, arrivals, info.Workers, lf.step, lf.warmup)
+	table := report.NewStepTable(stdout)
+	live := newLiveLine(stderr, lf.quiet)
+	var histErr error
+	stepStart := time.Now()
+	cfg := loadgen.SweepConfig{
+		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
+		FindMax: lf.findMax, BisectSteps: lf.bisect, Progress: live.show,
+		OnStep: func(o loadgen.StepOutcome) {
+			live.clear()
+			table.Row(o.Step)
+			if lf.histDir != "" && histErr == nil {
+				histErr = writeHist(lf.histDir, len(rec.Steps)+1, o, stepStart)
+			}
+			rec.Steps = append(rec.Steps, o.Step)
+			stepStart = time.Now()
+		},
+	}
+	res, sweepErr := loadgen.Sweep(ctx, gen, cfg)
+	live.clear()
+	rec.Ended = time.Now().UTC()
+	rec.MaxSustainableRPS = res.MaxSustainableRPS
+	if sweepErr != nil {
+		rec.Error = sweepErr.Error()
+	}
+	if rec.Steps == nil {
+		rec.Steps = []results.Step{}
+	}
+	fmt.Fprintln(stdout, maxLine(res, len(rates), lf.findMax))
+	if lf.out != "" {
+		if err := writeRecord(lf.out, rec); err != nil {
+			return errors.Join(sweepErr, err)
+		}
+	}
+	if histErr != nil {
+		return errors.Join(sweepErr, fmt.Errorf("--hist: %w", histErr))
+	}
+	if sweepErr != nil && loadgen.IsInterrupted(sweepErr) {
+		return fmt.Errorf("interrupted after %d finished steps (kept)", len(rec.Steps))
+	}
+	return sweepErr
+}
+
+func maxLine(res loadgen.SweepResult, listed int, findMax bool) string {
+	switch {
+	case len(res.Steps) == 0:
+		return "no step finished"
+	case res.MaxSustainableRPS == 0:
+		return "max sustainable rate: none of the rates tried was sustainable"
+	case !res.Bound:
+		return fmt.Sprintf("max sustainable rate: ≥ %.0f/s (every rate tried was sustainable)", res.MaxSustainableRPS)
+	}
+	return fmt.Sprintf("max sustainable rate: %.0f/s", res.MaxSustainableRPS)
+}
+
+// writeRecord writes the run record as one JSON line (a valid runs.jsonl).
+func writeRecord(path string, rec results.Run) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
+}
+
+func writeHist(dir string, n int, o loadgen.StepOutcome, start time.Time) error {
+	path := filepath.Join(dir, fmt.Sprintf("step-%03d-%.0frps.hlog", n, o.Step.OfferedRPS))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = o.Hist.WriteLog(f, start, time.Now(), fmt.Sprintf("offered %.0f/s", o.Step.OfferedRPS))
+	return errors.Join(err, f.Close())
+}
+
+// liveLine shows a running step on a terminal; elsewhere it prints nothing.
+type liveLine struct {
+	w  io.Writer
+	on bool
+}
+
+func newLiveLine(w io.Writer, quiet bool) *liveLine {
+	return &liveLine{w: w, on: !quiet && isTerminal(w)}
+}
+
+func (l *liveLine) show(v loadgen.Live) {
+	if !l.on {
+		return
+	}
+	fmt.Fprintf(l.w, "\r\033[K  %.0f/s  %4.1f/%.0fs  sent %d  answered %d", v.Offered, v.Elapsed.Seconds(), v.Length.Seconds(), v.Sent, v.Answered)
+}
+
+func (l *liveLine) clear() {
+	if l.on {
+		fmt.Fprint(l.w, "\r\033[K")
+	}
+}

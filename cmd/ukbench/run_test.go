@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ukbench/ukbench/results"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+// runCLI runs the CLI and returns stdout, stderr and the exit code.
+func runCLI(ctx context.Context, args ...string) (string, string, int) {
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, &stdout, &stderr)
+	if err != nil {
+		stderr.WriteString("ukbench: " + err.Error() + "\n")
+	}
+	return stdout.String(), stderr.String(), exitCode(err)
+}
+
+func TestCLIUsageAndBadInput(t *testing.T) {
+	dir := t.TempDir()
+	badQueries := filepath.Join(dir, "queries.txt")
+	os.WriteFile(badQueries, []byte("# comment\nwww.example.com A\nmail.example.com NOTATYPE\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no-args", nil, 2},
+		{"unknown-command", []string{"frobnicate"}, 2},
+		{"help", []string{"help"}, 0},
+		{"load-no-kind", []string{"load"}, 2},
+		{"load-bad-rates", []string{"load", "dns", "--rates", "1000:500:100"}, 2},
+		{"load-bad-arrivals", []string{"load", "dns", "--arrivals", "bursty"}, 2},
+		{"load-bad-server", []string{"load", "dns", "--server", "localhost"}, 2},
+		{"load-bad-url", []string{"load", "http", "--url", "ftp://example/"}, 2},
+		{"load-bad-header", []string{"load", "http", "--header", "NoColon"}, 2},
+		{"load-bad-flag", []string{"load", "dns", "--step", "soon"}, 2},
+		{"load-stray-arg", []string{"load", "dns", "extra"}, 2},
+		{"serve-bad-kind", []string{"serve", "smtp"}, 2},
+		{"serve-bad-zone", []string{"serve", "dns", "--zone", "/nonexistent/example.zone"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(context.Background(), tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr)
+			}
+			golden(t, tt.name, "stdout:\n"+stdout+"stderr:\n"+stderr)
+		})
+	}
+	// The query-file error names the file and the line.
+	_, stderr, code := runCLI(context.Background(), "load", "dns", "--queries", badQueries, "--rates", "10", "--step", "1s")
+	if code == 0 || !strings.Contains(stderr, badQueries+":3:") || !strings.Contains(stderr, "NOTATYPE") {
+		t.Errorf("bad query file: exit %d, stderr %q; want file:3 and the bad type named", code, stderr)
+	}
+}
+
+
+func serveInBackground(t *testing.T, args ...string) (addr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("serve still running 5 s after cancel")
+		}
+	})
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no readiness line: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	fields := strings.Fields(strings.TrimPrefix(line, readyPrefix))
+	if !strings.HasPrefix(line, readyPrefix) || len(fields) < 2 {
+		t.Fatalf("readiness line %q, want %q KIND ADDR", line, readyPrefix)
+	}
+	return fields[1]
+}
+
+func TestCLILoadWritesRunRecord(t *testing.T) {
+	for _, kind := range []string{"dns", "http"} {
+		t.Run(kind, func(t *testing.T) {
+			addr := serveInBackground(t, "serve", kind, "--listen", "127.0.0.1:0")
+			dir := t.TempDir()
+			out := filepath.Join(dir, "run.json")
+			target := []string{"--server", addr}
+			if kind == "http" {
+				target = []string{"--url", "http://" + addr + "/", "--connections", "4"}
+			}
+			args := append([]string{"load", kind, "--rates", "100,200", "--step", "500ms", "--warmup", "100ms",
+				"--out", out, "--hist", filepath.Join(dir, "hist")}, target...)
+			stdout, stderr, code := runCLI(context.Background(), args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stdout), "\n")
+			if len(lines) != 5 || !strings.HasPrefix(strings.TrimSpace(lines[1]), "offered/s") ||
+				!strings.HasPrefix(strings.TrimSpace(lines[2]), "100 ") || !strings.HasPrefix(lines[4], "max sustainable rate: ") {
+				t.Errorf("stdout:\n%s\nwant a title, header, two rows and the max line", stdout)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec results.Run
+			if err := json.Unmarshal(b, &rec); err != nil {
+				t.Fatalf("run record: %v\n%s", err, b)
+			}
+			if rec.Target != "external" || rec.Workload != kind || rec.Accel != "none" || len(rec.Steps) != 2 ||
+				rec.Steps[1].Sent != 100 || rec.Steps[1].Answered == 0 || rec.Error != "" {
+				t.Errorf("run record %+v", rec)
+			}
+			logs, _ := filepath.Glob(filepath.Join(dir, "hist", "*.hlog"))
+			if len(logs) != 2 {
+				t.Errorf("histogram logs %v, want one per step", logs)
+			}
+		})
+	}
+}
+
+func TestCLILoadInterruptedKeepsFinishedSteps(t *testing.T) {
+	addr := serveInBackground(t, "serve", "dns", "--listen", "127.0.0.1:0")
+	out := filepath.Join(t.TempDir(), "run.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"load", "dns", "--server", addr, "--rates", "100,100,100", "--step", "400ms", "--warmup", "0s", "--out", out}, &stdout, io.Discard)
+	}()
+	// Cancel once the first step's row is printed: poll the output the
+	// CLI writes, bounded in time.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "\n      100") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("load did not stop within a second of Ctrl-C")
+	}
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("err = %v, want interrupted", err)
+	}
+	b, rerr := os.ReadFile(out)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	var rec results.Run
+	json.Unmarshal(b, &rec)
+	if len(rec.Steps) < 1 || rec.Error == "" {
+		t.Errorf("record after Ctrl-C: %d steps, error %q; want the finished steps and the reason", len(rec.Steps), rec.Error)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,183 @@
+package loadgen
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// startReflector answers every datagram with itself, QR bit set: a DNS
+// "server" that allocates nothing, so the process's allocation count
+// belongs to the generator alone.
+func startReflector(t testing.TB) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			buf[2] |= 0x80
+			c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return c.LocalAddr().String()
+}
+
+// stepAllocs runs one DNS step and returns the mallocs and bytes the whole
+// process made during it.
+func stepAllocs(t testing.TB, g *DNS, spec StepSpec) (mallocs, bytes uint64, out StepOutcome) {
+	t.Helper()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, err := g.RunStep(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	return after.Mallocs - before.Mallocs, after.TotalAlloc - before.TotalAlloc, out
+}
+
+// TestDNSHotPathAllocFree: the allocations of a step do not grow with the
+// number of queries (setup only), and memory stays flat when the step is
+// ten times longer.
+func TestDNSHotPathAllocFree(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own; run without -race")
+	}
+	g, err := NewDNS(DNSConfig{Server: startReflector(t), Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shortM, shortB, short := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 250 * time.Millisecond})
+	longM, longB, long := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 2500 * time.Millisecond})
+	if short.Step.Answered < 990 || long.Step.Answered < 9900 {
+		t.Fatalf("reflector answered %d and %d, want about 1000 and 10000", short.Step.Answered, long.Step.Answered)
+	}
+	extraQueries := long.Step.Sent - short.Step.Sent
+	perQuery := float64(longM-min(longM, shortM)) / float64(extraQueries)
+	t.Logf("short step: %d mallocs %d B; 10× longer: %d mallocs %d B; %.4f mallocs per extra query", shortM, shortB, longM, longB, perQuery)
+	if perQuery > 0.01 {
+		t.Errorf("%.4f allocations per query in the hot path, want none (short %d, long %d mallocs)", perQuery, shortM, longM)
+	}
+	if longB > shortB*3/2+64<<10 {
+		t.Errorf("a 10× longer step allocated %d B against %d B: memory grows with the step", longB, shortB)
+	}
+}
+
+func TestDNSAnswerAllocFree(t *testing.T) {
+	g, err := NewDNS(DNSConfig{Server: "127.0.0.1:53"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dnsSocket{gen: g, slots: make([]dnsSlot, dnsIDs), rec: NewRecorder()}
+	resp := append([]byte(nil), g.queries[0]...)
+	resp[2] |= 0x80
+	var id uint16
+	allocs := testing.AllocsPerRun(1000, func() {
+		slot := &s.slots[id]
+		slot.query.Store(0)
+		slot.measured.Store(true)
+		slot.state.Store(uint64(id)<<1 | slotBusy)
+		resp[0], resp[1] = byte(id>>8), byte(id)
+		s.answer(resp, time.Millisecond)
+		id++
+	})
+	if allocs != 0 {
+		t.Errorf("answer allocates %v times per answer", allocs)
+	}
+	if s.answered != 1001 {
+		t.Errorf("answered %d of 1001", s.answered)
+	}
+}
+
+func TestHTTPWorkerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own; run without -race")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveTinyHTTP(ln)
+	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 2, ExpectBodySize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(d time.Duration) (uint64, StepOutcome) {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err := g.RunStep(context.Background(), StepSpec{Rate: 2000, Duration: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.Mallocs - before.Mallocs, out
+	}
+	shortM, short := run(250 * time.Millisecond)
+	longM, long := run(2500 * time.Millisecond)
+	if short.Step.Answered < 490 || long.Step.Answered < 4900 {
+		t.Fatalf("answered %d and %d (errors %v)", short.Step.Answered, long.Step.Answered, long.Step.Errors)
+	}
+	perReq := float64(longM-min(longM, shortM)) / float64(long.Step.Sent-short.Step.Sent)
+	t.Logf("http: %.4f mallocs per extra request (short %d, long %d)", perReq, shortM, longM)
+	if perReq > 0.05 {
+		t.Errorf("%.4f allocations per keep-alive request, want none", perReq)
+	}
+}
+
+// serveTinyHTTP answers every request on every connection with a fixed
+// response, allocating per connection only.
+func serveTinyHTTP(ln net.Listener) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 4096)
+			have := 0
+			for {
+				n, err := c.Read(buf[have:])
+				if err != nil {
+					return
+				}
+				have += n
+				// One response per complete request head.
+				for {
+					i := indexCRLFCRLF(buf[:have])
+					if i < 0 {
+						break
+					}
+					if _, err := c.Write(resp); err != nil {
+						return
+					}
+					copy(buf, buf[i+4:have])
+					have -= i + 4
+				}
+			}
+		}()
+	}
+}
+
+func indexCRLFCRLF(b []byte) int {
+	for i := 0; i+3 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' && b[i+2] == '\r' && b[i+3] == '\n' {
+			return i
+		}
+	}
+	return -1
+}

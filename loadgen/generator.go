@@ -1,0 +1,140 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/ukbench/ukbench/results"
+)
+
+// ErrConfig is wrapped by every configuration error of a generator.
+var ErrConfig = errors.New("bad load configuration")
+
+// StepSpec is one offered rate to run.
+type StepSpec struct {
+	Rate     float64       // offered requests per second
+	Warmup   time.Duration // sent but discarded
+	Duration time.Duration // the measured window, after the warm-up
+	// Progress, if set, is called about once a second from another
+	// goroutine while the step runs.
+	Progress func(Live)
+}
+
+// Live is a snapshot of a running step for a progress line.
+type Live struct {
+	Offered  float64
+	Elapsed  time.Duration
+	Length   time.Duration // warm-up plus measured window
+	Sent     uint64        // all sends so far, warm-up included
+	Answered uint64        // all good answers so far, warm-up included
+}
+
+// StepOutcome is a finished step: its record and its merged histograms.
+type StepOutcome struct {
+	Step results.Step
+	Hist *Recorder
+}
+
+// A Generator runs steps against one server. RunStep returns an error only
+// when the step could not be run or was interrupted (ctx done); a server
+// that does not answer is loss, not an error.
+type Generator interface {
+	RunStep(ctx context.Context, s StepSpec) (StepOutcome, error)
+	// Describe says how the load is made, for the run record.
+	Describe() results.LoadInfo
+}
+
+// liveCounters are one worker's counters for the progress line: a single
+// writer adds, the monitor reads.
+type liveCounters struct {
+	sent, answered atomic.Uint64
+}
+
+// watchStep starts the progress monitor and a goroutine that sets stop when
+// ctx is done. The returned function ends both.
+func watchStep(ctx context.Context, s StepSpec, clk clock, stop *atomic.Bool, counters []*liveCounters) (end func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var tick <-chan time.Time
+		if s.Progress != nil {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				stop.Store(true)
+				return
+			case <-done:
+				return
+			case <-tick:
+				l := Live{Offered: s.Rate, Elapsed: clk.now(), Length: s.Warmup + s.Duration}
+				for _, c := range counters {
+					l.Sent += c.sent.Load()
+					l.Answered += c.answered.Load()
+				}
+				s.Progress(l)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func checkStep(s StepSpec) error {
+	switch {
+	case !(s.Rate > 0):
+		return errors.Join(ErrConfig, errors.New("step rate must be above 0"))
+	case s.Duration <= 0:
+		return errors.Join(ErrConfig, errors.New("step duration must be above 0"))
+	case s.Warmup < 0:
+		return errors.Join(ErrConfig, errors.New("warm-up must not be negative"))
+	}
+	return nil
+}
+
+// sendStats are a sender's schedule-keeping counts for the measured window.
+type sendStats struct {
+	sent     uint64
+	late     uint64
+	blocked  uint64
+	maxLate  time.Duration
+	warmSent uint64
+}
+
+// account counts one send that left at sentAt and was due at intended.
+func (st *sendStats) account(intended, sentAt, warmup, lateAfter time.Duration, blocked bool) {
+	if intended < warmup {
+		st.warmSent++
+		return
+	}
+	st.sent++
+	late := sentAt - intended
+	if late > lateAfter {
+		st.late++
+	}
+	if late > st.maxLate {
+		st.maxLate = late
+	}
+	if blocked {
+		st.blocked++
+	}
+}
+
+func (st *sendStats) add(o sendStats) {
+	st.sent += o.sent
+	st.late += o.late
+	st.blocked += o.blocked
+	st.warmSent += o.warmSent
+	if o.maxLate > st.maxLate {
+		st.maxLate = o.maxLate
+	}
+}
+
+func (st sendStats) lag() results.Lag {
+	return results.Lag{LateSends: st.late, MaxLateUS: float64(st.maxLate.Microseconds()), Blocked: st.blocked}
+}

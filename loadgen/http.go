@@ -1,0 +1,329 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ukbench/ukbench/results"
+)
+
+// maxStatus bounds the status codes counted one by one.
+const maxStatus = 600
+
+// HTTPConfig configures an HTTP load generator.
+type HTTPConfig struct {
+	URL     string   // http://host:port/path
+	Method  string   // default GET
+	Headers []string // "Name: value"
+	Body    []byte   // request body, if any
+	// Connections is the number of workers, each with one connection and
+	// 1/Connections of the schedule (wrk2's model). Default 32.
+	Connections int
+	// NewConnection opens a TCP connection per request (httperf's method,
+	// used by the Utah study) instead of keeping connections alive.
+	NewConnection bool
+	Timeout       time.Duration // per request, connect included; default 2 s
+	// ExpectStatus: a response with another status is an error. 0 accepts
+	// any 2xx.
+	ExpectStatus int
+	// ExpectBodySize: a response body of another size is an error. -1 (or
+	// any negative value) skips the check.
+	ExpectBodySize int
+	Arrivals       Arrivals
+	Seed           uint64
+	Limits         Limits
+}
+
+// HTTP is an open-loop HTTP/1.1 load generator on fasthttp. It never
+// retries: fasthttp's retry of idempotent requests is switched off, so every
+// failure is counted.
+type HTTP struct {
+	cfg   HTTPConfig
+	uri   *url.URL
+	addr  string
+	isTLS bool
+}
+
+// NewHTTP validates cfg.
+func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: url %q: want http://HOST:PORT/PATH", ErrConfig, cfg.URL)
+	}
+	if cfg.Method == "" {
+		cfg.Method = fasthttp.MethodGet
+	}
+	for _, h := range cfg.Headers {
+		name, _, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t\r\n") {
+			return nil, fmt.Errorf("%w: header %q: want \"Name: value\"", ErrConfig, h)
+		}
+	}
+	if cfg.Connections == 0 {
+		cfg.Connections = 32
+	}
+	if cfg.Connections < 0 || cfg.Connections > 4096 {
+		return nil, fmt.Errorf("%w: connections %d: want 1 to 4096", ErrConfig, cfg.Connections)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("%w: timeout %v must be positive", ErrConfig, cfg.Timeout)
+	}
+	if cfg.ExpectStatus != 0 && (cfg.ExpectStatus < 100 || cfg.ExpectStatus >= maxStatus) {
+		return nil, fmt.Errorf("%w: expected status %d: want 100 to 599", ErrConfig, cfg.ExpectStatus)
+	}
+	if cfg.Arrivals == "" {
+		cfg.Arrivals = Constant
+	}
+	if _, err := ParseArrivals(string(cfg.Arrivals)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	return &HTTP{cfg: cfg, uri: u, addr: addr, isTLS: u.Scheme == "https"}, nil
+}
+
+// Describe implements Generator.
+func (h *HTTP) Describe() results.LoadInfo {
+	return results.LoadInfo{
+		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
+		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
+		LateAfterUS: float64(h.cfg.Limits.LateAfter.Microseconds()), MaxLateFrac: h.cfg.Limits.MaxLateFraction,
+	}
+}
+
+// httpWorker is one connection and its share of the schedule; all of it is
+// owned by the worker's goroutine until it ends.
+type httpWorker struct {
+	client   *fasthttp.HostClient
+	req      *fasthttp.Request
+	resp     *fasthttp.Response
+	pacer    Pacer
+	live     liveCounters
+	rec      *Recorder
+	stats    sendStats
+	answered uint64
+	status   [maxStatus]uint64
+	errs     httpErrors
+}
+
+type httpErrors struct {
+	timeout, connect, reset, other, badBody uint64
+}
+
+func (h *HTTP) newWorker() *httpWorker {
+	w := &httpWorker{rec: NewRecorder()}
+	w.client = &fasthttp.HostClient{
+		Addr:                      h.addr,
+		IsTLS:                     h.isTLS,
+		MaxConns:                  1,
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		ReadTimeout:               h.cfg.Timeout,
+		WriteTimeout:              h.cfg.Timeout,
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		Dial: func(addr string) (net.Conn, error) {
+			return fasthttp.DialTimeout(addr, h.cfg.Timeout)
+		},
+	}
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI(h.uri.String())
+	req.Header.SetMethod(h.cfg.Method)
+	req.Header.Set("User-Agent", "ukbench")
+	for _, hd := range h.cfg.Headers {
+		name, value, _ := strings.Cut(hd, ":")
+		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	if len(h.cfg.Body) > 0 {
+		req.SetBody(h.cfg.Body)
+	}
+	if h.cfg.NewConnection {
+		req.SetConnectionClose()
+	}
+	w.req = req
+	w.resp = fasthttp.AcquireResponse()
+	return w
+}
+
+func (w *httpWorker) release() {
+	w.client.CloseIdleConnections()
+	fasthttp.ReleaseRequest(w.req)
+	fasthttp.ReleaseResponse(w.resp)
+}
+
+// RunStep implements Generator.
+func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
+	if err := checkStep(spec); err != nil {
+		return StepOutcome{}, err
+	}
+	workers := make([]*httpWorker, h.cfg.Connections)
+	counters := make([]*liveCounters, len(workers))
+	length := spec.Warmup + spec.Duration
+	for i := range workers {
+		w := h.newWorker()
+		w.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, len(workers), h.cfg.Seed)
+		workers[i] = w
+		counters[i] = &w.live
+	}
+	defer func() {
+		for _, w := range workers {
+			w.release()
+		}
+	}()
+	var stop atomic.Bool
+	clk := newClock()
+	end := watchStep(ctx, spec, clk, &stop, counters)
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.work(w, clk, spec.Warmup, &stop) }()
+	}
+	wg.Wait()
+	end()
+	if err := ctx.Err(); err != nil {
+		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
+	}
+	return h.collect(spec, workers), nil
+}
+
+// work runs one worker's schedule. A request whose predecessor is still
+// running at its intended time waits for it (and counts as blocked); its
+// latency still runs from the intended time.
+func (h *HTTP) work(w *httpWorker, clk clock, warmup time.Duration, stop *atomic.Bool) {
+	lockPacingThread()
+	lateAfter := h.cfg.Limits.LateAfter
+	var prevDone time.Duration
+	for n := uint64(0); ; n++ {
+		at, ok := w.pacer.Due(n)
+		if !ok {
+			return
+		}
+		if !clk.sleepUntil(at, stop) {
+			return
+		}
+		sentAt := clk.now()
+		blocked := n > 0 && prevDone > at
+		w.stats.account(at, sentAt, warmup, lateAfter, blocked)
+		w.live.sent.Add(1)
+		w.resp.Reset()
+		err := w.client.Do(w.req, w.resp)
+		done := clk.now()
+		prevDone = done
+		if at < warmup {
+			if err == nil && h.good(w.resp) {
+				w.live.answered.Add(1)
+			}
+			continue
+		}
+		if err != nil {
+			w.errs.count(err)
+			continue
+		}
+		code := w.resp.StatusCode()
+		if code >= 0 && code < maxStatus {
+			w.status[code]++
+		}
+		if !h.statusOK(code) {
+			continue // counted by status code in collect
+		}
+		if h.cfg.ExpectBodySize >= 0 && len(w.resp.Body()) != h.cfg.ExpectBodySize {
+			w.errs.badBody++
+			continue
+		}
+		w.answered++
+		w.live.answered.Add(1)
+		w.rec.Record(at, sentAt, done)
+	}
+}
+
+func (h *HTTP) statusOK(code int) bool {
+	if h.cfg.ExpectStatus != 0 {
+		return code == h.cfg.ExpectStatus
+	}
+	return code >= 200 && code < 300
+}
+
+func (h *HTTP) good(r *fasthttp.Response) bool {
+	return h.statusOK(r.StatusCode()) && (h.cfg.ExpectBodySize < 0 || len(r.Body()) == h.cfg.ExpectBodySize)
+}
+
+// count classifies a failed request.
+func (e *httpErrors) count(err error) {
+	var ne net.Error
+	var op *net.OpError
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		e.timeout++
+	case errors.As(err, &op) && op.Op == "dial", errors.Is(err, syscall.ECONNREFUSED):
+		e.connect++
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		e.reset++
+	default:
+		e.other++
+	}
+}
+
+func (h *HTTP) collect(spec StepSpec, workers []*httpWorker) StepOutcome {
+	rec := NewRecorder()
+	var st sendStats
+	var errs httpErrors
+	var status [maxStatus]uint64
+	step := results.Step{
+		OfferedRPS: spec.Rate, DurationS: spec.Duration.Seconds(),
+		Errors: map[string]uint64{}, Codes: map[string]uint64{},
+	}
+	for _, w := range workers {
+		rec.Merge(w.rec)
+		st.add(w.stats)
+		step.Answered += w.answered
+		errs.timeout += w.errs.timeout
+		errs.connect += w.errs.connect
+		errs.reset += w.errs.reset
+		errs.other += w.errs.other
+		errs.badBody += w.errs.badBody
+		for i, c := range w.status {
+			status[i] += c
+		}
+	}
+	addNonZero(step.Errors, "timeout", errs.timeout)
+	addNonZero(step.Errors, "connect", errs.connect)
+	addNonZero(step.Errors, "reset", errs.reset)
+	addNonZero(step.Errors, "other", errs.other)
+	addNonZero(step.Errors, "body", errs.badBody)
+	for code, c := range status {
+		addNonZero(step.Codes, strconv.Itoa(code), c)
+		if c != 0 && !h.statusOK(code) {
+			step.Errors["status_"+strconv.Itoa(code)] += c
+		}
+	}
+	step.Sent = st.sent
+	step.Lag = st.lag()
+	step.AchievedRPS = float64(step.Answered) / spec.Duration.Seconds()
+	step.LatencyUS = Summarize(rec.Latency)
+	step.ServiceUS = Summarize(rec.Service)
+	h.cfg.Limits.judge(&step)
+	return StepOutcome{Step: step, Hist: rec}
+}

@@ -1,0 +1,140 @@
+// Package loadgen holds ukbench's open-loop DNS and HTTP load generators and
+// the rate sweeps that drive them (DESIGN.md rules 1–4).
+//
+// Every request has an intended send time taken from a schedule (a Pacer);
+// latency is measured from that time, so a server that stalls cannot hide its
+// stall by slowing the generator down (coordinated omission).
+package loadgen
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// A Pacer is a pure load schedule in the style of vegeta's Pacer.
+//
+// Pace returns how long to wait, from elapsed (time since the schedule
+// started), before request number sent (0-based) is due. A zero wait means the
+// request is due now or overdue. stop is true when the schedule has no
+// request number sent.
+//
+// Due returns the intended send time of request n relative to the start, and
+// false when the schedule has no request n.
+//
+// A Pacer is not safe for concurrent use; each sender owns its own.
+type Pacer interface {
+	Pace(elapsed time.Duration, sent uint64) (wait time.Duration, stop bool)
+	Due(n uint64) (at time.Duration, ok bool)
+}
+
+// Arrivals names an inter-arrival distribution.
+type Arrivals string
+
+const (
+	// Constant spaces requests evenly.
+	Constant Arrivals = "constant"
+	// Poisson draws exponential inter-arrival gaps, as independent users do.
+	Poisson Arrivals = "poisson"
+)
+
+// ParseArrivals checks an --arrivals value.
+func ParseArrivals(s string) (Arrivals, error) {
+	switch Arrivals(s) {
+	case Constant, Poisson:
+		return Arrivals(s), nil
+	}
+	return "", fmt.Errorf("arrivals %q: want %q or %q", s, Constant, Poisson)
+}
+
+// NewPacer returns the schedule of one sender that carries share 1/of the
+// total rate (requests per second) for length, as sender number index of of.
+// Constant senders are phase-shifted so that together they send evenly; Poisson
+// senders draw independent streams (the sum of independent Poisson processes
+// is a Poisson process of the summed rate). seed makes Poisson schedules
+// repeatable.
+func NewPacer(a Arrivals, rate float64, length time.Duration, index, of int, seed uint64) Pacer {
+	per := rate / float64(of)
+	switch a {
+	case Poisson:
+		return &PoissonPacer{Rate: per, Length: length, Seed: seed + uint64(index)*0x9e3779b97f4a7c15}
+	default:
+		// Sender i sends at (i + k·of)/rate: the senders interleave.
+		return ConstantPacer{Rate: per, Length: length, Offset: time.Duration(float64(index) / rate * 1e9)}
+	}
+}
+
+// ConstantPacer sends at Rate requests per second, evenly spaced, starting at
+// Offset and stopping before Length.
+type ConstantPacer struct {
+	Rate   float64       // requests per second; must be > 0
+	Length time.Duration // the schedule holds requests due before Length
+	Offset time.Duration // intended time of request 0
+}
+
+// Due implements Pacer.
+func (p ConstantPacer) Due(n uint64) (time.Duration, bool) {
+	if p.Rate <= 0 {
+		return 0, false
+	}
+	at := p.Offset + time.Duration(float64(n)*1e9/p.Rate)
+	return at, at < p.Length
+}
+
+// Pace implements Pacer.
+func (p ConstantPacer) Pace(elapsed time.Duration, sent uint64) (time.Duration, bool) {
+	return paceFromDue(p, elapsed, sent)
+}
+
+// PoissonPacer sends with exponentially distributed gaps of mean 1/Rate.
+// The schedule is a pure function of (Seed, n); it remembers the last request
+// it computed so that sequential use costs O(1) per request. Asking for an
+// earlier request recomputes from the start.
+type PoissonPacer struct {
+	Rate   float64       // mean requests per second; must be > 0
+	Length time.Duration // the schedule holds requests due before Length
+	Seed   uint64
+
+	rng    *rand.Rand
+	pcg    *rand.PCG
+	lastN  uint64
+	lastAt float64 // seconds; the due time of request lastN-1, valid when rng != nil
+}
+
+// Due implements Pacer.
+func (p *PoissonPacer) Due(n uint64) (time.Duration, bool) {
+	if p.Rate <= 0 {
+		return 0, false
+	}
+	if p.rng == nil || n < p.lastN {
+		if p.pcg == nil {
+			p.pcg = rand.NewPCG(p.Seed, p.Seed^0x6a09e667f3bcc909)
+			p.rng = rand.New(p.pcg)
+		}
+		p.pcg.Seed(p.Seed, p.Seed^0x6a09e667f3bcc909)
+		p.lastN, p.lastAt = 0, 0
+	}
+	for p.lastN <= n {
+		p.lastAt += p.rng.ExpFloat64() / p.Rate
+		p.lastN++
+	}
+	at := time.Duration(math.Round(p.lastAt * 1e9))
+	return at, at < p.Length
+}
+
+// Pace implements Pacer.
+func (p *PoissonPacer) Pace(elapsed time.Duration, sent uint64) (time.Duration, bool) {
+	return paceFromDue(p, elapsed, sent)
+}
+
+func paceFromDue(p Pacer, elapsed time.Duration, sent uint64) (time.Duration, bool) {
+	at, ok := p.Due(sent)
+	if !ok {
+		return 0, true
+	}
+	if at <= elapsed {
+		return 0, false
+	}
+	return at - elapsed, false
+}

@@ -1,0 +1,123 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// SweepConfig describes a rate sweep.
+type SweepConfig struct {
+	Rates    []float64     // offered rates, in order
+	Step     time.Duration // measured window per rate
+	Warmup   time.Duration // discarded lead-in per rate
+	Criteria Criteria
+	// FindMax stops the listed rates at the first unsustainable one and
+	// bisects between it and the last sustainable one.
+	FindMax bool
+	// BisectSteps bounds the bisection; default 5.
+	BisectSteps int
+	// Resolution ends the bisection when (bad-good)/bad falls below it;
+	// default 0.02.
+	Resolution float64
+	// OnStep, if set, sees each finished step (to print or store it)
+	// before the sweep goes on.
+	OnStep func(StepOutcome)
+	// Progress is passed to each step.
+	Progress func(Live)
+}
+
+// SweepResult is what a sweep finished.
+type SweepResult struct {
+	Steps []StepOutcome
+	// MaxSustainableRPS is the highest offered rate whose step met the
+	// criteria (0 when none did).
+	MaxSustainableRPS float64
+	// Bound says whether MaxSustainableRPS is bounded from above by a
+	// failing step; false means the server kept up with every rate tried.
+	Bound bool
+}
+
+// Sweep runs the configured steps against gen. On error (including ctx
+// cancellation) it returns the steps finished so far with the error.
+func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, error) {
+	if len(cfg.Rates) == 0 {
+		return SweepResult{}, fmt.Errorf("%w: no rates to sweep", ErrConfig)
+	}
+	if cfg.Step <= 0 {
+		return SweepResult{}, fmt.Errorf("%w: step duration %v must be positive", ErrConfig, cfg.Step)
+	}
+	if cfg.BisectSteps == 0 {
+		cfg.BisectSteps = 5
+	}
+	if cfg.Resolution == 0 {
+		cfg.Resolution = 0.02
+	}
+	var res SweepResult
+	run := func(rate float64, phase string) (bool, error) {
+		out, err := gen.RunStep(ctx, StepSpec{Rate: rate, Warmup: cfg.Warmup, Duration: cfg.Step, Progress: cfg.Progress})
+		if err != nil {
+			return false, err
+		}
+		ok, _ := cfg.Criteria.Sustainable(out.Step)
+		out.Step.Sustainable = ok
+		out.Step.Phase = phase
+		res.Steps = append(res.Steps, out)
+		if ok && rate > res.MaxSustainableRPS {
+			res.MaxSustainableRPS = rate
+		}
+		if !ok {
+			res.Bound = true
+		}
+		if cfg.OnStep != nil {
+			cfg.OnStep(out)
+		}
+		return ok, nil
+	}
+	good, bad := 0.0, math.Inf(1)
+	for _, r := range cfg.Rates {
+		ok, err := run(r, "sweep")
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			good = math.Max(good, r)
+		} else {
+			bad = math.Min(bad, r)
+			if cfg.FindMax {
+				break
+			}
+		}
+	}
+	if !cfg.FindMax || math.IsInf(bad, 1) {
+		return res, nil
+	}
+	lo := 0.0
+	if good < bad {
+		lo = good
+	}
+	hi := bad
+	for i := 0; i < cfg.BisectSteps && (hi-lo)/hi >= cfg.Resolution; i++ {
+		mid := math.Round((lo + hi) / 2)
+		if mid <= lo || mid >= hi {
+			break
+		}
+		ok, err := run(mid, "bisect")
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return res, nil
+}
+
+// IsInterrupted reports whether err came from a cancelled context.
+func IsInterrupted(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,68 @@
+// Package report turns run records into tables, plots and documents.
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ukbench/ukbench/results"
+)
+
+// StepTable prints steps as a readable fixed-width table, one row per
+// step, as they finish. It is not safe for concurrent use.
+type StepTable struct {
+	w io.Writer
+}
+
+const stepRowFormat = "%9s %10s %9s %9s %6s %8s %8s %8s %9s %8s %6s %5s %4s  %s\n"
+
+// NewStepTable starts a table on w.
+func NewStepTable(w io.Writer) *StepTable {
+	fmt.Fprintf(w, stepRowFormat, "offered/s", "achieved/s", "sent", "answered", "loss%",
+		"p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "late%", "valid", "ok", "errors")
+	return &StepTable{w: w}
+}
+
+// Row prints one step. "valid" says whether the generator kept its
+// schedule; "ok" whether the step met the sustainability criteria.
+func (t *StepTable) Row(s results.Step) {
+	late := 0.0
+	if s.Sent > 0 {
+		late = 100 * float64(s.Lag.LateSends) / float64(s.Sent)
+	}
+	ms := func(us float64) string { return fmt.Sprintf("%.3f", us/1000) }
+	fmt.Fprintf(t.w, stepRowFormat,
+		fmt.Sprintf("%.0f", s.OfferedRPS), fmt.Sprintf("%.1f", s.AchievedRPS),
+		fmt.Sprint(s.Sent), fmt.Sprint(s.Answered), fmt.Sprintf("%.2f", 100*s.LossFraction()),
+		ms(s.LatencyUS.P50), ms(s.LatencyUS.P90), ms(s.LatencyUS.P99), ms(s.LatencyUS.P999), ms(s.LatencyUS.Max),
+		fmt.Sprintf("%.2f", late), yesNo(s.Valid), yesNo(s.Sustainable), FormatCounts(s.Errors))
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// FormatCounts prints a count map as "a=1 b=2", sorted by key, or "-".
+func FormatCounts(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	return b.String()
+}

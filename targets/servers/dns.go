@@ -1,0 +1,150 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+)
+
+// DNSConfig configures the DNS server.
+type DNSConfig struct {
+	Listen  string // host:port; port 0 picks a free one
+	Zone    *Zone  // default: DefaultZone
+	Sockets int    // UDP sockets sharing the port with SO_REUSEPORT; default 2
+	Faults  Faults
+}
+
+// DNSServer is a running authoritative DNS server (UDP and TCP).
+type DNSServer struct {
+	// Addr is the address it listens on (UDP and TCP share the port).
+	Addr    string
+	servers []*dns.Server
+	errs    chan error
+	n       int
+}
+
+// StartDNS binds the sockets and starts serving. It returns once every
+// socket is listening; Stop (or Wait after ctx ends) releases them.
+func StartDNS(ctx context.Context, cfg DNSConfig) (*DNSServer, error) {
+	if cfg.Zone == nil {
+		z, err := LoadZone("", "")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Zone = z
+	}
+	if cfg.Sockets == 0 {
+		cfg.Sockets = 2
+	}
+	if cfg.Sockets < 0 || cfg.Sockets > 256 {
+		return nil, fmt.Errorf("dns server: sockets %d: want 1 to 256", cfg.Sockets)
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("dns server: listen address %q: want HOST:PORT: %v", cfg.Listen, err)
+	}
+	h := &dnsHandler{zone: cfg.Zone, faults: &faultState{f: cfg.Faults}}
+	lc := net.ListenConfig{Control: reusePort}
+	var conns []net.PacketConn
+	addr := cfg.Listen
+	for i := 0; i < cfg.Sockets; i++ {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("dns server: listen udp %s: %w", addr, err)
+		}
+		_ = pc.(*net.UDPConn).SetReadBuffer(4 << 20)
+		conns = append(conns, pc)
+		addr = pc.LocalAddr().String() // later sockets join the same port
+	}
+	tl, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil, fmt.Errorf("dns server: listen tcp %s: %w", addr, err)
+	}
+	s := &DNSServer{Addr: addr, errs: make(chan error, len(conns)+1)}
+	var started sync.WaitGroup
+	for _, pc := range conns {
+		srv := &dns.Server{PacketConn: pc, Handler: h, UDPSize: 4096}
+		s.add(srv, &started)
+	}
+	s.add(&dns.Server{Listener: tl, Handler: h}, &started)
+	started.Wait()
+	go func() {
+		<-ctx.Done()
+		s.Stop()
+	}()
+	return s, nil
+}
+
+func (s *DNSServer) add(srv *dns.Server, started *sync.WaitGroup) {
+	started.Add(1)
+	srv.NotifyStartedFunc = started.Done
+	s.servers = append(s.servers, srv)
+	s.n++
+	go func() { s.errs <- srv.ActivateAndServe() }()
+}
+
+// Stop shuts every socket down. It is safe to call more than once.
+func (s *DNSServer) Stop() {
+	for _, srv := range s.servers {
+		_ = srv.Shutdown() // an error means it was already stopped
+	}
+}
+
+// Wait blocks until every socket has stopped and returns the first serving
+// error, if any.
+func (s *DNSServer) Wait() error {
+	var first error
+	for i := 0; i < s.n; i++ {
+		if err := <-s.errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// dnsHandler answers from a zone. It is shared by every socket.
+type dnsHandler struct {
+	zone   *Zone
+	faults *faultState
+}
+
+func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if h.faults.active() && h.faults.apply() {
+		return
+	}
+	m := new(dns.Msg)
+	if len(r.Question) != 1 || r.Opcode != dns.OpcodeQuery {
+		m.SetRcode(r, dns.RcodeFormatError)
+		if r.Opcode != dns.OpcodeQuery {
+			m.Rcode = dns.RcodeNotImplemented
+		}
+		_ = w.WriteMsg(m)
+		return
+	}
+	m.SetReply(r)
+	m.RecursionAvailable = false
+	h.zone.answer(m, r.Question[0])
+	if opt := r.IsEdns0(); opt != nil {
+		m.SetEdns0(opt.UDPSize(), false)
+	}
+	_ = w.WriteMsg(m) // a client that went away is not our error
+}
+
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	return errors.Join(err, serr)
+}
