@@ -32,7 +32,7 @@ quickstart: build-static
 	scripts/quickstart.sh $(BIN)/ukbench results/quickstart
 
 deps-bench:
-	scripts/install-deps.sh nsd dnsperf wrk lighttpd
+	scripts/install-deps.sh nsd dnsperf wrk lighttpd bind9-dnsutils time curl
 
 bench: build-static deps-bench
 	bench/dns.sh $(BIN)/ukbench

@@ -114,4 +114,3 @@ func (m *mmsgConn) writeBatch(msgs [][]byte) (int, error) {
 	}
 	return m.sendN, nil
 }
-

@@ -86,7 +86,6 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 	}
 }
 
-
 func serveInBackground(t *testing.T, args ...string) (addr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -85,4 +85,3 @@ func defaultListen(kind string) string {
 	}
 	return "127.0.0.1:8080"
 }
-
