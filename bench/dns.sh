@@ -47,7 +47,7 @@ zone:
   name: example.com
   zonefile: example.com.zone
 CONF
-start_server "" "$work/nsd.out" taskset -c "$SERVER_CPU" nsd -d -c "$work/nsd.conf"
+start_bg "$work/nsd.out" taskset -c "$SERVER_CPU" nsd -d -c "$work/nsd.conf"
 # NSD prints nothing when ready: wait for a real answer (bounded).
 for i in $(seq 1 100); do
   dig +short +time=1 +tries=1 -p "$nsd_port" @127.0.0.1 www.example.com A 2>/dev/null | grep -q 192.0.2.10 && break

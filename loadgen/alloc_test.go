@@ -84,10 +84,7 @@ func TestDNSAnswerAllocFree(t *testing.T) {
 	resp[2] |= 0x80
 	var id uint16
 	allocs := testing.AllocsPerRun(1000, func() {
-		slot := &s.slots[id]
-		slot.query.Store(0)
-		slot.measured.Store(true)
-		slot.state.Store(uint64(id)<<1 | slotBusy)
+		s.slots[id] = dnsSlot{busy: true, measured: true}
 		resp[0], resp[1] = byte(id>>8), byte(id)
 		s.answer(resp, time.Millisecond)
 		id++

@@ -8,7 +8,7 @@ import (
 )
 
 // Limits decide when a step's generator lagged too much to be trusted
-// (DESIGN.md rule 2).
+// (DESIGN.md rule 2), and how tightly it paces.
 type Limits struct {
 	// LateAfter: a send that leaves more than this after its intended time
 	// is late. Default 1 ms.
@@ -16,10 +16,12 @@ type Limits struct {
 	// MaxLateFraction: a step with a larger fraction of late sends is
 	// invalid. Default 0.01.
 	MaxLateFraction float64
+	// TimerSlack of the pacing threads; default DefaultTimerSlack.
+	TimerSlack time.Duration
 }
 
 // DefaultLimits are the limits used when none are given.
-var DefaultLimits = Limits{LateAfter: time.Millisecond, MaxLateFraction: 0.01}
+var DefaultLimits = Limits{LateAfter: time.Millisecond, MaxLateFraction: 0.01, TimerSlack: DefaultTimerSlack}
 
 func (l Limits) withDefaults() Limits {
 	if l.LateAfter <= 0 {
@@ -27,6 +29,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxLateFraction <= 0 {
 		l.MaxLateFraction = DefaultLimits.MaxLateFraction
+	}
+	if l.TimerSlack <= 0 {
+		l.TimerSlack = DefaultTimerSlack
 	}
 	return l
 }

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -19,13 +18,12 @@ const (
 	dnsIDs       = 1 << 16 // DNS IDs, hence in-flight queries, per socket
 	dnsBatch     = 64      // messages per sendmmsg/recvmmsg
 	dnsMaxAnswer = 4096
-	slotBusy     = 1
 )
 
 // DNSConfig configures a DNS load generator.
 type DNSConfig struct {
 	Server   string        // host:port of the DNS server (UDP)
-	Sockets  int           // UDP sockets, each with its own sender thread and receiver; default 2
+	Sockets  int           // UDP sockets, each with its own loop and OS thread; default 2
 	Queries  []DNSQuery    // sent round-robin; default DefaultDNSQueries
 	Timeout  time.Duration // a query unanswered this long after its send is lost; default 2 s
 	Arrivals Arrivals      // default Constant
@@ -33,11 +31,11 @@ type DNSConfig struct {
 	Limits   Limits
 }
 
-// DNS is an open-loop DNS-over-UDP load generator. Each socket has a sender
-// that follows its share of the schedule and a receiver that matches answers
-// to in-flight queries by ID and question. The two share only a table of
-// slots indexed by DNS ID whose state changes by compare-and-swap, so the hot
-// path takes no lock and allocates nothing.
+// DNS is an open-loop DNS-over-UDP load generator. Each socket has one loop
+// that follows its share of the schedule and matches answers to in-flight
+// queries by ID and question in a table of slots indexed by DNS ID. Loops
+// share nothing but progress counters, so the hot path takes no lock and
+// allocates nothing.
 type DNS struct {
 	cfg       DNSConfig
 	addr      *net.UDPAddr
@@ -105,34 +103,37 @@ func (d *DNS) Describe() results.LoadInfo {
 	return results.LoadInfo{
 		Server: d.addr.String(), Arrivals: string(d.cfg.Arrivals), Workers: d.cfg.Sockets,
 		TimeoutMS: float64(d.cfg.Timeout) / 1e6, LateAfterUS: float64(d.cfg.Limits.LateAfter.Microseconds()),
-		MaxLateFrac: d.cfg.Limits.MaxLateFraction,
+		MaxLateFrac:  d.cfg.Limits.MaxLateFraction,
+		TimerSlackUS: float64(d.cfg.Limits.TimerSlack) / 1e3,
 	}
 }
 
-// dnsSlot is the state of one DNS ID of one socket. state is
-// (use number << 1) | slotBusy while a query is in flight; the use number
-// makes a stale compare-and-swap fail after the ID was reused.
+// dnsSlot is the state of one DNS ID of one socket while its query is in
+// flight.
 type dnsSlot struct {
-	state    atomic.Uint64
-	intended atomic.Int64 // ns on the step clock
-	sent     atomic.Int64 // ns on the step clock
-	query    atomic.Uint32
-	measured atomic.Bool
+	busy     bool
+	measured bool
+	query    uint32
+	intended time.Duration // on the step clock
+	sent     time.Duration // on the step clock
 }
 
-// dnsSocket is one UDP socket with its sender and receiver state. Fields
-// under "sender" are touched only by the sender goroutine, those under
-// "receiver" only by the receiver, until both have ended.
+// dnsSocket is one UDP socket and everything its loop owns. One goroutine
+// (on its own OS thread) runs the loop: it sends what the schedule makes
+// due, and on the same wake-ups reads every answer that has arrived. The
+// kernel stamps each answer's arrival (SO_TIMESTAMPNS), so answers need not
+// be read the moment they land: receiving costs no extra wake-up, and the
+// latency is measured at arrival, free of scheduling delay. No state is
+// shared with another goroutine but the live counters.
 type dnsSocket struct {
 	gen   *DNS
-	conn  *net.UDPConn
-	mc    *mmsgConn
+	sock  *udpSocket
 	slots []dnsSlot
 	live  liveCounters
+	clk   clock
+	pacer Pacer
 
-	// sender
 	next, oldest uint64 // use numbers: next to hand out; oldest possibly in flight
-	pacer        Pacer
 	stats        sendStats
 	timeouts     uint64 // measured queries lost to the timeout
 	sendErrors   uint64
@@ -142,7 +143,6 @@ type dnsSocket struct {
 	batchUse     [dnsBatch]uint64
 	batchBlocked [dnsBatch]bool
 
-	// receiver
 	rec       *Recorder
 	answered  uint64 // measured, good rcode
 	rcodes    [16]uint64
@@ -153,18 +153,11 @@ type dnsSocket struct {
 }
 
 func (d *DNS) newSocket() (*dnsSocket, error) {
-	conn, err := net.DialUDP("udp", nil, d.addr)
+	sock, err := dialUDPSocket(d.addr, dnsBatch, dnsMaxAnswer)
 	if err != nil {
 		return nil, fmt.Errorf("dns socket to %v: %w", d.addr, err)
 	}
-	_ = conn.SetReadBuffer(4 << 20)
-	_ = conn.SetWriteBuffer(4 << 20)
-	mc, err := newMmsgConn(conn, dnsBatch, dnsMaxAnswer)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	s := &dnsSocket{gen: d, conn: conn, mc: mc, slots: make([]dnsSlot, dnsIDs), rec: NewRecorder()}
+	s := &dnsSocket{gen: d, sock: sock, slots: make([]dnsSlot, dnsIDs), rec: NewRecorder()}
 	s.sendMsgs = make([][]byte, dnsBatch)
 	s.sendBufs = make([][]byte, dnsBatch)
 	for i := range s.sendBufs {
@@ -173,7 +166,8 @@ func (d *DNS) newSocket() (*dnsSocket, error) {
 	return s, nil
 }
 
-// RunStep implements Generator.
+// RunStep implements Generator. It raises GOMAXPROCS for the step (see
+// raiseProcs); steps must not run concurrently.
 func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	if err := checkStep(spec); err != nil {
 		return StepOutcome{}, err
@@ -182,10 +176,11 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	defer func() {
 		for _, s := range socks {
 			if s != nil {
-				s.conn.Close()
+				s.sock.close() // every loop has ended (wg.Wait below) or never started
 			}
 		}
 	}()
+	defer raiseProcs(d.cfg.Sockets + 1)()
 	counters := make([]*liveCounters, len(socks))
 	length := spec.Warmup + spec.Duration
 	for i := range socks {
@@ -203,16 +198,9 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	end := watchStep(ctx, spec, clk, &stop, counters)
 	var wg sync.WaitGroup
 	for i, s := range socks {
-		var recvDone atomic.Bool
-		wg.Add(2)
-		go func() { defer wg.Done(); s.receive(clk, &recvDone) }()
-		go func() {
-			defer wg.Done()
-			s.send(clk, spec.Warmup, &stop, i)
-			// The sender has drained: wake the receiver so it exits.
-			recvDone.Store(true)
-			_ = s.conn.SetReadDeadline(time.Unix(1, 0))
-		}()
+		s.clk = clk
+		wg.Add(1)
+		go func() { defer wg.Done(); s.run(spec.Warmup, &stop, i) }()
 	}
 	wg.Wait()
 	end()
@@ -222,11 +210,12 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	return d.collect(spec, socks), nil
 }
 
-// send runs one socket's schedule, then waits for the answers still in
-// flight until they arrive or time out.
-func (s *dnsSocket) send(clk clock, warmup time.Duration, stop *atomic.Bool, index int) {
-	lockPacingThread()
+// run follows the socket's share of the schedule, then waits for the
+// answers still in flight until they arrive or time out.
+func (s *dnsSocket) run(warmup time.Duration, stop *atomic.Bool, index int) {
+	lockPacingThread(s.gen.cfg.Limits.TimerSlack)
 	d := s.gen
+	clk := s.clk
 	lateAfter := d.cfg.Limits.LateAfter
 	timeout := d.cfg.Timeout
 	nq := uint64(len(d.queries))
@@ -234,6 +223,7 @@ func (s *dnsSocket) send(clk clock, warmup time.Duration, stop *atomic.Bool, ind
 	var n uint64             // next request number in this socket's schedule
 	blocked := false         // request n has already waited for a free ID
 	for !stop.Load() {
+		s.receive()
 		now := clk.now()
 		s.sweep(now, timeout)
 		k := 0
@@ -253,12 +243,10 @@ func (s *dnsSocket) send(clk clock, warmup time.Duration, stop *atomic.Bool, ind
 			}
 			use := s.next
 			s.next++
-			slot := &s.slots[use&(dnsIDs-1)]
 			q := qi % nq
 			qi++
-			slot.query.Store(uint32(q))
-			slot.intended.Store(int64(at))
-			slot.measured.Store(at >= warmup)
+			slot := &s.slots[use&(dnsIDs-1)]
+			*slot = dnsSlot{measured: at >= warmup, query: uint32(q), intended: at}
 			buf := s.sendBufs[k][:len(d.queries[q])]
 			copy(buf, d.queries[q])
 			buf[0], buf[1] = byte(use>>8), byte(use)
@@ -271,7 +259,7 @@ func (s *dnsSocket) send(clk clock, warmup time.Duration, stop *atomic.Bool, ind
 			n++
 		}
 		if k > 0 {
-			s.flush(clk, k, warmup, lateAfter)
+			s.flush(k, warmup, lateAfter)
 			continue // more may have fallen due while sending
 		}
 		if finished {
@@ -283,11 +271,12 @@ func (s *dnsSocket) send(clk clock, warmup time.Duration, stop *atomic.Bool, ind
 			continue
 		}
 		at, _ := s.pacer.Due(n)
-		clk.sleepUntil(at, stop)
+		clk.sleepUntil(min(at, now+maxReadInterval), stop)
 	}
 	// Drain: answers may arrive until the timeout of the last send.
 	deadline := clk.now() + timeout
 	for s.oldest != s.next && !stop.Load() {
+		s.receive()
 		now := clk.now()
 		s.sweep(now, timeout)
 		if now > deadline {
@@ -295,37 +284,44 @@ func (s *dnsSocket) send(clk clock, warmup time.Duration, stop *atomic.Bool, ind
 		}
 		clk.sleepUntil(now+time.Millisecond, stop)
 	}
+	s.receive()
 	s.sweep(1<<62, 0) // whatever is left is lost
 }
 
-// flush marks k prepared queries in flight and sends them with sendmmsg.
-func (s *dnsSocket) flush(clk clock, k int, warmup, lateAfter time.Duration) {
-	sentAt := clk.now()
+// maxReadInterval bounds how long answers wait in the socket buffer at low
+// rates, where sends are far apart (their arrival time is stamped by the
+// kernel, so this affects memory, not the measurement).
+const maxReadInterval = 5 * time.Millisecond
+
+// flush sends k prepared queries with sendmmsg.
+func (s *dnsSocket) flush(k int, warmup, lateAfter time.Duration) {
+	sentAt := s.clk.now()
 	for i := 0; i < k; i++ {
-		use := s.batchUse[i]
-		slot := &s.slots[use&(dnsIDs-1)]
-		slot.sent.Store(int64(sentAt))
-		slot.state.Store(use<<1 | slotBusy)
+		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
+		slot.sent = sentAt
+		slot.busy = true
 		s.stats.account(s.batchIntent[i], sentAt, warmup, lateAfter, s.batchBlocked[i])
 	}
 	s.live.sent.Add(uint64(k))
 	msgs := s.sendMsgs[:k]
 	for len(msgs) > 0 {
-		n, err := s.mc.writeBatch(msgs)
+		n, err := s.sock.writeBatch(msgs)
 		if err == nil && n > 0 {
 			msgs = msgs[n:]
 			continue
 		}
+		if err == nil {
+			// The send buffer is full: give the kernel a moment. These
+			// sends leave late, and are counted so.
+			rawNanosleep(20 * time.Microsecond)
+			continue
+		}
 		// The first unsent message failed (e.g. ECONNREFUSED from an
 		// earlier ICMP error): it is lost; carry on with the rest.
-		if n < 0 {
-			n = 0
-		}
-		msgs = msgs[n:]
 		i := k - len(msgs)
-		use := s.batchUse[i]
-		slot := &s.slots[use&(dnsIDs-1)]
-		if slot.state.CompareAndSwap(use<<1|slotBusy, use<<1) && s.batchIntent[i] >= warmup {
+		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
+		slot.busy = false
+		if s.batchIntent[i] >= warmup {
 			s.sendErrors++
 		}
 		msgs = msgs[1:]
@@ -333,16 +329,17 @@ func (s *dnsSocket) flush(clk clock, k int, warmup, lateAfter time.Duration) {
 }
 
 // sweep times out in-flight queries sent more than timeout before now and
-// advances oldest past every slot no longer in flight.
+// advances oldest past every slot no longer in flight. Answers that have
+// arrived must be received first, or they would count as lost.
 func (s *dnsSocket) sweep(now, timeout time.Duration) {
 	for s.oldest != s.next {
 		slot := &s.slots[s.oldest&(dnsIDs-1)]
-		st := slot.state.Load()
-		if st&slotBusy != 0 {
-			if time.Duration(slot.sent.Load())+timeout > now {
+		if slot.busy {
+			if slot.sent+timeout > now {
 				return
 			}
-			if slot.state.CompareAndSwap(st, st&^slotBusy) && slot.measured.Load() {
+			slot.busy = false
+			if slot.measured {
 				s.timeouts++
 			}
 		}
@@ -350,26 +347,30 @@ func (s *dnsSocket) sweep(now, timeout time.Duration) {
 	}
 }
 
-// receive reads answers in batches until done is set.
-func (s *dnsSocket) receive(clk clock, done *atomic.Bool) {
+// receive reads every answer waiting in the socket buffer, without blocking.
+func (s *dnsSocket) receive() {
 	for {
-		n, err := s.mc.readBatch()
-		if err != nil {
-			if done.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// ECONNREFUSED (the port is closed) and the like: the
-			// queries will time out; keep reading.
-			continue
+		n, err := s.sock.readBatch()
+		if err != nil || n == 0 {
+			// Nothing waiting, or ECONNREFUSED (the port is closed): the
+			// queries will time out.
+			return
 		}
-		now := clk.now()
+		fallback := s.clk.now()
 		for i := 0; i < n; i++ {
-			s.answer(s.mc.datagram(i), now)
+			at, ok := s.sock.arrival(i, s.clk)
+			if !ok {
+				at = fallback
+			}
+			s.answer(s.sock.datagram(i), at)
+		}
+		if n < dnsBatch {
+			return
 		}
 	}
 }
 
-// answer matches one datagram to its query and records it.
+// answer matches one datagram, arrived at now, to its query and records it.
 func (s *dnsSocket) answer(b []byte, now time.Duration) {
 	if len(b) < 12 || b[2]&0x80 == 0 { // too short for a header, or not a response
 		s.malformed++
@@ -377,32 +378,24 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 	}
 	id := uint16(b[0])<<8 | uint16(b[1])
 	slot := &s.slots[id]
-	st := slot.state.Load()
-	if st&slotBusy == 0 {
+	if !slot.busy {
 		s.stale++
 		return
 	}
-	q := slot.query.Load()
-	question := s.gen.questions[q]
+	question := s.gen.questions[slot.query]
 	if len(b) < 12+len(question) || !bytes.Equal(b[12:12+len(question)], question) {
-		if b[5] == 0 && b[4] == 0 && b[3]&0x0f != 0 {
-			// An error answer without a question section (FORMERR and
-			// the like) still answers this ID.
-		} else {
+		// An error answer without a question section (FORMERR and the
+		// like) still answers this ID; anything else is a mismatch.
+		if !(b[4] == 0 && b[5] == 0 && b[3]&0x0f != 0) {
 			s.mismatch++
 			return
 		}
 	}
-	intended := time.Duration(slot.intended.Load())
-	sent := time.Duration(slot.sent.Load())
-	measured := slot.measured.Load()
-	if !slot.state.CompareAndSwap(st, st&^slotBusy) {
-		s.stale++ // timed out meanwhile
-		return
-	}
+	slot.busy = false
 	rcode := b[3] & 0x0f
-	if !measured {
-		if rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError {
+	good := rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
+	if !slot.measured {
+		if good {
 			s.live.answered.Add(1)
 		}
 		return
@@ -412,12 +405,12 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 		s.truncated++
 		return
 	}
-	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
+	if !good {
 		return
 	}
 	s.answered++
 	s.live.answered.Add(1)
-	s.rec.Record(intended, sent, now)
+	s.rec.Record(slot.intended, slot.sent, now)
 }
 
 // collect merges the sockets' state into the step record. It runs after

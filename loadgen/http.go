@@ -110,6 +110,7 @@ func (h *HTTP) Describe() results.LoadInfo {
 		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
 		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
 		LateAfterUS: float64(h.cfg.Limits.LateAfter.Microseconds()), MaxLateFrac: h.cfg.Limits.MaxLateFraction,
+		TimerSlackUS: float64(h.cfg.Limits.TimerSlack) / 1e3,
 	}
 }
 
@@ -212,7 +213,7 @@ func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) 
 // running at its intended time waits for it (and counts as blocked); its
 // latency still runs from the intended time.
 func (h *HTTP) work(w *httpWorker, clk clock, warmup time.Duration, stop *atomic.Bool) {
-	lockPacingThread()
+	lockPacingThread(h.cfg.Limits.TimerSlack)
 	lateAfter := h.cfg.Limits.LateAfter
 	var prevDone time.Duration
 	for n := uint64(0); ; n++ {

@@ -3,7 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"net"
-	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,101 +16,134 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// mmsgConn sends and receives batches of datagrams on a connected UDP
-// socket with sendmmsg(2) and recvmmsg(2). x/net's ReadBatch parses a source
-// address per message and allocates; this does not. The headers, vectors
-// and the closures handed to the runtime poller are built once, so a batch
-// costs no allocation. Sending and receiving may run concurrently (one
-// goroutine each); each direction has a single user.
-type mmsgConn struct {
-	rc syscall.RawConn
-
+// udpSocket is a connected UDP socket driven by sendmmsg(2) and recvmmsg(2)
+// outside Go's netpoller, whose epoll wake-up and goroutine switch per
+// datagram cost more than the datagram. The kernel stamps each received
+// datagram with its arrival time (SO_TIMESTAMPNS), so reads may be lazy.
+// x/net's ReadBatch would allocate a source address per datagram; this
+// allocates nothing per batch. It has a single user.
+type udpSocket struct {
+	fd       int
 	recvHdrs []mmsghdr
 	recvIovs []unix.Iovec
 	recvBufs [][]byte
-	recvN    int
-	recvErr  syscall.Errno
-	recvFn   func(fd uintptr) bool
-
+	recvOOB  [][]byte
 	sendHdrs []mmsghdr
 	sendIovs []unix.Iovec
-	sendLen  int
-	sendN    int
-	sendErr  syscall.Errno
-	sendFn   func(fd uintptr) bool
 }
 
-func newMmsgConn(c *net.UDPConn, batch, bufSize int) (*mmsgConn, error) {
-	rc, err := c.SyscallConn()
+// oobSize holds one SCM_TIMESTAMPNS control message.
+var oobSize = unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))
+
+func dialUDPSocket(addr *net.UDPAddr, batch, bufSize int) (*udpSocket, error) {
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if ip4 := addr.IP.To4(); ip4 != nil {
+		s := &unix.SockaddrInet4{Port: addr.Port}
+		copy(s.Addr[:], ip4)
+		sa = s
+	} else {
+		family = unix.AF_INET6
+		s := &unix.SockaddrInet6{Port: addr.Port}
+		copy(s.Addr[:], addr.IP.To16())
+		sa = s
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("udp socket: %w", err)
 	}
-	m := &mmsgConn{
-		rc:       rc,
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("udp socket: SO_TIMESTAMPNS: %w", err)
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("udp socket: connect %v: %w", addr, err)
+	}
+	s := &udpSocket{
+		fd:       fd,
 		recvHdrs: make([]mmsghdr, batch), recvIovs: make([]unix.Iovec, batch), recvBufs: make([][]byte, batch),
+		recvOOB:  make([][]byte, batch),
 		sendHdrs: make([]mmsghdr, batch), sendIovs: make([]unix.Iovec, batch),
 	}
-	for i := range m.recvHdrs {
-		m.recvBufs[i] = make([]byte, bufSize)
-		m.recvIovs[i].Base = &m.recvBufs[i][0]
-		m.recvIovs[i].SetLen(bufSize)
-		m.recvHdrs[i].hdr.Iov = &m.recvIovs[i]
-		m.recvHdrs[i].hdr.SetIovlen(1)
-		m.sendHdrs[i].hdr.Iov = &m.sendIovs[i]
-		m.sendHdrs[i].hdr.SetIovlen(1)
+	for i := range s.recvHdrs {
+		s.recvBufs[i] = make([]byte, bufSize)
+		s.recvIovs[i].Base = &s.recvBufs[i][0]
+		s.recvIovs[i].SetLen(bufSize)
+		s.recvHdrs[i].hdr.Iov = &s.recvIovs[i]
+		s.recvHdrs[i].hdr.SetIovlen(1)
+		s.recvOOB[i] = make([]byte, oobSize)
+		s.sendHdrs[i].hdr.Iov = &s.sendIovs[i]
+		s.sendHdrs[i].hdr.SetIovlen(1)
 	}
-	m.recvFn = m.doRecv
-	m.sendFn = m.doSend
-	return m, nil
+	return s, nil
 }
 
-func (m *mmsgConn) doRecv(fd uintptr) bool {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.recvHdrs[0])), uintptr(len(m.recvHdrs)), unix.MSG_DONTWAIT, 0, 0)
-	if errno == unix.EAGAIN || errno == unix.EINTR {
-		return false // wait for the poller
+// readBatch reads the datagrams waiting, up to the batch size, without
+// blocking; 0 means none. Datagram i is s.datagram(i).
+func (s *udpSocket) readBatch() (int, error) {
+	for i := range s.recvHdrs {
+		h := &s.recvHdrs[i].hdr
+		h.Control = &s.recvOOB[i][0]
+		h.SetControllen(oobSize)
+		h.Flags = 0
 	}
-	m.recvN, m.recvErr = int(n), errno
-	return true
+	// Raw: the call never blocks (see rawNanosleep for why it matters).
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.recvHdrs[0])),
+		uintptr(len(s.recvHdrs)), unix.MSG_DONTWAIT, 0, 0)
+	switch errno {
+	case 0:
+		return int(n), nil
+	case unix.EAGAIN, unix.EINTR:
+		return 0, nil
+	}
+	return 0, errno
 }
 
-// readBatch blocks until at least one datagram arrives (or the read
-// deadline passes) and returns how many were read; datagram i is
-// m.recvBufs[i][:m.recvHdrs[i].len].
-func (m *mmsgConn) readBatch() (int, error) {
-	if err := m.rc.Read(m.recvFn); err != nil {
-		return 0, err // deadline or closed socket
+// arrival returns when datagram i of the last batch arrived, on clk, from
+// its kernel timestamp; ok is false when it carried none. The kernel stamps
+// with CLOCK_REALTIME: a wall-clock step during a step shifts these times.
+func (s *udpSocket) arrival(i int, clk clock) (time.Duration, bool) {
+	h := &s.recvHdrs[i].hdr
+	oob := s.recvOOB[i][:h.Controllen]
+	const hdrLen = int(unsafe.Sizeof(unix.Cmsghdr{}))
+	for len(oob) >= hdrLen {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if int(c.Len) < hdrLen || int(c.Len) > len(oob) {
+			return 0, false
+		}
+		if c.Level == unix.SOL_SOCKET && c.Type == unix.SCM_TIMESTAMPNS && int(c.Len) >= hdrLen+int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return time.Duration(ts.Nano() - clk.wallStart), true
+		}
+		oob = oob[unix.CmsgSpace(int(c.Len)-hdrLen):]
 	}
-	if m.recvErr != 0 {
-		return 0, m.recvErr
-	}
-	return m.recvN, nil
+	return 0, false
 }
 
 // datagram returns received datagram i of the last batch.
-func (m *mmsgConn) datagram(i int) []byte { return m.recvBufs[i][:m.recvHdrs[i].len] }
+func (s *udpSocket) datagram(i int) []byte { return s.recvBufs[i][:s.recvHdrs[i].len] }
 
-func (m *mmsgConn) doSend(fd uintptr) bool {
-	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.sendHdrs[0])), uintptr(m.sendLen), unix.MSG_DONTWAIT, 0, 0)
-	if errno == unix.EAGAIN || errno == unix.EINTR {
-		return false
-	}
-	m.sendN, m.sendErr = int(n), errno
-	return true
-}
-
-// writeBatch sends msgs (at most the batch size) and returns how many left.
-// An error concerns message number n (the first unsent one).
-func (m *mmsgConn) writeBatch(msgs [][]byte) (int, error) {
+// writeBatch sends msgs (at most the batch size) and returns how many left,
+// without blocking. On an error, message n (the first unsent one) failed;
+// a full send buffer (EAGAIN) is returned as (0, nil): try again.
+func (s *udpSocket) writeBatch(msgs [][]byte) (int, error) {
 	for i, b := range msgs {
-		m.sendIovs[i].Base = &b[0]
-		m.sendIovs[i].SetLen(len(b))
+		s.sendIovs[i].Base = &b[0]
+		s.sendIovs[i].SetLen(len(b))
 	}
-	m.sendLen = len(msgs)
-	if err := m.rc.Write(m.sendFn); err != nil {
-		return 0, err
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.sendHdrs[0])),
+		uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+	switch errno {
+	case 0:
+		return int(n), nil
+	case unix.EAGAIN, unix.EINTR:
+		return 0, nil
 	}
-	if m.sendErr != 0 {
-		return 0, m.sendErr
-	}
-	return m.sendN, nil
+	return 0, errno
 }
+
+// close releases the socket once both users have stopped using it.
+func (s *udpSocket) close() error { return unix.Close(s.fd) }

@@ -25,3 +25,11 @@ start_server() {
   done
   echo "no readiness line ($pattern) from: $*" >&2; cat "$log" >&2; return 1
 }
+
+# start_bg LOG CMD...: runs CMD in the background, killed on exit; the
+# caller checks readiness itself.
+start_bg() {
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  server_pids+=($!)
+}

@@ -36,7 +36,7 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 type loadFlags struct {
 	rates, arrivals, out, histDir string
 	step, warmup, timeout         time.Duration
-	sloP99, lateAfter             time.Duration
+	sloP99, lateAfter, slack      time.Duration
 	maxLoss, maxLate, minAchieved float64
 	seed                          uint64
 	findMax                       bool
@@ -58,6 +58,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.minAchieved, "min-achieved", loadgen.DefaultCriteria.MinAchieved, "sustainable: achieved/offered at least this")
 	fs.DurationVar(&f.lateAfter, "late-after", loadgen.DefaultLimits.LateAfter, "a send this late after its intended time is late")
 	fs.Float64Var(&f.maxLate, "max-late", loadgen.DefaultLimits.MaxLateFraction, "a step with more late sends than this fraction is invalid")
+	fs.DurationVar(&f.slack, "timer-slack", loadgen.DefaultTimerSlack, "how late the kernel may wake a pacing thread: less is more exact and costs more CPU")
 	fs.StringVar(&f.out, "out", "", "write the run record (JSON, one line) to this file")
 	fs.StringVar(&f.histDir, "hist", "", "write each step's latency histograms (HdrHistogram log) into this directory")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
@@ -89,6 +90,8 @@ func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
 		return "", nil, usageError("--slo-p99 %v: must not be negative", f.sloP99)
 	case f.lateAfter <= 0:
 		return "", nil, usageError("--late-after %v: must be positive", f.lateAfter)
+	case f.slack <= 0 || f.slack > 10*time.Millisecond:
+		return "", nil, usageError("--timer-slack %v: want above 0, at most 10ms", f.slack)
 	case f.bisect < 0:
 		return "", nil, usageError("--bisect %d: must not be negative", f.bisect)
 	}
@@ -96,7 +99,7 @@ func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
 }
 
 func (f *loadFlags) limits() loadgen.Limits {
-	return loadgen.Limits{LateAfter: f.lateAfter, MaxLateFraction: f.maxLate}
+	return loadgen.Limits{LateAfter: f.lateAfter, MaxLateFraction: f.maxLate, TimerSlack: f.slack}
 }
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
