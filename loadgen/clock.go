@@ -52,8 +52,19 @@ func lockPacingThread(slack time.Duration) {
 }
 
 // sleepUntil blocks the calling thread until the clock reads at or stop is
-// set. It reports false when stopped.
+// set, keeping its P (see rawNanosleep). It reports false when stopped.
 func (c clock) sleepUntil(at time.Duration, stop *atomic.Bool) bool {
+	return c.sleepUntilWith(at, stop, rawNanosleep)
+}
+
+// sleepUntilSharingP is sleepUntil through the scheduler, which lets other
+// goroutines use the P while the thread sleeps: for a pacer whose workers
+// need the CPU more than the pacer needs a quiet sysmon (HTTP).
+func (c clock) sleepUntilSharingP(at time.Duration, stop *atomic.Bool) bool {
+	return c.sleepUntilWith(at, stop, schedNanosleep)
+}
+
+func (c clock) sleepUntilWith(at time.Duration, stop *atomic.Bool, sleep func(time.Duration)) bool {
 	for {
 		if stop.Load() {
 			return false
@@ -65,8 +76,15 @@ func (c clock) sleepUntil(at time.Duration, stop *atomic.Bool) bool {
 		if d > maxSleepChunk {
 			d = maxSleepChunk
 		}
-		rawNanosleep(d)
+		sleep(d)
 	}
+}
+
+// schedNanosleep sleeps through the scheduler (entersyscall), so the P can
+// run other goroutines meanwhile.
+func schedNanosleep(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_ = unix.Nanosleep(&ts, nil) // EINTR: the caller loops
 }
 
 // rawNanosleep sleeps the calling thread without telling the Go scheduler.

@@ -28,8 +28,8 @@ type HTTPConfig struct {
 	Method  string   // default GET
 	Headers []string // "Name: value"
 	Body    []byte   // request body, if any
-	// Connections is the number of workers, each with one connection and
-	// 1/Connections of the schedule (wrk2's model). Default 32.
+	// Connections is the number of workers, each with one connection; the
+	// pacer hands each request to an idle one. Default 32.
 	Connections int
 	// NewConnection opens a TCP connection per request (httperf's method,
 	// used by the Utah study) instead of keeping connections alive.
@@ -46,9 +46,15 @@ type HTTPConfig struct {
 	Limits         Limits
 }
 
-// HTTP is an open-loop HTTP/1.1 load generator on fasthttp. It never
-// retries: fasthttp's retry of idempotent requests is switched off, so every
-// failure is counted.
+// HTTP is an open-loop HTTP/1.1 load generator on fasthttp. One pacer
+// goroutine, on its own OS thread, follows the schedule and hands each
+// request, at its intended time, to an idle worker; each worker owns one
+// connection and parks in the netpoller while its request runs, so the
+// whole generator needs two busy threads, as wrk's event loop does. A
+// request that finds no idle worker waits for one and is counted as
+// blocked; its latency still runs from its intended time. It never
+// retries: fasthttp's retry of idempotent requests is switched off, so
+// every failure is counted.
 type HTTP struct {
 	cfg   HTTPConfig
 	uri   *url.URL
@@ -110,17 +116,19 @@ func (h *HTTP) Describe() results.LoadInfo {
 		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
 		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
 		LateAfterUS: float64(h.cfg.Limits.LateAfter.Microseconds()), MaxLateFrac: h.cfg.Limits.MaxLateFraction,
-		TimerSlackUS: float64(h.cfg.Limits.TimerSlack) / 1e3,
 	}
 }
 
-// httpWorker is one connection and its share of the schedule; all of it is
-// owned by the worker's goroutine until it ends.
+// httpWorker is one connection. The pacer hands it requests through due
+// (1 slot) when idle is set; everything else is owned by the worker's
+// goroutine until it ends.
 type httpWorker struct {
+	due  chan httpJob
+	idle atomic.Bool
+
 	client   *fasthttp.HostClient
 	req      *fasthttp.Request
 	resp     *fasthttp.Response
-	pacer    Pacer
 	live     liveCounters
 	rec      *Recorder
 	stats    sendStats
@@ -133,8 +141,15 @@ type httpErrors struct {
 	timeout, connect, reset, other, badBody uint64
 }
 
+// httpJob is one request handed to a worker.
+type httpJob struct {
+	at      time.Duration // intended send time
+	blocked bool          // it waited for an idle worker
+}
+
 func (h *HTTP) newWorker() *httpWorker {
-	w := &httpWorker{rec: NewRecorder()}
+	w := &httpWorker{rec: NewRecorder(), due: make(chan httpJob, 1)}
+	w.idle.Store(true)
 	w.client = &fasthttp.HostClient{
 		Addr:                      h.addr,
 		IsTLS:                     h.isTLS,
@@ -174,33 +189,34 @@ func (w *httpWorker) release() {
 	fasthttp.ReleaseResponse(w.resp)
 }
 
-// RunStep implements Generator.
+// RunStep implements Generator. It raises GOMAXPROCS for the step (see
+// raiseProcs); steps must not run concurrently.
 func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	if err := checkStep(spec); err != nil {
 		return StepOutcome{}, err
 	}
 	workers := make([]*httpWorker, h.cfg.Connections)
 	counters := make([]*liveCounters, len(workers))
-	length := spec.Warmup + spec.Duration
 	for i := range workers {
-		w := h.newWorker()
-		w.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, len(workers), h.cfg.Seed)
-		workers[i] = w
-		counters[i] = &w.live
+		workers[i] = h.newWorker()
+		counters[i] = &workers[i].live
 	}
 	defer func() {
 		for _, w := range workers {
 			w.release()
 		}
 	}()
+	defer raiseProcs(2)() // the pacer and the workers each have a P to run on
 	var stop atomic.Bool
 	clk := newClock()
 	end := watchStep(ctx, spec, clk, &stop, counters)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Add(1)
-		go func() { defer wg.Done(); h.work(w, clk, spec.Warmup, &stop) }()
+		go func() { defer wg.Done(); h.work(w, clk, spec.Warmup) }()
 	}
+	pacer := NewPacer(h.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, 0, 1, h.cfg.Seed)
+	h.pace(pacer, workers, clk, &stop)
 	wg.Wait()
 	end()
 	if err := ctx.Err(); err != nil {
@@ -209,54 +225,101 @@ func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) 
 	return h.collect(spec, workers), nil
 }
 
-// work runs one worker's schedule. A request whose predecessor is still
-// running at its intended time waits for it (and counts as blocked); its
-// latency still runs from the intended time.
-func (h *HTTP) work(w *httpWorker, clk clock, warmup time.Duration, stop *atomic.Bool) {
-	lockPacingThread(h.cfg.Limits.TimerSlack)
+// pace follows the schedule on a locked thread and hands each request to
+// an idle worker, then closes the workers' queues. Only the pacer sets
+// idle to false and sends on due, so a worker seen idle has an empty slot.
+func (h *HTTP) pace(p Pacer, workers []*httpWorker, clk clock, stop *atomic.Bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lockPacingThread(h.cfg.Limits.TimerSlack)
+		next := 0
+		for n := uint64(0); ; n++ {
+			at, ok := p.Due(n)
+			if !ok || !clk.sleepUntilSharingP(at, stop) {
+				break
+			}
+			blocked := false
+			for {
+				w := idleWorker(workers, &next)
+				if w != nil {
+					w.idle.Store(false)
+					w.due <- httpJob{at: at, blocked: blocked}
+					break
+				}
+				// Every connection is busy: wait for one.
+				blocked = true
+				if !clk.sleepUntilSharingP(clk.now()+20*time.Microsecond, stop) {
+					return
+				}
+			}
+		}
+	}()
+	<-done
+	for _, w := range workers {
+		close(w.due)
+	}
+}
+
+// idleWorker returns the first idle worker from *next on, round robin, or
+// nil when all are busy.
+func idleWorker(workers []*httpWorker, next *int) *httpWorker {
+	for range workers {
+		w := workers[*next]
+		*next++
+		if *next == len(workers) {
+			*next = 0
+		}
+		if w.idle.Load() {
+			return w
+		}
+	}
+	return nil
+}
+
+// work sends the requests the pacer hands over until its queue is closed.
+// Workers are ordinary goroutines: they spend their time in the netpoller.
+func (h *HTTP) work(w *httpWorker, clk clock, warmup time.Duration) {
 	lateAfter := h.cfg.Limits.LateAfter
-	var prevDone time.Duration
-	for n := uint64(0); ; n++ {
-		at, ok := w.pacer.Due(n)
-		if !ok {
-			return
-		}
-		if !clk.sleepUntil(at, stop) {
-			return
-		}
+	for job := range w.due {
+		at := job.at
 		sentAt := clk.now()
-		blocked := n > 0 && prevDone > at
-		w.stats.account(at, sentAt, warmup, lateAfter, blocked)
+		w.stats.account(at, sentAt, warmup, lateAfter, job.blocked)
 		w.live.sent.Add(1)
 		w.resp.Reset()
 		err := w.client.Do(w.req, w.resp)
 		done := clk.now()
-		prevDone = done
-		if at < warmup {
-			if err == nil && h.good(w.resp) {
-				w.live.answered.Add(1)
-			}
-			continue
-		}
-		if err != nil {
-			w.errs.count(err)
-			continue
-		}
-		code := w.resp.StatusCode()
-		if code >= 0 && code < maxStatus {
-			w.status[code]++
-		}
-		if !h.statusOK(code) {
-			continue // counted by status code in collect
-		}
-		if h.cfg.ExpectBodySize >= 0 && len(w.resp.Body()) != h.cfg.ExpectBodySize {
-			w.errs.badBody++
-			continue
-		}
-		w.answered++
-		w.live.answered.Add(1)
-		w.rec.Record(at, sentAt, done)
+		w.record(h, at, sentAt, done, warmup, err)
+		w.idle.Store(true)
 	}
+}
+
+// record counts one finished request.
+func (w *httpWorker) record(h *HTTP, at, sentAt, done, warmup time.Duration, err error) {
+	if at < warmup {
+		if err == nil && h.good(w.resp) {
+			w.live.answered.Add(1)
+		}
+		return
+	}
+	if err != nil {
+		w.errs.count(err)
+		return
+	}
+	code := w.resp.StatusCode()
+	if code >= 0 && code < maxStatus {
+		w.status[code]++
+	}
+	if !h.statusOK(code) {
+		return // counted by status code in collect
+	}
+	if h.cfg.ExpectBodySize >= 0 && len(w.resp.Body()) != h.cfg.ExpectBodySize {
+		w.errs.badBody++
+		return
+	}
+	w.answered++
+	w.live.answered.Add(1)
+	w.rec.Record(at, sentAt, done)
 }
 
 func (h *HTTP) statusOK(code int) bool {
