@@ -71,6 +71,7 @@ ukbench_max() { # port
   cpu_of "$bin" load dns --server "127.0.0.1:$1" --quiet --rates 10000:400000x1.25 --find-max --bisect 4 \
     --step "${STEP}s" --warmup 2s --slo-p99 0 --out "$work/max.json" >"$work/ukmax.out" 2>&1 || true
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["max_sustainable_rps"])' "$work/max.json"
+  cat "$work/ukmax.out" >>"$work/find-max.log"
 }
 echo "| server | dnsperf -q 200 (closed loop), answers/s | ukbench --find-max, max sustainable offered/s | ratio |"
 echo "|---|---|---|---|"
@@ -80,8 +81,6 @@ for s in nsd:$nsd_port ukbench:$uk_port; do
   uk=$(ukbench_max "$port")
   echo "| $name | $dp | $uk | $(python3 -c "print(f'{$uk/$dp:.2f}')") |"
 done
-echo
-echo "ukbench --find-max steps against NSD and ukbench serve dns: see the tables below."
 echo
 
 # (b) generator CPU per query at a fixed rate both hold
@@ -100,4 +99,9 @@ echo "ukbench/dnsperf CPU per query: $(python3 -c "print(f'{($uk_cpu/$uk_n)/($dp
 echo
 echo '```'
 cat "$work/uk-fixed.out"
+echo '```'
+echo
+echo "find-max runs (NSD, then ukbench serve dns):"
+echo '```'
+cat "$work/find-max.log"
 echo '```'

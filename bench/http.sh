@@ -49,6 +49,7 @@ uk_max() { # port [extra flags]
   cpu_of "$bin" load http --url "http://127.0.0.1:$port/" --quiet --connections 32 --expect-body-size 612 \
     --rates 2000:200000x1.25 --find-max --bisect 4 --step "${STEP}s" --warmup 2s --slo-p99 0 "$@" --out "$work/max.json" >"$work/ukmax.out" 2>&1 || true
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["max_sustainable_rps"])' "$work/max.json"
+  cat "$work/ukmax.out" >>"$work/find-max.log"
 }
 echo "| server | wrk -t1 -c32 (closed loop), requests/s | ukbench --find-max keep-alive, 32 connections, max sustainable offered/s | ratio |"
 echo "|---|---|---|---|"
@@ -70,6 +71,11 @@ echo "| ukbench load http --rates $FIXED_RATE (open loop) | $n | $c | $(python3 
 echo
 echo '```'
 cat "$work/fixed.out"
+echo '```'
+echo
+echo "find-max runs (lighttpd, then ukbench serve http):"
+echo '```'
+cat "$work/find-max.log"
 echo '```'
 echo
 echo "new connection per request (httperf style), 64 connections:"

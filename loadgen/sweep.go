@@ -22,6 +22,10 @@ type SweepConfig struct {
 	// Resolution ends the bisection when (bad-good)/bad falls below it;
 	// default 0.02.
 	Resolution float64
+	// Retries: with FindMax, an unsustainable listed rate is run again up
+	// to this many times before the search stops there, so one noisy step
+	// does not end it. Every run is kept (phase "retry"). 0 means none.
+	Retries int
 	// OnStep, if set, sees each finished step (to print or store it)
 	// before the sweep goes on.
 	OnStep func(StepOutcome)
@@ -68,9 +72,6 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 		if ok && rate > res.MaxSustainableRPS {
 			res.MaxSustainableRPS = rate
 		}
-		if !ok {
-			res.Bound = true
-		}
 		if cfg.OnStep != nil {
 			cfg.OnStep(out)
 		}
@@ -79,6 +80,9 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 	good, bad := 0.0, math.Inf(1)
 	for _, r := range cfg.Rates {
 		ok, err := run(r, "sweep")
+		for try := 0; err == nil && !ok && cfg.FindMax && try < cfg.Retries; try++ {
+			ok, err = run(r, "retry")
+		}
 		if err != nil {
 			return res, err
 		}
@@ -91,7 +95,8 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 			}
 		}
 	}
-	if !cfg.FindMax || math.IsInf(bad, 1) {
+	res.Bound = !math.IsInf(bad, 1)
+	if !cfg.FindMax || !res.Bound {
 		return res, nil
 	}
 	lo := 0.0
@@ -113,6 +118,7 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 		} else {
 			hi = mid
 		}
+		res.Bound = true
 	}
 	return res, nil
 }

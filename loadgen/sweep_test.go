@@ -150,3 +150,38 @@ func TestLimitsJudge(t *testing.T) {
 		t.Errorf("1.1%% late sends at a 1%% limit: valid")
 	}
 }
+
+// flakyGenerator fails the first run of one rate, as a noisy machine might.
+type flakyGenerator struct {
+	kneeGenerator
+	flaky  float64
+	failed bool
+}
+
+func (g *flakyGenerator) RunStep(ctx context.Context, s StepSpec) (StepOutcome, error) {
+	out, err := g.kneeGenerator.RunStep(ctx, s)
+	if s.Rate == g.flaky && !g.failed {
+		g.failed = true
+		out.Step.Valid = false
+	}
+	return out, err
+}
+
+func TestSweepFindMaxRetriesANoisyStep(t *testing.T) {
+	for _, retries := range []int{0, 1} {
+		g := &flakyGenerator{kneeGenerator: kneeGenerator{knee: 5000}, flaky: 2000}
+		res, err := Sweep(context.Background(), g, SweepConfig{
+			Rates: []float64{1000, 2000, 4000, 8000}, Step: time.Second, Criteria: DefaultCriteria,
+			FindMax: true, Retries: retries, BisectSteps: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if retries == 0 && res.MaxSustainableRPS >= 2000 {
+			t.Errorf("no retries: max %v, want the search stopped below the noisy 2000", res.MaxSustainableRPS)
+		}
+		if retries == 1 && res.MaxSustainableRPS < 4000 {
+			t.Errorf("one retry: max %v (ran %v), want the search past the noisy 2000", res.MaxSustainableRPS, g.ran)
+		}
+	}
+}

@@ -40,7 +40,7 @@ type loadFlags struct {
 	maxLoss, maxLate, minAchieved float64
 	seed                          uint64
 	findMax                       bool
-	bisect                        int
+	bisect, retries               int
 	quiet                         bool
 }
 
@@ -53,6 +53,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Second, "a request unanswered this long is lost")
 	fs.BoolVar(&f.findMax, "find-max", false, "stop at the first unsustainable rate and bisect for the maximum")
 	fs.IntVar(&f.bisect, "bisect", 5, "bisection steps for --find-max")
+	fs.IntVar(&f.retries, "retries", 1, "with --find-max, run an unsustainable listed rate again this many times before stopping there")
 	fs.DurationVar(&f.sloP99, "slo-p99", loadgen.DefaultCriteria.SLOP99, "sustainable: p99 latency at most this (0: no SLO)")
 	fs.Float64Var(&f.maxLoss, "max-loss", loadgen.DefaultCriteria.MaxLoss, "sustainable: at most this fraction lost")
 	fs.Float64Var(&f.minAchieved, "min-achieved", loadgen.DefaultCriteria.MinAchieved, "sustainable: achieved/offered at least this")
@@ -92,6 +93,8 @@ func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
 		return "", nil, usageError("--late-after %v: must be positive", f.lateAfter)
 	case f.slack <= 0 || f.slack > 10*time.Millisecond:
 		return "", nil, usageError("--timer-slack %v: want above 0, at most 10ms", f.slack)
+	case f.retries < 0:
+		return "", nil, usageError("--retries %d: must not be negative", f.retries)
 	case f.bisect < 0:
 		return "", nil, usageError("--bisect %d: must not be negative", f.bisect)
 	}
@@ -181,7 +184,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	stepStart := time.Now()
 	cfg := loadgen.SweepConfig{
 		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
-		FindMax: lf.findMax, BisectSteps: lf.bisect, Progress: live.show,
+		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: live.show,
 		OnStep: func(o loadgen.StepOutcome) {
 			live.clear()
 			table.Row(o.Step)
