@@ -1,0 +1,43 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ukbench/ukbench/results"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestStepTableGolden(t *testing.T) {
+	steps := []results.Step{
+		{OfferedRPS: 1000, Sent: 10000, Answered: 10000, AchievedRPS: 1000, Valid: true, Sustainable: true,
+			LatencyUS: results.Latency{P50: 210, P90: 380, P99: 900, P999: 2100, Max: 3900}},
+		{OfferedRPS: 20000, Sent: 200000, Answered: 150000, AchievedRPS: 15000, Valid: false,
+			Lag:       results.Lag{LateSends: 4000},
+			Errors:    map[string]uint64{"timeout": 49000, "rcode_SERVFAIL": 1000},
+			LatencyUS: results.Latency{P50: 12000, P90: 250000, P99: 1900000, P999: 2000000, Max: 2000001}},
+		{OfferedRPS: 500}, // a step with nothing sent: loss 100 %, no latency
+	}
+	var b bytes.Buffer
+	tab := NewStepTable(&b)
+	for _, s := range steps {
+		tab.Row(s)
+	}
+	path := filepath.Join("testdata", "steptable.golden")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("step table differs from %s:\n%s", path, b.String())
+	}
+}
