@@ -12,18 +12,7 @@ STEP=${STEP:-10}
 FIXED_RATE=${FIXED_RATE:-40000}
 
 # NSD with the same zone ukbench serves, rate limiting off.
-cat >"$work/example.com.zone" <<'ZONE'
-$ORIGIN example.com.
-$TTL 3600
-@     IN SOA  ns1.example.com. hostmaster.example.com. 2026112601 7200 3600 1209600 3600
-@     IN NS   ns1.example.com.
-@     IN A    192.0.2.1
-ns1   IN A    192.0.2.2
-www   IN A    192.0.2.10
-www   IN AAAA 2001:db8::10
-mail  IN A    192.0.2.20
-@     IN MX   10 mail.example.com.
-ZONE
+"$bin" serve dns --print-zone >"$work/example.com.zone"
 printf 'www.example.com A\nmail.example.com A\nns1.example.com A\nexample.com A\n' >"$work/queries.txt"
 nsd_port=$(free_port)
 cat >"$work/nsd.conf" <<CONF

@@ -11,13 +11,7 @@ STEP=${STEP:-10}
 FIXED_RATE=${FIXED_RATE:-10000}
 
 mkdir -p "$work/www"
-"$bin" version >/dev/null
-python3 - "$work/www/index.html" <<'PY'
-import sys
-head = "<!DOCTYPE html>\n<html><head><title>ukbench</title></head><body><p>"
-tail = "</p></body></html>\n"
-open(sys.argv[1], "w").write(head + "u" * (612 - len(head) - len(tail)) + tail)
-PY
+"$bin" serve http --print-page >"$work/www/index.html"
 lt_port=$(free_port)
 cat >"$work/lighttpd.conf" <<CONF
 server.document-root = "$work/www"

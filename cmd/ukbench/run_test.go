@@ -69,6 +69,7 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"load-stray-arg", []string{"load", "dns", "extra"}, 2},
 		{"serve-bad-kind", []string{"serve", "smtp"}, 2},
 		{"serve-bad-zone", []string{"serve", "dns", "--zone", "/nonexistent/example.zone"}, 1},
+		{"serve-print-zone", []string{"serve", "dns", "--print-zone"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +79,11 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 			}
 			golden(t, tt.name, "stdout:\n"+stdout+"stderr:\n"+stderr)
 		})
+	}
+	// The printed page is exactly what the server serves.
+	page, _, code := runCLI(context.Background(), "serve", "http", "--print-page", "--body-size", "700")
+	if code != 0 || len(page) != 700 || !strings.HasPrefix(page, "<!DOCTYPE html>") {
+		t.Errorf("serve http --print-page --body-size 700: exit %d, %d bytes", code, len(page))
 	}
 	// The query-file error names the file and the line.
 	_, stderr, code := runCLI(context.Background(), "load", "dns", "--queries", badQueries, "--rates", "10", "--step", "1s")

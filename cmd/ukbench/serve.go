@@ -32,14 +32,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stallFor := fs.Duration("stall-for", 0, "fault: hold every answer during a stall this long; 0 no stall")
 	var zone, origin *string
 	var sockets, bodySize *int
+	var printIt *bool
 	if kind == "dns" {
 		zone = fs.String("zone", "", "zone master file (default: a built-in example.com zone)")
 		origin = fs.String("origin", "", "origin for a zone file without $ORIGIN")
 		sockets = fs.Int("sockets", 2, "UDP sockets sharing the port (SO_REUSEPORT)")
+		printIt = fs.Bool("print-zone", false, "print the built-in zone (for other servers to serve) and exit")
 	} else {
 		bodySize = fs.Int("body-size", servers.DefaultBodySize, "bytes served at /")
+		printIt = fs.Bool("print-page", false, "print the page served at / (for other servers to serve) and exit")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *printIt {
+		if kind == "dns" {
+			_, err := io.WriteString(stdout, servers.DefaultZone)
+			return err
+		}
+		if *bodySize <= 0 {
+			return usageError("serve http: --body-size %d: want at least 1", *bodySize)
+		}
+		_, err := stdout.Write(servers.Page(*bodySize))
 		return err
 	}
 	faults := servers.Faults{Delay: *delay, DropEvery: *dropEvery, StallAfter: *stallAfter, StallFor: *stallFor}
