@@ -27,9 +27,9 @@ test:
 	$(GO) test -count=1 -run 'Alloc' ./loadgen
 
 # The main job on its built-in default: DNS and HTTP sweeps against
-# ukbench's own servers on loopback; results in results/quickstart/.
+# ukbench's own servers on loopback; results in ukbench-results/quickstart/.
 quickstart: build-static
-	scripts/quickstart.sh $(BIN)/ukbench results/quickstart
+	scripts/quickstart.sh $(BIN)/ukbench ukbench-results/quickstart
 
 deps-bench:
 	scripts/install-deps.sh nsd dnsperf wrk lighttpd bind9-dnsutils time curl

@@ -3,7 +3,7 @@
 # DNS and HTTP sweeps against ukbench's own servers on loopback.
 set -euo pipefail
 bin=${1:-bin/ukbench}
-out=${2:-results/quickstart}
+out=${2:-ukbench-results/quickstart}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/serve-bg.sh"
 mkdir -p "$out"

@@ -1,0 +1,117 @@
+// Package results defines the run record and result-directory format that
+// every part of ukbench shares (see DESIGN.md, "Result format"). Field names
+// are the contract: fields may be added, never renamed.
+package results
+
+import (
+	"time"
+)
+
+// Run is one finished run: one target × workload × repeat. It is written as
+// one line of runs.jsonl. A run that failed part-way keeps the steps it
+// finished and says why in Error.
+type Run struct {
+	Target   string    `json:"target"`
+	Workload string    `json:"workload"`
+	Repeat   int       `json:"repeat"`
+	Accel    string    `json:"accel"` // "kvm", "tcg", or "none" for native and external servers
+	Started  time.Time `json:"started"`
+	Ended    time.Time `json:"ended,omitempty"`
+	Boot     *Boot     `json:"boot,omitempty"`
+	Memory   *Memory   `json:"memory,omitempty"`
+	// Load describes how the load was generated, so a reader can tell two
+	// sweeps apart without the manifest.
+	Load              *LoadInfo `json:"load,omitempty"`
+	Steps             []Step    `json:"steps"`
+	MaxSustainableRPS float64   `json:"max_sustainable_rps"`
+	Error             string    `json:"error"`
+}
+
+// Boot holds the boot figures of one guest, in milliseconds from QEMU's exec.
+type Boot struct {
+	QEMUStartMS    float64 `json:"qemu_start_ms"`
+	ConsoleReadyMS float64 `json:"console_ready_ms"`
+	FirstAnswerMS  float64 `json:"first_answer_ms"`
+}
+
+// Memory holds QEMU's resident memory in KiB.
+type Memory struct {
+	QEMURSSKiB      int64 `json:"qemu_rss_kib"`
+	QEMUHWMKiB      int64 `json:"qemu_hwm_kib,omitempty"`
+	QEMURSSAfterKiB int64 `json:"qemu_rss_after_load_kib,omitempty"`
+}
+
+// LoadInfo records the generator settings of a run.
+type LoadInfo struct {
+	Server       string  `json:"server"`
+	Arrivals     string  `json:"arrivals"`
+	Workers      int     `json:"workers"` // DNS sockets or HTTP connections
+	NewConn      bool    `json:"new_connection,omitempty"`
+	TimeoutMS    float64 `json:"timeout_ms"`
+	WarmupS      float64 `json:"warmup_s"`
+	SLOP99US     float64 `json:"slo_p99_us,omitempty"`
+	MaxLoss      float64 `json:"max_loss"`
+	LateAfterUS  float64 `json:"late_after_us"`
+	MaxLateFrac  float64 `json:"max_late_fraction"`
+	TimerSlackUS float64 `json:"timer_slack_us"`
+}
+
+// Step is the record of one offered rate.
+type Step struct {
+	OfferedRPS  float64 `json:"offered_rps"`
+	DurationS   float64 `json:"duration_s"`
+	Sent        uint64  `json:"sent"`
+	Answered    uint64  `json:"answered"`
+	AchievedRPS float64 `json:"achieved_rps"`
+	// Errors counts failed requests by kind: "timeout", "send", "malformed",
+	// "mismatch", "rcode_SERVFAIL", "status_503", "connect", ….
+	Errors map[string]uint64 `json:"errors"`
+	// Codes counts every answer by DNS rcode name or HTTP status, errors included.
+	Codes         map[string]uint64 `json:"codes,omitempty"`
+	Valid         bool              `json:"valid"`
+	InvalidReason string            `json:"invalid_reason,omitempty"`
+	Lag           Lag               `json:"lag"`
+	// LatencyUS is measured from the intended send time (what a client
+	// waiting in line sees); ServiceUS from the actual send.
+	LatencyUS Latency `json:"latency_us"`
+	ServiceUS Latency `json:"service_us"`
+	// Phase is "sweep" for a listed rate and "bisect" for a rate the
+	// maximum-rate search chose.
+	Phase string `json:"phase,omitempty"`
+	// Sustainable says whether the step met the sustainability criteria
+	// (DESIGN.md rule 4) of the run.
+	Sustainable bool `json:"sustainable"`
+}
+
+// Lag counts how far the generator fell behind its schedule.
+type Lag struct {
+	// LateSends counts measured sends that left later than the late limit
+	// after their intended time, whatever the cause.
+	LateSends uint64 `json:"late_sends"`
+	// MaxLateUS is the largest send delay seen, in microseconds.
+	MaxLateUS float64 `json:"max_late_us"`
+	// Blocked counts sends that waited because no socket ID or connection
+	// was free at their intended time (a subset of the causes of LateSends).
+	Blocked uint64 `json:"blocked,omitempty"`
+}
+
+// Latency holds percentiles in microseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// LossFraction is the fraction of measured requests that got no good answer.
+func (s Step) LossFraction() float64 {
+	if s.Sent == 0 {
+		return 1
+	}
+	if s.Answered >= s.Sent {
+		return 0
+	}
+	return float64(s.Sent-s.Answered) / float64(s.Sent)
+}
