@@ -49,27 +49,9 @@ func StartDNS(ctx context.Context, cfg DNSConfig) (*DNSServer, error) {
 		return nil, fmt.Errorf("dns server: listen address %q: want HOST:PORT: %v", cfg.Listen, err)
 	}
 	h := &dnsHandler{zone: cfg.Zone, faults: &faultState{f: cfg.Faults}}
-	lc := net.ListenConfig{Control: reusePort}
-	var conns []net.PacketConn
-	addr := cfg.Listen
-	for i := 0; i < cfg.Sockets; i++ {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
-		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return nil, fmt.Errorf("dns server: listen udp %s: %w", addr, err)
-		}
-		_ = pc.(*net.UDPConn).SetReadBuffer(4 << 20)
-		conns = append(conns, pc)
-		addr = pc.LocalAddr().String() // later sockets join the same port
-	}
-	tl, err := lc.Listen(ctx, "tcp", addr)
+	conns, tl, addr, err := bindDNS(ctx, cfg.Listen, cfg.Sockets)
 	if err != nil {
-		for _, c := range conns {
-			c.Close()
-		}
-		return nil, fmt.Errorf("dns server: listen tcp %s: %w", addr, err)
+		return nil, err
 	}
 	s := &DNSServer{Addr: addr, errs: make(chan error, len(conns)+1)}
 	var started sync.WaitGroup
@@ -84,6 +66,41 @@ func StartDNS(ctx context.Context, cfg DNSConfig) (*DNSServer, error) {
 		s.Stop()
 	}()
 	return s, nil
+}
+
+// bindDNS binds sockets UDP sockets and a TCP listener on one port. With
+// port 0, the port the first UDP socket gets may be taken for TCP; then it
+// tries another (a few times).
+func bindDNS(ctx context.Context, listen string, sockets int) ([]net.PacketConn, net.Listener, string, error) {
+	_, port, _ := net.SplitHostPort(listen)
+	lc := net.ListenConfig{Control: reusePort}
+	for attempt := 0; ; attempt++ {
+		var conns []net.PacketConn
+		closeAll := func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}
+		addr := listen
+		for i := 0; i < sockets; i++ {
+			pc, err := lc.ListenPacket(ctx, "udp", addr)
+			if err != nil {
+				closeAll()
+				return nil, nil, "", fmt.Errorf("dns server: listen udp %s: %w", addr, err)
+			}
+			_ = pc.(*net.UDPConn).SetReadBuffer(4 << 20)
+			conns = append(conns, pc)
+			addr = pc.LocalAddr().String() // later sockets join the same port
+		}
+		tl, err := lc.Listen(ctx, "tcp", addr)
+		if err == nil {
+			return conns, tl, addr, nil
+		}
+		closeAll()
+		if port != "0" || attempt == 9 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, "", fmt.Errorf("dns server: listen tcp %s: %w", addr, err)
+		}
+	}
 }
 
 func (s *DNSServer) add(srv *dns.Server, started *sync.WaitGroup) {
