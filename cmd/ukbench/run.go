@@ -25,7 +25,7 @@ func exitCode(err error) int {
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return 2
 	}
-	return 1
+	return 1 // a failure, or errRegression
 }
 
 const mainUsage = `ukbench measures how unikernels and Linux guests serve DNS and HTTP load.
@@ -33,6 +33,7 @@ const mainUsage = `ukbench measures how unikernels and Linux guests serve DNS an
 Usage:
   ukbench serve dns|http [flags]   run a benchmark server (inside a guest or natively)
   ukbench load dns|http [flags]    drive open-loop load at a running server
+  ukbench compare BASE NEW         compare two result sets; exit 1 on a regression
   ukbench version                  print the version
 
 Run "ukbench COMMAND -h" for a command's flags.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "load":
 		return runLoad(ctx, args[1:], stdout, stderr)
+	case "compare":
+		return runCompare(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ukbench", version())
 		return nil

@@ -219,3 +219,52 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestCLICompare(t *testing.T) {
+	dir := filepath.Join("testdata", "compare")
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"compare-same", []string{dir + "/base", dir + "/same"}, 0},
+		{"compare-slower", []string{dir + "/base", dir + "/slower"}, 1},
+		{"compare-targets", []string{"--base-target", "linux", "--new-target", "osv", dir + "/pair"}, 0},
+		{"compare-metric", []string{"--metric", "max_rps,boot_", dir + "/base", dir + "/slower"}, 1},
+		{"compare-accel-mismatch", []string{dir + "/base", dir + "/kvm"}, 2},
+		{"compare-broken", []string{dir + "/base", dir + "/broken"}, 2},
+		{"compare-missing", []string{dir + "/base", dir + "/nonexistent"}, 2},
+		{"compare-one-arg", []string{dir + "/base"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(context.Background(), append([]string{"compare"}, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
+			}
+			golden(t, tt.name, "stdout:\n"+stdout+"stderr:\n"+stderr)
+		})
+	}
+	// --markdown and --json write the same verdict.
+	out := t.TempDir()
+	_, _, code := runCLI(context.Background(), "compare", "--markdown", out+"/c.md", "--json", out+"/c.json", dir+"/base", dir+"/slower")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	md, _ := os.ReadFile(out + "/c.md")
+	js, _ := os.ReadFile(out + "/c.json")
+	golden(t, "compare-slower-md", string(md))
+	var v struct {
+		Regressions int `json:"regressions"`
+		Metrics     []struct {
+			Metric  string `json:"metric"`
+			Verdict string `json:"verdict"`
+		} `json:"metrics"`
+	}
+	if err := json.Unmarshal(js, &v); err != nil {
+		t.Fatalf("json: %v\n%s", err, js)
+	}
+	if v.Regressions == 0 || len(v.Metrics) == 0 || v.Metrics[0].Metric != "max_rps" || v.Metrics[0].Verdict != "regression" {
+		t.Errorf("json verdict %+v", v)
+	}
+}

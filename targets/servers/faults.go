@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Faults make a server slower or lossy on purpose, so that the generators'
@@ -41,13 +43,36 @@ func (s *faultState) apply() (drop bool) {
 		begin := s.first.Add(s.f.StallAfter)
 		end := begin.Add(s.f.StallFor)
 		if now := time.Now(); !now.Before(begin) && now.Before(end) {
-			time.Sleep(end.Sub(now))
+			preciseSleep(end.Sub(now))
 		}
 	}
 	if s.f.Delay > 0 {
-		time.Sleep(s.f.Delay)
+		preciseSleep(s.f.Delay)
 	}
 	return false
+}
+
+// goTimerLate is how late Go's own timers may fire on Linux (the netpoller
+// sleeps in whole milliseconds), with a margin.
+const goTimerLate = 1500 * time.Microsecond
+
+// preciseSleep sleeps d within tens of microseconds: Go's timer for all but
+// the last goTimerLate, then nanosleep. time.Sleep alone rounds up to about
+// a millisecond, which would make 2 ms and 2.2 ms delays the same and spoil
+// the known truth the faults exist to provide.
+func preciseSleep(d time.Duration) {
+	end := time.Now().Add(d)
+	if d > goTimerLate {
+		time.Sleep(d - goTimerLate)
+	}
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		ts := unix.NsecToTimespec(int64(left))
+		_ = unix.Nanosleep(&ts, nil) // EINTR: loop
+	}
 }
 
 func (s *faultState) active() bool { return s.f != Faults{} }

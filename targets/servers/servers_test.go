@@ -158,3 +158,20 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("port taken: %v", err)
 	}
 }
+
+// TestPreciseDelay: the fault delay must resolve 10 % differences of a few
+// milliseconds, which Go's timers alone do not (they round up to ~1 ms).
+func TestPreciseDelay(t *testing.T) {
+	for _, d := range []time.Duration{2 * time.Millisecond, 2200 * time.Microsecond} {
+		var total time.Duration
+		const n = 20
+		for i := 0; i < n; i++ {
+			begin := time.Now()
+			preciseSleep(d)
+			total += time.Since(begin)
+		}
+		if mean := total / n; mean < d || mean > d+300*time.Microsecond {
+			t.Errorf("preciseSleep(%v) took %v on average, want within 300 µs above", d, mean)
+		}
+	}
+}
