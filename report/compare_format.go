@@ -100,9 +100,10 @@ func (c Comparison) writeWarnings(w io.Writer, bullet string) {
 	seen := map[string]bool{}
 	for _, r := range c.Rows {
 		for _, msg := range r.Warnings {
-			if !seen[msg] {
-				seen[msg] = true
-				lines = append(lines, msg)
+			line := r.Group + " " + r.Metric + ": " + msg
+			if !seen[line] {
+				seen[line] = true
+				lines = append(lines, line)
 			}
 		}
 	}

@@ -34,6 +34,7 @@ Usage:
   ukbench serve dns|http [flags]   run a benchmark server (inside a guest or natively)
   ukbench load dns|http [flags]    drive open-loop load at a running server
   ukbench compare BASE NEW         compare two result sets; exit 1 on a regression
+  ukbench export --format F DIR    write results for benchstat (gobench) or Bencher (bmf)
   ukbench version                  print the version
 
 Run "ukbench COMMAND -h" for a command's flags.
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runLoad(ctx, args[1:], stdout, stderr)
 	case "compare":
 		return runCompare(ctx, args[1:], stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ukbench", version())
 		return nil

@@ -236,6 +236,13 @@ func TestCLICompare(t *testing.T) {
 		{"compare-missing", []string{dir + "/base", dir + "/nonexistent"}, 2},
 		{"compare-one-arg", []string{dir + "/base"}, 2},
 	}
+	for _, f := range []string{"gobench", "bmf"} {
+		stdout, stderr, code := runCLI(context.Background(), "export", "--format", f, dir+"/slower")
+		if code != 0 {
+			t.Errorf("export %s: exit %d: %s", f, code, stderr)
+		}
+		golden(t, "export-"+f, stdout)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stdout, stderr, code := runCLI(context.Background(), append([]string{"compare"}, tt.args...)...)

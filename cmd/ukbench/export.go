@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/ukbench/ukbench/report"
+	"github.com/ukbench/ukbench/results"
+)
+
+const exportUsage = `Usage: ukbench export --format gobench|bmf DIR
+
+Writes a result directory's runs for other tools, on stdout:
+  gobench  Go benchmark format, one line per repeat: benchstat base.txt new.txt
+  bmf      Bencher Metric Format JSON: medians with 95 % confidence bounds
+`
+
+func runExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("export", exportUsage, stderr)
+	format := fs.String("format", "gobench", "gobench or bmf")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: export: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return usageError("export: want one result directory (got %d arguments)", fs.NArg())
+	}
+	runs, err := results.ReadRuns(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch *format {
+	case "gobench":
+		return report.WriteGoBench(stdout, runs)
+	case "bmf":
+		return report.WriteBMF(stdout, runs)
+	}
+	return usageError("export: --format %q: want gobench or bmf", *format)
+}
