@@ -53,6 +53,9 @@ type Side struct {
 	Label  string
 	Runs   []results.Run
 	Target string
+	// VMShape is the guest shape the runs were measured with (canonical
+	// JSON from the manifest), or "" when unknown.
+	VMShape string
 }
 
 // Stat is the summary of one sample: its median with a confidence interval.
@@ -198,18 +201,23 @@ func appendUnique(list []string, s string) []string {
 	return append(list, s)
 }
 
-// checkComparable refuses results from different accelerators unless
-// allowed: TCG and KVM figures differ by an order of magnitude.
+// checkComparable refuses results from different accelerators (TCG and
+// KVM figures differ by an order of magnitude) or VM shapes unless allowed.
 func checkComparable(base, new Side, opt CompareOptions, c *Comparison) error {
-	ba, na := accels(base), accels(new)
-	if ba == na {
+	var diffs []string
+	if ba, na := accels(base), accels(new); ba != na {
+		diffs = append(diffs, fmt.Sprintf("accelerators differ: %s ran on %s, %s on %s", base.Label, ba, new.Label, na))
+	}
+	if base.VMShape != "" && new.VMShape != "" && base.VMShape != new.VMShape {
+		diffs = append(diffs, fmt.Sprintf("VM shapes differ: %s %s, %s %s", base.Label, base.VMShape, new.Label, new.VMShape))
+	}
+	if len(diffs) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("%s ran on %s, %s on %s", base.Label, ba, new.Label, na)
 	if !opt.AllowMismatch {
-		return fmt.Errorf("%w: %s; pass --allow-mismatch to compare anyway", ErrMismatch, msg)
+		return fmt.Errorf("%w: %s; pass --allow-mismatch to compare anyway", ErrMismatch, strings.Join(diffs, "; "))
 	}
-	c.Warnings = append(c.Warnings, "accelerators differ: "+msg)
+	c.Warnings = append(c.Warnings, diffs...)
 	return nil
 }
 

@@ -106,6 +106,14 @@ func TestCompareRefusesMismatchedAccelerators(t *testing.T) {
 	if _, err := Compare(base, new, CompareOptions{}); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "a ran on kvm, b on tcg") {
 		t.Errorf("err = %v, want ErrMismatch naming both accelerators", err)
 	}
+	shapeA := Side{Label: "a", Runs: runsOf("osv", "tcg", base10...), VMShape: `{"memory_mib":1024,"vcpus":1}`}
+	shapeB := Side{Label: "b", Runs: runsOf("osv", "tcg", base10...), VMShape: `{"memory_mib":512,"vcpus":1}`}
+	if _, err := Compare(shapeA, shapeB, CompareOptions{}); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "VM shapes differ") {
+		t.Errorf("err = %v, want ErrMismatch for different VM shapes", err)
+	}
+	if _, err := Compare(shapeA, shapeA, CompareOptions{}); err != nil {
+		t.Errorf("err = %v, want ErrMismatch naming both accelerators", err)
+	}
 	c, err := Compare(base, new, CompareOptions{AllowMismatch: true})
 	if err != nil || len(c.Warnings) == 0 {
 		t.Errorf("with AllowMismatch: err %v, warnings %v; want a warning", err, c.Warnings)

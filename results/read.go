@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // ErrResults is wrapped by every error reading a result directory.
@@ -54,4 +55,34 @@ func ReadRuns(path string) ([]Run, error) {
 		return nil, fmt.Errorf("%w: %s: no runs", ErrResults, file)
 	}
 	return runs, nil
+}
+
+// ManifestFile is the name of the manifest in a result directory.
+const ManifestFile = "manifest.json"
+
+// ReadVMShape returns the VM shape recorded in a result directory's
+// manifest (provenance.vm) in a canonical JSON form, or "" when the
+// directory has no manifest or the manifest records no shape (native and
+// external runs).
+func ReadVMShape(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrResults, err)
+	}
+	var m struct {
+		Provenance struct {
+			VM map[string]any `json:"vm"`
+		} `json:"provenance"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrResults, filepath.Join(dir, ManifestFile), err)
+	}
+	if len(m.Provenance.VM) == 0 {
+		return "", nil
+	}
+	canon, err := json.Marshal(m.Provenance.VM) // map keys are sorted
+	return string(canon), err
 }

@@ -37,7 +37,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&metrics, "metric", "", "compare only metrics starting with these comma-separated prefixes (max_rps, achieved_rps, p50_us, p99_us, boot_, qemu_rss_kib)")
 	fs.Float64Var(&opt.Threshold, "threshold", 0.05, "a significant change worse than this fraction is a regression")
 	fs.Float64Var(&opt.Alpha, "alpha", 0.05, "significance level of the Mann–Whitney U test")
-	fs.BoolVar(&opt.AllowMismatch, "allow-mismatch", false, "compare results from different accelerators")
+	fs.BoolVar(&opt.AllowMismatch, "allow-mismatch", false, "compare results from different accelerators or VM shapes")
 	fs.StringVar(&mdOut, "markdown", "", "also write the comparison as Markdown to this file")
 	fs.StringVar(&jsonOut, "json", "", "also write the verdict per metric as JSON to this file")
 	if err := fs.Parse(args); err != nil {
@@ -67,8 +67,9 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		base = report.Side{Label: fs.Arg(0) + " " + baseTarget, Runs: runs, Target: baseTarget}
-		new = report.Side{Label: fs.Arg(0) + " " + newTarget, Runs: runs, Target: newTarget}
+		// Labels are the directories until the manifests are read.
+		base = report.Side{Label: fs.Arg(0), Runs: runs, Target: baseTarget}
+		new = report.Side{Label: fs.Arg(0), Runs: runs, Target: newTarget}
 	default:
 		if fs.NArg() != 2 {
 			return usageError("compare: want BASE and NEW result directories (got %d arguments)", fs.NArg())
@@ -83,6 +84,17 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		base = report.Side{Label: fs.Arg(0), Runs: b}
 		new = report.Side{Label: fs.Arg(1), Runs: n}
+	}
+	for _, side := range []*report.Side{&base, &new} {
+		shape, err := results.ReadVMShape(side.Label)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		side.VMShape = shape
+	}
+	if baseTarget != "" {
+		base.Label += " " + baseTarget
+		new.Label += " " + newTarget
 	}
 	c, err := report.Compare(base, new, opt)
 	if err != nil {

@@ -235,6 +235,8 @@ func TestCLICompare(t *testing.T) {
 		{"compare-broken", []string{dir + "/base", dir + "/broken"}, 2},
 		{"compare-missing", []string{dir + "/base", dir + "/nonexistent"}, 2},
 		{"compare-one-arg", []string{dir + "/base"}, 2},
+		{"compare-vm-mismatch", []string{dir + "/base", dir + "/bigvm"}, 2},
+		{"compare-vm-allowed", []string{"--allow-mismatch", "--metric", "max_rps", dir + "/base", dir + "/bigvm"}, 0},
 	}
 	for _, f := range []string{"gobench", "bmf"} {
 		stdout, stderr, code := runCLI(context.Background(), "export", "--format", f, dir+"/slower")
