@@ -18,4 +18,4 @@ http_addr=$(awk '/ukbench serve: ready/ {print $5; exit}' "$out/serve-http.log")
 "$bin" load http --url "http://$http_addr/" --rates 1000:7000:3000 --step 5s --warmup 1s \
   --expect-body-size 612 --target native --out "$out/http.json" --hist "$out/hist/http"
 cat "$out/dns.json" "$out/http.json" > "$out/runs.jsonl"
-echo "results: $out/runs.jsonl"
+"$bin" report -o "$out/report" "$out"

@@ -35,6 +35,7 @@ Usage:
   ukbench load dns|http [flags]    drive open-loop load at a running server
   ukbench compare BASE NEW         compare two result sets; exit 1 on a regression
   ukbench export --format F DIR    write results for benchstat (gobench) or Bencher (bmf)
+  ukbench report DIR...            write figures, report.md and results.csv
   ukbench version                  print the version
 
 Run "ukbench COMMAND -h" for a command's flags.
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompare(ctx, args[1:], stdout, stderr)
 	case "export":
 		return runExport(ctx, args[1:], stdout, stderr)
+	case "report":
+		return runReport(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ukbench", version())
 		return nil

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/ukbench/ukbench/report"
+	"github.com/ukbench/ukbench/results"
+)
+
+const reportUsage = `Usage: ukbench report [flags] DIR [DIR...]
+
+Writes figures (PNG, SVG), report.md and results.csv from one or more
+result directories (or runs.jsonl files); several are combined, each
+labelled by its path.
+`
+
+func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("report", reportUsage, stderr)
+	out := fs.String("o", "", "output directory (default: DIR/report of the first DIR)")
+	formats := fs.String("format", "png,svg", "figure formats: png, svg")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: report: %v", errUsage, err)
+	}
+	if fs.NArg() == 0 {
+		return usageError("report: want at least one result directory")
+	}
+	var sources []report.Source
+	for _, dir := range fs.Args() {
+		runs, err := results.ReadRuns(dir)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		sources = append(sources, report.Source{Label: dir, Runs: runs})
+	}
+	if *out == "" {
+		*out = filepath.Join(fs.Arg(0), "report")
+	}
+	w, err := report.Write(*out, sources, strings.Split(*formats, ","))
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	fmt.Fprintf(stdout, "report: %s (%d files)\n", filepath.Join(*out, "report.md"), len(w.Files))
+	return nil
+}

@@ -1,0 +1,126 @@
+package report
+
+import (
+	"sort"
+
+	"github.com/ukbench/ukbench/results"
+)
+
+// Source is one result set: the runs of a result directory under a label.
+type Source struct {
+	Label string
+	Runs  []results.Run
+}
+
+// series is one line in a figure: a target's workload from one source,
+// aggregated over repeats at each offered rate.
+type series struct {
+	Name     string // target, or "label: target" when several sources are combined
+	Workload string
+	Accel    string
+	Points   []ratePoint // ascending offered rate
+	MaxRPS   []float64   // max_sustainable_rps of each finished run
+	Runs     int
+	Failed   int
+}
+
+// ratePoint aggregates the repeats at one offered rate.
+type ratePoint struct {
+	Offered  float64
+	Achieved []float64
+	P50, P99 []float64 // µs; only steps with answers
+	Loss     []float64
+}
+
+// buildSeries groups runs by source, target and workload, in a stable order.
+func buildSeries(sources []Source) []*series {
+	byKey := map[string]*series{}
+	var order []string
+	for _, src := range sources {
+		for _, r := range src.Runs {
+			name := r.Target
+			if len(sources) > 1 {
+				name = src.Label + ": " + r.Target
+			}
+			key := name + "\x00" + r.Workload
+			s := byKey[key]
+			if s == nil {
+				s = &series{Name: name, Workload: r.Workload, Accel: r.Accel}
+				byKey[key] = s
+				order = append(order, key)
+			}
+			s.Runs++
+			if r.Error != "" {
+				s.Failed++
+			} else if len(r.Steps) > 0 {
+				s.MaxRPS = append(s.MaxRPS, r.MaxSustainableRPS)
+			}
+			if r.Accel != s.Accel {
+				s.Accel = "mixed"
+			}
+			addSteps(s, r.Steps)
+		}
+	}
+	sort.Strings(order)
+	out := make([]*series, len(order))
+	for i, k := range order {
+		out[i] = byKey[k]
+		sort.Slice(out[i].Points, func(a, b int) bool { return out[i].Points[a].Offered < out[i].Points[b].Offered })
+	}
+	return out
+}
+
+// addSteps adds one run's steps; a rate run more than once in the run (a
+// retry) counts by its last run.
+func addSteps(s *series, steps []results.Step) {
+	last := map[float64]results.Step{}
+	for _, st := range steps {
+		last[st.OfferedRPS] = st
+	}
+	for rate, st := range last {
+		var p *ratePoint
+		for i := range s.Points {
+			if s.Points[i].Offered == rate {
+				p = &s.Points[i]
+			}
+		}
+		if p == nil {
+			s.Points = append(s.Points, ratePoint{Offered: rate})
+			p = &s.Points[len(s.Points)-1]
+		}
+		p.Achieved = append(p.Achieved, st.AchievedRPS)
+		p.Loss = append(p.Loss, st.LossFraction())
+		if st.Answered > 0 {
+			p.P50 = append(p.P50, st.LatencyUS.P50)
+			p.P99 = append(p.P99, st.LatencyUS.P99)
+		}
+	}
+}
+
+// median, lo and hi of a sample (lo/hi: min and max); ok false when empty.
+func spread(v []float64) (median, lo, hi float64, ok bool) {
+	if len(v) == 0 {
+		return 0, 0, 0, false
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	median = s[n/2]
+	if n%2 == 0 {
+		median = (s[n/2-1] + s[n/2]) / 2
+	}
+	return median, s[0], s[n-1], true
+}
+
+func workloads(ss []*series) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s.Workload] {
+			seen[s.Workload] = true
+			out = append(out, s.Workload)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

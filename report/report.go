@@ -1,0 +1,149 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Written lists what Write produced, relative to its directory.
+type Written struct {
+	Files   []string
+	Figures []Figure
+}
+
+// Write renders sources into dir: results.csv, the figures in each format
+// and report.md with a summary table per target and workload.
+func Write(dir string, sources []Source, formats []string) (Written, error) {
+	var w Written
+	if err := ensureDir(dir); err != nil {
+		return w, err
+	}
+	for _, f := range formats {
+		if f != "png" && f != "svg" {
+			return w, fmt.Errorf("figure format %q: want png or svg", f)
+		}
+	}
+	if err := writeTo(filepath.Join(dir, "results.csv"), func(out io.Writer) error { return WriteCSV(out, sources) }); err != nil {
+		return w, err
+	}
+	w.Files = append(w.Files, "results.csv")
+	ss := buildSeries(sources)
+	tcg := false
+	for _, s := range ss {
+		tcg = tcg || s.Accel == "tcg" || s.Accel == "mixed"
+	}
+	figs, err := writeFigures(dir, ss, formats, tcg)
+	if err != nil {
+		return w, err
+	}
+	w.Figures = figs
+	for _, f := range figs {
+		w.Files = append(w.Files, f.Files...)
+	}
+	if err := writeTo(filepath.Join(dir, "report.md"), func(out io.Writer) error { return writeMarkdown(out, sources, ss, figs, tcg) }); err != nil {
+		return w, err
+	}
+	w.Files = append(w.Files, "report.md")
+	return w, nil
+}
+
+func writeTo(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(write(f), f.Close())
+}
+
+// writeMarkdown writes the summary: a TCG banner when it applies, a row
+// per target and workload, and the figures.
+func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, tcg bool) error {
+	fmt.Fprintln(w, "# ukbench report")
+	fmt.Fprintln(w)
+	var labels []string
+	for _, s := range sources {
+		labels = append(labels, "`"+s.Label+"`")
+	}
+	fmt.Fprintf(w, "Results: %s.\n\n", strings.Join(labels, ", "))
+	if tcg {
+		fmt.Fprintln(w, "> **TCG**: some of these results come from software emulation (no KVM). Absolute rates are far below")
+		fmt.Fprintln(w, "> what a hardware-accelerated guest serves; compare targets with each other, not with published figures.")
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "| target | workload | accel | runs | max sustainable req/s (median, min–max) | p50 / p99 latency | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, s := range ss {
+		runs := fmt.Sprint(s.Runs)
+		if s.Failed > 0 {
+			runs += fmt.Sprintf(" (%d failed)", s.Failed)
+		}
+		maxCell := "no finished run"
+		if m, lo, hi, ok := spread(s.MaxRPS); ok {
+			maxCell = fmt.Sprintf("%s (%s–%s)", compact(m), compact(lo), compact(hi))
+			if m == 0 {
+				maxCell = "none sustainable"
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Workload, s.Accel, runs, maxCell, latencyCell(s), lossCell(s))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Latency is measured from each request's intended send time, at the highest offered rate at or below")
+	fmt.Fprintln(w, "the median maximum sustainable rate (else the lowest rate run); medians over repeats.")
+	for _, f := range figs {
+		fmt.Fprintf(w, "\n## %s\n\n", f.Title)
+		for _, file := range f.Files {
+			if strings.HasSuffix(file, ".png") {
+				fmt.Fprintf(w, "![%s](%s)\n", f.Title, file)
+			}
+		}
+		fmt.Fprintf(w, "\nFiles: %s\n", strings.Join(f.Files, ", "))
+	}
+	return nil
+}
+
+// referencePoint is the highest offered rate at or below the median
+// maximum sustainable rate, else the lowest rate.
+func referencePoint(s *series) (ratePoint, bool) {
+	if len(s.Points) == 0 {
+		return ratePoint{}, false
+	}
+	ref := s.Points[0]
+	if m, _, _, ok := spread(s.MaxRPS); ok {
+		for _, p := range s.Points {
+			if p.Offered <= m {
+				ref = p
+			}
+		}
+	}
+	return ref, true
+}
+
+func latencyCell(s *series) string {
+	ref, ok := referencePoint(s)
+	if !ok {
+		return "–"
+	}
+	p50, _, _, ok50 := spread(ref.P50)
+	p99, _, _, ok99 := spread(ref.P99)
+	if !ok50 || !ok99 {
+		return fmt.Sprintf("no answers at %s/s", compact(ref.Offered))
+	}
+	return fmt.Sprintf("%.3g / %.3g ms at %s/s", p50/1000, p99/1000, compact(ref.Offered))
+}
+
+func lossCell(s *series) string {
+	worst := 0.0
+	for _, p := range s.Points {
+		for _, l := range p.Loss {
+			worst = max(worst, l)
+		}
+	}
+	if worst == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("up to %.1f%% lost", 100*worst)
+}

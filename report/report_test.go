@@ -1,0 +1,90 @@
+package report
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ukbench/ukbench/results"
+)
+
+// reportFixture holds the awkward cases: a failed run without steps, a
+// target with a single repeat, and one whose every step was unsustainable.
+func reportFixture() []Source {
+	runs := runsOf("osv", "tcg", 1400, 1420, 1390)
+	runs = append(runs, results.Run{Target: "osv", Workload: "dns", Repeat: 4, Accel: "tcg", Error: "boot: no readiness line within 60s"})
+	runs = append(runs, runsOf("linux", "tcg", 1000)...)
+	lossy := runsOf("native", "tcg", 0, 0)
+	for i := range lossy {
+		lossy[i].Steps[0].Answered = 0
+		lossy[i].Steps[0].AchievedRPS = 0
+		lossy[i].Steps[0].Errors = map[string]uint64{"timeout": 1000}
+	}
+	runs = append(runs, lossy...)
+	return []Source{{Label: "fixture", Runs: runs}}
+}
+
+func goldenFile(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from %s:\n%s", name, path, got)
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Write(dir, reportFixture(), []string{"png", "svg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"results.csv", "report.md"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		goldenFile(t, "report-"+name+".golden", b)
+	}
+	if len(w.Figures) != 2 {
+		t.Fatalf("figures %+v, want throughput and latency for dns", w.Figures)
+	}
+	for _, f := range w.Figures {
+		for _, file := range f.Files {
+			path := filepath.Join(dir, file)
+			switch filepath.Ext(file) {
+			case ".png":
+				fh, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				img, err := png.Decode(fh)
+				fh.Close()
+				if err != nil || img.Bounds().Dx() < 400 {
+					t.Errorf("%s: %v, bounds %v", file, err, img.Bounds())
+				}
+			case ".svg":
+				b, _ := os.ReadFile(path)
+				if !strings.Contains(string(b), "TCG") || !strings.Contains(string(b), "osv") {
+					t.Errorf("%s lacks the TCG label or a series name", file)
+				}
+			}
+		}
+	}
+}
+
+func TestWriteReportRejectsUnknownFormat(t *testing.T) {
+	if _, err := Write(t.TempDir(), reportFixture(), []string{"gif"}); err == nil || !strings.Contains(err.Error(), `"gif"`) {
+		t.Errorf("err = %v, want the bad format named", err)
+	}
+}
