@@ -277,3 +277,22 @@ func TestCLICompare(t *testing.T) {
 		t.Errorf("json verdict %+v", v)
 	}
 }
+
+func TestCLIReport(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := runCLI(context.Background(), "report", "-o", out, "--format", "svg", filepath.Join("testdata", "compare", "pair"))
+	if code != 0 || !strings.HasPrefix(stdout, "report: "+filepath.Join(out, "report.md")) {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"report.md", "results.csv", "dns-throughput.svg", "dns-latency.svg"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if _, _, code := runCLI(context.Background(), "report", filepath.Join("testdata", "nonexistent")); code != 2 {
+		t.Errorf("report of a missing directory: exit %d, want 2", code)
+	}
+	if _, stderr, code := runCLI(context.Background(), "report", "-o", t.TempDir(), "--format", "gif", filepath.Join("testdata", "compare", "pair")); code == 0 || !strings.Contains(stderr, `"gif"`) {
+		t.Errorf("bad format: exit %d, %s", code, stderr)
+	}
+}
