@@ -20,8 +20,11 @@ type series struct {
 	Accel    string
 	Points   []ratePoint // ascending offered rate
 	MaxRPS   []float64   // max_sustainable_rps of each finished run
-	Runs     int
-	Failed   int
+	// Bounded: some step failed the sustainability criteria, so MaxRPS is
+	// bounded from above; otherwise it is only a lower bound.
+	Bounded bool
+	Runs    int
+	Failed  int
 }
 
 // ratePoint aggregates the repeats at one offered rate.
@@ -59,6 +62,9 @@ func buildSeries(sources []Source) []*series {
 				s.Accel = "mixed"
 			}
 			addSteps(s, r.Steps)
+			for _, st := range r.Steps {
+				s.Bounded = s.Bounded || !st.Sustainable
+			}
 		}
 	}
 	sort.Strings(order)

@@ -15,8 +15,9 @@ type Written struct {
 	Figures []Figure
 }
 
-// Write renders sources into dir: results.csv, the figures in each format
-// and report.md with a summary table per target and workload.
+// Write renders sources into dir: results.csv, the figures in each format,
+// report.md with a summary table per target and workload, and, when PNG
+// figures are made, the self-contained report.html.
 func Write(dir string, sources []Source, formats []string) (Written, error) {
 	var w Written
 	if err := ensureDir(dir); err != nil {
@@ -48,6 +49,12 @@ func Write(dir string, sources []Source, formats []string) (Written, error) {
 		return w, err
 	}
 	w.Files = append(w.Files, "report.md")
+	if hasPNG(formats) {
+		if err := writeTo(filepath.Join(dir, "report.html"), func(out io.Writer) error { return writeHTML(out, dir, sources, ss, figs, tcg) }); err != nil {
+			return w, err
+		}
+		w.Files = append(w.Files, "report.html")
+	}
 	return w, nil
 }
 
@@ -77,18 +84,7 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 	fmt.Fprintln(w, "| target | workload | accel | runs | max sustainable req/s (median, min–max) | p50 / p99 latency | errors |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, s := range ss {
-		runs := fmt.Sprint(s.Runs)
-		if s.Failed > 0 {
-			runs += fmt.Sprintf(" (%d failed)", s.Failed)
-		}
-		maxCell := "no finished run"
-		if m, lo, hi, ok := spread(s.MaxRPS); ok {
-			maxCell = fmt.Sprintf("%s (%s–%s)", compact(m), compact(lo), compact(hi))
-			if m == 0 {
-				maxCell = "none sustainable"
-			}
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Workload, s.Accel, runs, maxCell, latencyCell(s), lossCell(s))
+		fmt.Fprintf(w, "| %s |\n", strings.Join(summaryCells(s), " | "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Latency is measured from each request's intended send time, at the highest offered rate at or below")
@@ -103,6 +99,25 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 		fmt.Fprintf(w, "\nFiles: %s\n", strings.Join(f.Files, ", "))
 	}
 	return nil
+}
+
+// summaryCells is one target's row of the summary table.
+func summaryCells(s *series) []string {
+	runs := fmt.Sprint(s.Runs)
+	if s.Failed > 0 {
+		runs += fmt.Sprintf(" (%d failed)", s.Failed)
+	}
+	maxCell := "no finished run"
+	if m, lo, hi, ok := spread(s.MaxRPS); ok {
+		maxCell = fmt.Sprintf("%s (%s–%s)", compact(m), compact(lo), compact(hi))
+		if !s.Bounded {
+			maxCell = "≥ " + maxCell + ", every rate tried was sustainable"
+		}
+		if m == 0 {
+			maxCell = "none sustainable"
+		}
+	}
+	return []string{s.Name, s.Workload, s.Accel, runs, maxCell, latencyCell(s), lossCell(s)}
 }
 
 // referencePoint is the highest offered rate at or below the median
@@ -146,4 +161,13 @@ func lossCell(s *series) string {
 		return "none"
 	}
 	return fmt.Sprintf("up to %.1f%% lost", 100*worst)
+}
+
+func hasPNG(formats []string) bool {
+	for _, f := range formats {
+		if f == "png" {
+			return true
+		}
+	}
+	return false
 }

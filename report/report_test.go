@@ -88,3 +88,19 @@ func TestWriteReportRejectsUnknownFormat(t *testing.T) {
 		t.Errorf("err = %v, want the bad format named", err)
 	}
 }
+
+func TestSummaryMarksALowerBound(t *testing.T) {
+	runs := runsOf("native", "none", 2000, 2000)
+	for i := range runs {
+		runs[i].Steps[0].Sustainable = true
+	}
+	ss := buildSeries([]Source{{Label: "x", Runs: runs}})
+	if cell := summaryCells(ss[0])[4]; !strings.HasPrefix(cell, "≥ 2000") {
+		t.Errorf("max cell %q, want a lower bound when every rate was sustainable", cell)
+	}
+	runs[1].Steps[0].Sustainable = false
+	ss = buildSeries([]Source{{Label: "x", Runs: runs}})
+	if cell := summaryCells(ss[0])[4]; strings.HasPrefix(cell, "≥") {
+		t.Errorf("max cell %q: a failing step bounds it", cell)
+	}
+}
