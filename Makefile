@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build build-static build-pie test check quickstart bench deps-bench clean
+.PHONY: all build build-static build-pie test deps-test quickstart bench deps-bench clean
 
 all: build
 
@@ -17,9 +17,14 @@ build-static:
 build-pie:
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags=-linkmode=external -o $(BIN)/ukbench-pie ./cmd/ukbench
 
+# Best effort: Chromium for the browser check of report.html (it skips
+# without it, so a failed install does not fail the tests).
+deps-test:
+	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
+
 # The test command (README, .ci/run): formatting, vet, the race-enabled
 # suite, then the allocation tests that -race must skip.
-test:
+test: deps-test
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
