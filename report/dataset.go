@@ -23,6 +23,8 @@ type series struct {
 	// Bounded: some step failed the sustainability criteria, so MaxRPS is
 	// bounded from above; otherwise it is only a lower bound.
 	Bounded bool
+	Boots   []results.Boot // of runs that recorded one
+	RSSKiB  []float64      // QEMU RSS after boot, of runs that recorded it
 	Runs    int
 	Failed  int
 }
@@ -62,6 +64,12 @@ func buildSeries(sources []Source) []*series {
 				s.Accel = "mixed"
 			}
 			addSteps(s, r.Steps)
+			if r.Boot != nil {
+				s.Boots = append(s.Boots, *r.Boot)
+			}
+			if r.Memory != nil && r.Memory.QEMURSSKiB > 0 {
+				s.RSSKiB = append(s.RSSKiB, float64(r.Memory.QEMURSSKiB))
+			}
 			for _, st := range r.Steps {
 				s.Bounded = s.Bounded || !st.Sustainable
 			}

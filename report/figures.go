@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/ukbench/ukbench/results"
 )
 
 // okabeIto is a colour-blind-safe palette (Okabe & Ito, 2008); each series
@@ -55,30 +57,226 @@ func writeFigures(dir string, ss []*series, formats []string, tcg bool) ([]Figur
 				mine = append(mine, s)
 			}
 		}
-		tp, err := throughputPlot(wl, mine, colors, suffix)
-		if err != nil {
-			return nil, err
-		}
-		lp, err := latencyPlot(wl, mine, colors, suffix)
-		if err != nil {
-			return nil, err
-		}
 		for _, f := range []struct {
-			p    *plot.Plot
 			name string
-		}{{tp, wl + "-throughput"}, {lp, wl + "-latency"}} {
-			fig := Figure{Title: f.p.Title.Text}
-			for _, format := range formats {
-				name := f.name + "." + format
-				if err := f.p.Save(16*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, name)); err != nil {
-					return nil, fmt.Errorf("figure %s: %w", name, err)
-				}
-				fig.Files = append(fig.Files, name)
+			draw func(string, []*series, map[string]color.RGBA, string) (*plot.Plot, error)
+		}{
+			{wl + "-throughput", throughputPlot},
+			{wl + "-throughput-box", throughputBoxPlot},
+			{wl + "-latency", latencyPlot},
+			{wl + "-loss", lossPlot},
+		} {
+			p, err := f.draw(wl, mine, colors, suffix)
+			if err != nil {
+				return nil, err
+			}
+			fig, err := saveFigure(dir, f.name, p, formats)
+			if err != nil {
+				return nil, err
 			}
 			figs = append(figs, fig)
 		}
 	}
+	// Boot and memory are per target, whatever the workload.
+	for _, f := range []struct {
+		name string
+		draw func([]*series, map[string]color.RGBA, string) (*plot.Plot, error)
+	}{{"boot", bootPlot}, {"memory", memoryPlot}} {
+		p, err := f.draw(ss, colors, suffix)
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			continue // nothing recorded (native or external runs only)
+		}
+		fig, err := saveFigure(dir, f.name, p, formats)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, fig)
+	}
 	return figs, nil
+}
+
+func saveFigure(dir, base string, p *plot.Plot, formats []string) (Figure, error) {
+	fig := Figure{Title: p.Title.Text}
+	for _, format := range formats {
+		name := base + "." + format
+		if err := p.Save(16*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, name)); err != nil {
+			return fig, fmt.Errorf("figure %s: %w", name, err)
+		}
+		fig.Files = append(fig.Files, name)
+	}
+	return fig, nil
+}
+
+// throughputBoxPlot: the achieved rate over repeats as a box per target at
+// each offered rate, as the Utah study drew its figures.
+func throughputBoxPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = strings.ToUpper(wl) + ": achieved rate over repeats, per offered rate" + suffix
+	p.X.Label.Text = "offered rate (requests/s)"
+	p.Y.Label.Text = "achieved rate (answers/s)"
+	p.Legend.Top, p.Legend.Left = true, true
+	w := vg.Points(6)
+	for i, s := range ss {
+		c := colors[s.Name]
+		first := true
+		for _, pt := range s.Points {
+			if len(pt.Achieved) == 0 {
+				continue
+			}
+			b, err := plotter.NewBoxPlot(w, pt.Offered, plotter.Values(pt.Achieved))
+			if err != nil {
+				return nil, err
+			}
+			b.Offset = vg.Length(float64(i)-float64(len(ss)-1)/2) * (w + vg.Points(1))
+			b.BoxStyle.Color, b.MedianStyle.Color, b.WhiskerStyle.Color = c, c, c
+			p.Add(b)
+			if first {
+				swatch := &plotter.Line{LineStyle: draw.LineStyle{Color: c, Width: vg.Points(6)}}
+				p.Legend.Add(s.Name, swatch)
+				first = false
+			}
+		}
+	}
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
+// lossPlot: the median fraction of requests without a good answer.
+func lossPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = strings.ToUpper(wl) + ": loss vs offered rate" + suffix
+	p.X.Label.Text = "offered rate (requests/s)"
+	p.Y.Label.Text = "requests without a good answer (%)"
+	p.Y.Min, p.Y.Max = 0, 100
+	p.Legend.Top, p.Legend.Left = true, true
+	for _, s := range ss {
+		var pts plotter.XYs
+		for _, pt := range s.Points {
+			if m, _, _, ok := spread(pt.Loss); ok {
+				pts = append(pts, plotter.XY{X: pt.Offered, Y: 100 * m})
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, err
+		}
+		line.Color, points.Color = colors[s.Name], colors[s.Name]
+		p.Add(line, points)
+		p.Legend.Add(s.Name, line, points)
+	}
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
+// targetsWith returns one series per target name that has values, so a
+// target run with several workloads appears once.
+func targetsWith(ss []*series, has func(*series) bool) []*series {
+	seen := map[string]*series{}
+	var out []*series
+	for _, s := range ss {
+		if !has(s) {
+			continue
+		}
+		if prev, ok := seen[s.Name]; ok {
+			prev.Boots = append(prev.Boots, s.Boots...)
+			prev.RSSKiB = append(prev.RSSKiB, s.RSSKiB...)
+			continue
+		}
+		c := *s
+		c.Boots = append([]results.Boot(nil), s.Boots...)
+		c.RSSKiB = append([]float64(nil), s.RSSKiB...)
+		seen[s.Name] = &c
+		out = append(out, &c)
+	}
+	return out
+}
+
+// bootPlot: median boot figures per target (QEMU start, console ready,
+// first answer); nil when no run recorded one.
+func bootPlot(ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
+	ts := targetsWith(ss, func(s *series) bool { return len(s.Boots) > 0 })
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "Boot: milliseconds from QEMU's exec" + suffix
+	p.Y.Label.Text = "ms"
+	p.Legend.Top = true
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	phases := []struct {
+		name string
+		get  func(results.Boot) float64
+	}{{"QEMU start (QMP ready)", func(b results.Boot) float64 { return b.QEMUStartMS }},
+		{"console ready", func(b results.Boot) float64 { return b.ConsoleReadyMS }},
+		{"first answer", func(b results.Boot) float64 { return b.FirstAnswerMS }}}
+	w := vg.Points(12)
+	top := 0.0
+	shades := []color.RGBA{{0, 114, 178, 255}, {230, 159, 0, 255}, {0, 158, 115, 255}}
+	for i, ph := range phases {
+		var vals plotter.Values
+		for _, t := range ts {
+			var v []float64
+			for _, b := range t.Boots {
+				v = append(v, ph.get(b))
+			}
+			m, _, _, _ := spread(v)
+			vals = append(vals, m)
+			top = max(top, m)
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bars.Offset = vg.Length(i-1) * w
+		bars.Color = shades[i]
+		bars.LineStyle.Width = 0
+		p.Add(bars)
+		p.Legend.Add(ph.name, bars)
+	}
+	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.75, float64(len(names))-0.25
+	p.Y.Max = top * 1.35 // room for the legend above the bars
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
+// memoryPlot: median QEMU RSS per target after boot, with min–max; nil
+// when no run recorded it.
+func memoryPlot(ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
+	ts := targetsWith(ss, func(s *series) bool { return len(s.RSSKiB) > 0 })
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "Memory: QEMU resident set after boot" + suffix
+	p.Y.Label.Text = "MiB"
+	names := make([]string, len(ts))
+	var vals plotter.Values
+	for i, t := range ts {
+		names[i] = t.Name
+		m, _, _, _ := spread(t.RSSKiB)
+		vals = append(vals, m/1024)
+	}
+	bars, err := plotter.NewBarChart(vals, vg.Points(24))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = okabeIto[0]
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.75, float64(len(names))-0.25
+	p.Add(plotter.NewGrid())
+	return p, nil
 }
 
 // throughputPlot: median achieved rate per offered rate, the min–max spread

@@ -14,6 +14,10 @@ import (
 // target with a single repeat, and one whose every step was unsustainable.
 func reportFixture() []Source {
 	runs := runsOf("osv", "tcg", 1400, 1420, 1390)
+	for i := range runs {
+		runs[i].Boot = &results.Boot{QEMUStartMS: 40 + float64(i), ConsoleReadyMS: 900 + 10*float64(i), FirstAnswerMS: 1200 + 10*float64(i)}
+		runs[i].Memory = &results.Memory{QEMURSSKiB: 180000 + 1000*int64(i)}
+	}
 	runs = append(runs, results.Run{Target: "osv", Workload: "dns", Repeat: 4, Accel: "tcg", Error: "boot: no readiness line within 60s"})
 	runs = append(runs, runsOf("linux", "tcg", 1000)...)
 	lossy := runsOf("native", "tcg", 0, 0)
@@ -56,8 +60,12 @@ func TestWriteReport(t *testing.T) {
 		}
 		goldenFile(t, "report-"+name+".golden", b)
 	}
-	if len(w.Figures) != 2 {
-		t.Fatalf("figures %+v, want throughput and latency for dns", w.Figures)
+	var titles []string
+	for _, f := range w.Figures {
+		titles = append(titles, f.Title)
+	}
+	if len(w.Figures) != 6 {
+		t.Fatalf("figures %q, want throughput, box plots, latency and loss for dns, then boot and memory", titles)
 	}
 	for _, f := range w.Figures {
 		for _, file := range f.Files {
