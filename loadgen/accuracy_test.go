@@ -220,6 +220,24 @@ func TestUnreachableServerIsLossNotHang(t *testing.T) {
 	}
 }
 
+func TestHTTPCancelStopsWithinASecondOfAStalledServer(t *testing.T) {
+	url := startHTTP(t, servers.Faults{StallFor: 5 * time.Second}) // every answer held for 5 s
+	g, err := loadgen.NewHTTP(loadgen.HTTPConfig{URL: url, Connections: 4, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	begin := time.Now()
+	_, err = g.RunStep(ctx, loadgen.StepSpec{Rate: 100, Duration: time.Minute})
+	if !loadgen.IsInterrupted(err) {
+		t.Errorf("err = %v, want an interruption", err)
+	}
+	if took := time.Since(begin); took > 1300*time.Millisecond {
+		t.Errorf("cancelled step returned after %v with requests stalled in flight, want within a second of the cancel", took)
+	}
+}
+
 func TestCancelStopsWithinASecond(t *testing.T) {
 	addr := startDNS(t, servers.Faults{})
 	g, err := loadgen.NewDNS(loadgen.DNSConfig{Server: addr})

@@ -126,6 +126,9 @@ func (h *HTTP) Describe() results.LoadInfo {
 type httpWorker struct {
 	due  chan httpJob
 	idle atomic.Bool
+	// conn is the worker's current connection, set by its dial function,
+	// so that an interrupted step can close it under a request in flight.
+	conn atomic.Pointer[net.Conn]
 
 	client   *fasthttp.HostClient
 	req      *fasthttp.Request
@@ -162,7 +165,11 @@ func (h *HTTP) newWorker() *httpWorker {
 		NoDefaultUserAgentHeader:  true,
 		DisablePathNormalizing:    true,
 		Dial: func(addr string) (net.Conn, error) {
-			return fasthttp.DialTimeout(addr, h.cfg.Timeout)
+			c, err := fasthttp.DialTimeout(addr, h.cfg.Timeout)
+			if err == nil {
+				w.conn.Store(&c)
+			}
+			return c, err
 		},
 	}
 	req := fasthttp.AcquireRequest()
@@ -218,6 +225,15 @@ func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) 
 	}
 	pacer := NewPacer(h.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, 0, 1, h.cfg.Seed)
 	h.pace(pacer, workers, clk, &stop)
+	if stop.Load() {
+		// Interrupted: end the requests in flight now rather than at
+		// their timeout.
+		for _, w := range workers {
+			if c := w.conn.Load(); c != nil {
+				(*c).Close()
+			}
+		}
+	}
 	wg.Wait()
 	end()
 	if err := ctx.Err(); err != nil {
