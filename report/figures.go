@@ -113,11 +113,7 @@ func saveFigure(dir, base string, p *plot.Plot, formats []string) (Figure, error
 // throughputBoxPlot: the achieved rate over repeats as a box per target at
 // each offered rate, as the Utah study drew its figures.
 func throughputBoxPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = strings.ToUpper(wl) + ": achieved rate over repeats, per offered rate" + suffix
-	p.X.Label.Text = "offered rate (requests/s)"
-	p.Y.Label.Text = "achieved rate (answers/s)"
-	p.Legend.Top, p.Legend.Left = true, true
+	p := newRatePlot(wl, "achieved rate over repeats, per offered rate", "achieved rate (answers/s)", suffix)
 	w := vg.Points(6)
 	for i, s := range ss {
 		c := colors[s.Name]
@@ -146,12 +142,8 @@ func throughputBoxPlot(wl string, ss []*series, colors map[string]color.RGBA, su
 
 // lossPlot: the median fraction of requests without a good answer.
 func lossPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = strings.ToUpper(wl) + ": loss vs offered rate" + suffix
-	p.X.Label.Text = "offered rate (requests/s)"
-	p.Y.Label.Text = "requests without a good answer (%)"
+	p := newRatePlot(wl, "loss vs offered rate", "requests without a good answer (%)", suffix)
 	p.Y.Min, p.Y.Max = 0, 100
-	p.Legend.Top, p.Legend.Left = true, true
 	for _, s := range ss {
 		var pts plotter.XYs
 		for _, pt := range s.Points {
@@ -162,13 +154,9 @@ func lossPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix stri
 		if len(pts) == 0 {
 			continue
 		}
-		line, points, err := plotter.NewLinePoints(pts)
-		if err != nil {
+		if _, _, err := addLine(p, pts, colors[s.Name], s.Name); err != nil {
 			return nil, err
 		}
-		line.Color, points.Color = colors[s.Name], colors[s.Name]
-		p.Add(line, points)
-		p.Legend.Add(s.Name, line, points)
 	}
 	p.Add(plotter.NewGrid())
 	return p, nil
@@ -242,10 +230,8 @@ func bootPlot(ss []*series, colors map[string]color.RGBA, suffix string) (*plot.
 		p.Add(bars)
 		p.Legend.Add(ph.name, bars)
 	}
-	p.NominalX(names...)
-	p.X.Min, p.X.Max = -0.75, float64(len(names))-0.25
+	finishBars(p, names)
 	p.Y.Max = top * 1.35 // room for the legend above the bars
-	p.Add(plotter.NewGrid())
 	return p, nil
 }
 
@@ -273,21 +259,46 @@ func memoryPlot(ss []*series, colors map[string]color.RGBA, suffix string) (*plo
 	bars.Color = okabeIto[0]
 	bars.LineStyle.Width = 0
 	p.Add(bars)
+	finishBars(p, names)
+	return p, nil
+}
+
+// finishBars names the bar groups on x, with room at both ends so that the
+// outer bars are not cut, and adds a grid.
+func finishBars(p *plot.Plot, names []string) {
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.75, float64(len(names))-0.25
 	p.Add(plotter.NewGrid())
-	return p, nil
+}
+
+// newRatePlot starts a figure with offered rate on x, for one workload.
+func newRatePlot(wl, what, yLabel, suffix string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = strings.ToUpper(wl) + ": " + what + suffix
+	p.X.Label.Text = "offered rate (requests/s)"
+	p.Y.Label.Text = yLabel
+	p.Legend.Top, p.Legend.Left = true, true
+	return p
+}
+
+// addLine draws pts as a line with points in colour c and names it in
+// the legend.
+func addLine(p *plot.Plot, pts plotter.XYs, c color.RGBA, name string) (*plotter.Line, *plotter.Scatter, error) {
+	line, points, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, nil, err
+	}
+	line.Color, points.Color = c, c
+	p.Add(line, points)
+	p.Legend.Add(name, line, points)
+	return line, points, nil
 }
 
 // throughputPlot: median achieved rate per offered rate, the min–max spread
 // over repeats as error bars, the ideal y = x, and each series' median
 // maximum sustainable rate as a dashed vertical line.
 func throughputPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = strings.ToUpper(wl) + ": achieved vs offered rate" + suffix
-	p.X.Label.Text = "offered rate (requests/s)"
-	p.Y.Label.Text = "achieved rate (answers/s)"
-	p.Legend.Top, p.Legend.Left = true, true
+	p := newRatePlot(wl, "achieved vs offered rate", "achieved rate (answers/s)", suffix)
 	maxOffered := 0.0
 	for _, s := range ss {
 		var pts plotter.XYs
@@ -304,12 +315,10 @@ func throughputPlot(wl string, ss []*series, colors map[string]color.RGBA, suffi
 		if len(pts) == 0 {
 			continue
 		}
-		line, points, err := plotter.NewLinePoints(pts)
-		if err != nil {
+		c := colors[s.Name]
+		if _, _, err := addLine(p, pts, c, s.Name); err != nil {
 			return nil, err
 		}
-		c := colors[s.Name]
-		line.Color, points.Color = c, c
 		eb, err := plotter.NewYErrorBars(struct {
 			plotter.XYer
 			plotter.YErrorer
@@ -318,8 +327,7 @@ func throughputPlot(wl string, ss []*series, colors map[string]color.RGBA, suffi
 			return nil, err
 		}
 		eb.Color = c
-		p.Add(line, points, eb)
-		p.Legend.Add(s.Name, line, points)
+		p.Add(eb)
 		if m, _, _, ok := spread(s.MaxRPS); ok && m > 0 {
 			mx, err := plotter.NewLine(plotter.XYs{{X: m, Y: 0}, {X: m, Y: m}})
 			if err != nil {
@@ -345,13 +353,9 @@ func throughputPlot(wl string, ss []*series, colors map[string]color.RGBA, suffi
 // latencyPlot: median p50 (solid) and p99 (dashed) latency per offered
 // rate, log-scale y.
 func latencyPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix string) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = strings.ToUpper(wl) + ": latency vs offered rate" + suffix
-	p.X.Label.Text = "offered rate (requests/s)"
-	p.Y.Label.Text = "latency from intended send (ms, log)"
+	p := newRatePlot(wl, "latency vs offered rate", "latency from intended send (ms, log)", suffix)
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = logTicks125{}
-	p.Legend.Top, p.Legend.Left = true, true
 	for _, s := range ss {
 		for _, q := range []struct {
 			name   string
@@ -367,18 +371,14 @@ func latencyPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix s
 			if len(pts) == 0 {
 				continue
 			}
-			line, points, err := plotter.NewLinePoints(pts)
+			line, points, err := addLine(p, pts, colors[s.Name], s.Name+" "+q.name)
 			if err != nil {
 				return nil, err
 			}
-			c := colors[s.Name]
-			line.Color, points.Color = c, c
 			if q.dashed {
 				line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 				points.Shape = draw.TriangleGlyph{}
 			}
-			p.Add(line, points)
-			p.Legend.Add(s.Name+" "+q.name, line, points)
 		}
 	}
 	p.Add(plotter.NewGrid())

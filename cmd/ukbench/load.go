@@ -205,7 +205,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if rec.Steps == nil {
 		rec.Steps = []results.Step{}
 	}
-	fmt.Fprintln(stdout, maxLine(res, len(rates), lf.findMax))
+	fmt.Fprintln(stdout, maxLine(res))
 	if lf.out != "" {
 		if err := writeRecord(lf.out, rec); err != nil {
 			return errors.Join(sweepErr, err)
@@ -220,7 +220,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return sweepErr
 }
 
-func maxLine(res loadgen.SweepResult, listed int, findMax bool) string {
+func maxLine(res loadgen.SweepResult) string {
 	switch {
 	case len(res.Steps) == 0:
 		return "no step finished"
