@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build build-static build-pie test deps-test quickstart bench deps-bench clean
+.PHONY: all build build-static build-pie test deps-test deps-vm quickstart bench deps-bench clean
 
 all: build
 
@@ -17,10 +17,14 @@ build-static:
 build-pie:
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags=-linkmode=external -o $(BIN)/ukbench-pie ./cmd/ukbench
 
-# Best effort: Chromium for the browser check of report.html (it skips
-# without it, so a failed install does not fail the tests).
-deps-test:
+# QEMU and apt's lists (the guest kernel is fetched with apt-get download)
+# are required; Chromium, for the browser check of report.html, is best
+# effort (that check skips without it).
+deps-test: deps-vm
 	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
+
+deps-vm:
+	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux
 
 # The test command (README, .ci/run): formatting, vet, the race-enabled
 # suite, then the allocation tests that -race must skip.
@@ -28,7 +32,7 @@ test: deps-test
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	UKBENCH_REQUIRE_QEMU=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
 	$(GO) test -count=1 -run 'Alloc' ./loadgen
 
 # The main job on its built-in default: DNS and HTTP sweeps against

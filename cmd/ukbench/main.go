@@ -7,10 +7,17 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+
+	"github.com/ukbench/ukbench/targets/guestinit"
 )
 
 func main() {
+	// In a Linux guest ukbench builds, the kernel runs ukbench as /init.
+	if os.Getpid() == 1 && filepath.Base(os.Args[0]) == "init" {
+		guestinit.Main(os.Stdout)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

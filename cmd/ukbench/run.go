@@ -33,6 +33,9 @@ const mainUsage = `ukbench measures how unikernels and Linux guests serve DNS an
 Usage:
   ukbench serve dns|http [flags]   run a benchmark server (inside a guest or natively)
   ukbench load dns|http [flags]    drive open-loop load at a running server
+  ukbench image linux --app APP -o DIR
+                                   build a Linux guest (Debian kernel + initramfs)
+  ukbench boot TARGET [--runs N]   boot a target N times: boot figures and memory
   ukbench compare BASE NEW         compare two result sets; exit 1 on a regression
   ukbench export --format F DIR    write results for benchstat (gobench) or Bencher (bmf)
   ukbench report DIR...            write figures, report.md and results.csv
@@ -53,6 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "load":
 		return runLoad(ctx, args[1:], stdout, stderr)
+	case "image":
+		return runImage(ctx, args[1:], stdout, stderr)
+	case "boot":
+		return runBoot(ctx, args[1:], stdout, stderr)
 	case "compare":
 		return runCompare(ctx, args[1:], stdout, stderr)
 	case "export":

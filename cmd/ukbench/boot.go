@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets"
+)
+
+const bootUsage = `Usage: ukbench boot TARGET [flags]
+
+Boots a target N times and prints its boot figures (QEMU start, console
+ready, first answer; median, min, max) and QEMU's memory. TARGET is a target
+file (YAML) or KIND:APP (linux:dns, linux:http, native:dns, ...).
+`
+
+// bootRecord is one boot in `ukbench boot --out`.
+type bootRecord struct {
+	Boot   *results.Boot   `json:"boot,omitempty"`
+	Memory *results.Memory `json:"memory,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// bootSummary is what `ukbench boot --out` writes.
+type bootSummary struct {
+	Target  string          `json:"target"`
+	Kind    string          `json:"kind"`
+	App     string          `json:"app"`
+	Accel   string          `json:"accel"`
+	VM      targets.VMShape `json:"vm"`
+	Command []string        `json:"command"`
+	Boots   []bootRecord    `json:"boots"`
+}
+
+func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, bootUsage)
+		return usageError("boot: no target given")
+	}
+	fs := newFlags("boot", bootUsage, stderr)
+	runs := fs.Int("runs", 3, "boots")
+	out := fs.String("out", "", "write the figures as JSON to this file")
+	dir := fs.String("dir", "", "directory for console logs (default: a temporary one, removed)")
+	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: the target's, else auto)")
+	timeout := fs.Duration("timeout", 0, "boot deadline, exec to first answer (default 60s KVM, 300s TCG)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *runs < 1 {
+		return usageError("boot: --runs %d: want at least 1", *runs)
+	}
+	spec, err := targetArg(args[0])
+	if err != nil {
+		return err
+	}
+	if *accel != "" {
+		spec.VM.Accel = *accel
+	}
+	logDir := *dir
+	if logDir == "" {
+		d, err := os.MkdirTemp("", "ukbench-boot-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		logDir = d
+	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, VM: spec.VM.WithDefaults()}
+	var failed error
+	for i := 1; i <= *runs; i++ {
+		inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: logDir, RunID: fmt.Sprintf("%s-boot%d", spec.Label(), i), Log: stderr, Timeout: *timeout})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			sum.Boots = append(sum.Boots, bootRecord{Error: err.Error()})
+			fmt.Fprintf(stdout, "boot %d: %v\n", i, err)
+			failed = err
+			continue
+		}
+		mem, merr := inst.Memory()
+		serr := inst.Stop(context.Background())
+		sum.Accel, sum.Command = inst.Accel, inst.Command
+		rec := bootRecord{Boot: inst.Boot, Memory: mem}
+		if e := errors.Join(merr, serr); e != nil {
+			rec.Error = e.Error()
+		}
+		sum.Boots = append(sum.Boots, rec)
+		fmt.Fprintln(stdout, bootLine(i, rec))
+	}
+	printBootSummary(stdout, sum)
+	if *out != "" {
+		data, _ := json.MarshalIndent(sum, "", "  ")
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if failed != nil {
+		return fmt.Errorf("boot: at least one boot failed: %w", failed)
+	}
+	return nil
+}
+
+// targetArg reads a target file, or builds a spec from KIND:APP.
+func targetArg(arg string) (targets.Spec, error) {
+	if kind, app, ok := strings.Cut(arg, ":"); ok && !strings.ContainsAny(arg, "/.") {
+		s := targets.Spec{Kind: kind, App: app}
+		if err := s.Validate(); err != nil {
+			return s, usageError("target %s: %v", arg, err)
+		}
+		return s, nil
+	}
+	return targets.LoadSpec(arg)
+}
+
+func bootLine(i int, r bootRecord) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "boot %d:", i)
+	if r.Boot != nil {
+		fmt.Fprintf(&b, " qemu_start %.0f ms, console_ready %.0f ms, first_answer %.0f ms", r.Boot.QEMUStartMS, r.Boot.ConsoleReadyMS, r.Boot.FirstAnswerMS)
+	} else {
+		b.WriteString(" native (no boot figures)")
+	}
+	if r.Memory != nil {
+		fmt.Fprintf(&b, ", qemu_rss %d KiB", r.Memory.QEMURSSKiB)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, " (%s)", r.Error)
+	}
+	return b.String()
+}
+
+func printBootSummary(w io.Writer, s bootSummary) {
+	label := s.Accel
+	if label == "tcg" {
+		label = "tcg: software emulation, not representative of KVM"
+	}
+	fmt.Fprintf(w, "\n%s (%s %s), %d boots, accel %s\n", s.Target, s.Kind, s.App, len(s.Boots), label)
+	fmt.Fprintf(w, "%-18s %10s %10s %10s\n", "figure", "median", "min", "max")
+	row := func(name string, get func(bootRecord) (float64, bool)) {
+		var v []float64
+		for _, b := range s.Boots {
+			if x, ok := get(b); ok {
+				v = append(v, x)
+			}
+		}
+		if len(v) == 0 {
+			return
+		}
+		slices.Sort(v)
+		med := v[len(v)/2]
+		if len(v)%2 == 0 {
+			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		fmt.Fprintf(w, "%-18s %10.0f %10.0f %10.0f\n", name, med, v[0], v[len(v)-1])
+	}
+	row("qemu_start_ms", func(b bootRecord) (float64, bool) { return bootField(b, 0) })
+	row("console_ready_ms", func(b bootRecord) (float64, bool) { return bootField(b, 1) })
+	row("first_answer_ms", func(b bootRecord) (float64, bool) { return bootField(b, 2) })
+	row("qemu_rss_kib", func(b bootRecord) (float64, bool) {
+		if b.Memory == nil {
+			return 0, false
+		}
+		return float64(b.Memory.QEMURSSKiB), true
+	})
+}
+
+func bootField(b bootRecord, i int) (float64, bool) {
+	if b.Boot == nil {
+		return 0, false
+	}
+	return [3]float64{b.Boot.QEMUStartMS, b.Boot.ConsoleReadyMS, b.Boot.FirstAnswerMS}[i], true
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/ukbench/ukbench/targets/linuximage"
+)
+
+const imageUsage = `Usage: ukbench image linux --app dns|http|nsd|lighttpd -o DIR [flags]
+
+Builds a Linux guest: a Debian kernel (fetched with apt-get download and
+unpacked, never installed, unless --kernel-root gives one) and an initramfs
+holding the virtio modules, ukbench's init and the server.
+`
+
+func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "linux" {
+		fmt.Fprint(stderr, imageUsage)
+		return usageError("image: want linux")
+	}
+	fs := newFlags("image linux", imageUsage, stderr)
+	app := fs.String("app", "dns", "server: dns, http (ukbench serve), nsd or lighttpd (the host's)")
+	out := fs.String("o", "", "output directory (required)")
+	kroot := fs.String("kernel-root", "", "an unpacked kernel package or root tree (boot/vmlinuz-V, lib/modules/V)")
+	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "Debian kernel package to fetch")
+	machine := fs.String("machine", "pc", "machine type the image is for: pc, q35 or microvm")
+	binary := fs.String("binary", "", "static ukbench to put in the image (default: this executable)")
+	sockets := fs.Int("sockets", 2, "UDP sockets of the guest's DNS server")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError("image linux: -o DIR is required")
+	}
+	if *binary == "" {
+		b, err := linuximage.DefaultBinary()
+		if err != nil {
+			return err
+		}
+		*binary = b
+	}
+	var k *linuximage.Kernel
+	var err error
+	if *kroot != "" {
+		k, err = linuximage.FindKernel(*kroot)
+	} else {
+		cache, cerr := linuximage.CacheDir()
+		if cerr != nil {
+			return cerr
+		}
+		fmt.Fprintf(stderr, "fetching %s into %s\n", *kpkg, cache)
+		k, err = linuximage.FetchDebianKernel(ctx, cache+"/kernels", *kpkg)
+	}
+	if err != nil {
+		return err
+	}
+	im, err := linuximage.Build(ctx, linuximage.Options{App: *app, Kernel: k, Binary: *binary, Machine: *machine, Sockets: *sockets, OutDir: *out})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "image %s: app %s, kernel %s\n", *out, im.App, im.KernelVersion)
+	fmt.Fprintf(stdout, "  %-18s %10d bytes  sha256 %s\n", im.Kernel, im.KernelBytes, im.KernelSHA256[:16])
+	fmt.Fprintf(stdout, "  %-18s %10d bytes  sha256 %s\n", im.Initrd, im.InitrdBytes, im.InitrdSHA256[:16])
+	fmt.Fprintf(stdout, "  modules: %v\n", im.Modules)
+	return nil
+}

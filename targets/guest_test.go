@@ -1,0 +1,103 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ukbench/ukbench/targets/linuximage"
+)
+
+func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
+
+// bootAndCheck boots spec, checks its figures and a few answers, stops it
+// and checks nothing is left.
+func bootAndCheck(t *testing.T, spec Spec) *Instance {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	inst, err := Boot(ctx, spec, BootOptions{WorkDir: t.TempDir(), RunID: spec.Label(), Binary: testBinary, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := inst.PID()
+	defer func() {
+		if err := inst.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if !processGone(pid) {
+			t.Errorf("process %d still running after Stop", pid)
+		}
+	}()
+	for i := 0; i < 5; i++ {
+		if err := Probe(ctx, spec.Protocol(), inst.Addr, "", ""); err != nil {
+			t.Fatalf("answer %d from %s: %v", i, inst.Addr, err)
+		}
+	}
+	if len(spec.HostCPUs) > 0 {
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if want := fmt.Sprintf("Cpus_allowed_list:\t%d\n", spec.HostCPUs[0]); !strings.Contains(string(status), want) {
+			t.Errorf("process %d not pinned to CPU %d", pid, spec.HostCPUs[0])
+		}
+	}
+	if spec.Kind == KindNative {
+		return inst
+	}
+	b := inst.Boot
+	if b == nil || b.QEMUStartMS <= 0 || b.ConsoleReadyMS < b.QEMUStartMS || b.FirstAnswerMS < b.ConsoleReadyMS {
+		t.Errorf("boot figures out of order: %+v", b)
+	}
+	if inst.Accel != "tcg" && inst.Accel != "kvm" {
+		t.Errorf("accel = %q", inst.Accel)
+	}
+	mem, err := inst.Memory()
+	if err != nil || mem.QEMURSSKiB < 10_000 {
+		t.Errorf("memory = %+v, %v", mem, err)
+	}
+	log, _ := os.ReadFile(inst.ConsoleLog)
+	if !strings.Contains(string(log), linuximage.ReadyLine(spec.App)) {
+		t.Errorf("console log %s lacks the ready line", inst.ConsoleLog)
+	}
+	t.Logf("%s: accel %s, boot %+v, memory %+v", spec.Label(), inst.Accel, *b, *mem)
+	return inst
+}
+
+func TestLinuxGuestServesDNSAndHTTPUnderQEMU(t *testing.T) {
+	needQEMU(t)
+	k := testKernel(t)
+	for _, app := range []string{"dns", "http"} {
+		t.Run(app, func(t *testing.T) {
+			bootAndCheck(t, Spec{Name: "linux-" + app, Kind: KindLinux, App: app, KernelRoot: kernelRoot(k), VM: VMShape{MemoryMiB: 512}})
+		})
+	}
+}
+
+func TestNativeTargetServes(t *testing.T) {
+	for _, app := range []string{"dns", "http"} {
+		t.Run(app, func(t *testing.T) {
+			bootAndCheck(t, Spec{Kind: KindNative, App: app, HostCPUs: []int{0}})
+		})
+	}
+}
+
+// kernelRoot is the unpacked package a Kernel came from.
+func kernelRoot(k *linuximage.Kernel) string {
+	return strings.TrimSuffix(k.Image, "/boot/"+"vmlinuz-"+k.Version)
+}
+
+func TestOSvImageUnderQEMU(t *testing.T) {
+	img := os.Getenv("UKBENCH_OSV_IMAGE")
+	if img == "" {
+		t.Skip("UKBENCH_OSV_IMAGE not set: give an OSv image that runs `ukbench serve http` (see README, OSv)")
+	}
+	needQEMU(t)
+	app := os.Getenv("UKBENCH_OSV_APP")
+	if app == "" {
+		app = "http"
+	}
+	bootAndCheck(t, Spec{Kind: KindOSv, App: app, Image: img, Cmdline: os.Getenv("UKBENCH_OSV_CMDLINE")})
+}

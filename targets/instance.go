@@ -1,0 +1,255 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/vm"
+)
+
+// BootOptions are the per-boot settings that are not part of a Spec.
+type BootOptions struct {
+	// WorkDir receives the console log and any private image copy; it must
+	// exist. RunID names the files (e.g. "linux-dns-r1").
+	WorkDir string
+	RunID   string
+	// Binary is the static ukbench put in Linux images and run natively
+	// (default: the running executable).
+	Binary string
+	// CacheDir keeps fetched kernels and built images (default
+	// linuximage.CacheDir()).
+	CacheDir string
+	// Timeout bounds the boot, exec to first answer (default 60 s under
+	// KVM, 300 s under TCG).
+	Timeout time.Duration
+	// Log receives progress lines (kernel fetch, image build); may be nil.
+	Log io.Writer
+}
+
+func (o BootOptions) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+func (o BootOptions) consolePath() string {
+	id := o.RunID
+	if id == "" {
+		id = "console"
+	}
+	return filepath.Join(o.WorkDir, id+".log")
+}
+
+// Instance is a booted target. Stop it always; Stop is safe to call more
+// than once and from any goroutine.
+type Instance struct {
+	Spec  Spec
+	Accel string // kvm or tcg; "none" for native
+	// Addr is the HOST:PORT a load generator on the host reaches the
+	// server at.
+	Addr string
+	// Boot holds the boot figures (nil for native).
+	Boot *results.Boot
+	// ConsoleLog is the file holding the guest console or the native
+	// server's output.
+	ConsoleLog string
+	// Command is the command line that was run (QEMU's or the server's).
+	Command []string
+
+	machine *vm.Machine
+	native  *nativeProc
+}
+
+// Exited is closed when the guest or server process has exited.
+func (i *Instance) Exited() <-chan struct{} {
+	if i.machine != nil {
+		return i.machine.Exited()
+	}
+	return i.native.done
+}
+
+// Memory returns QEMU's resident memory now (nil for native).
+func (i *Instance) Memory() (*results.Memory, error) {
+	if i.machine == nil {
+		return nil, nil
+	}
+	rss, hwm, err := i.machine.Memory()
+	if err != nil {
+		return nil, err
+	}
+	return &results.Memory{QEMURSSKiB: rss, QEMUHWMKiB: hwm}, nil
+}
+
+// PID is the QEMU or server process ID.
+func (i *Instance) PID() int {
+	if i.machine != nil {
+		return i.machine.PID()
+	}
+	return i.native.cmd.Process.Pid
+}
+
+// Stop shuts the guest down (or stops the server) and releases everything
+// started for it.
+func (i *Instance) Stop(ctx context.Context) error {
+	if i.machine != nil {
+		return i.machine.Shutdown(ctx)
+	}
+	return i.native.stop()
+}
+
+// Boot starts a target and returns once it has given a good answer through
+// the network, with its boot figures. On error nothing it started is left
+// running.
+func Boot(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
+	}
+	if spec.Optional {
+		if err := spec.Available(); err != nil {
+			return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
+		}
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = os.TempDir()
+	}
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.Binary = exe
+	}
+	switch spec.Kind {
+	case KindNative:
+		return bootNative(ctx, spec, o)
+	}
+	p, err := prepareGuest(ctx, spec, o)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
+	}
+	return bootGuest(ctx, spec, o, p)
+}
+
+// guestPlan is a guest ready to launch.
+type guestPlan struct {
+	cfg   vm.Config
+	ready string // console line that says the app is up
+	addr  func(m *vm.Machine) string
+}
+
+// CommandLine returns the QEMU command a guest target would run (for
+// --dry-run), preparing its image but starting nothing.
+func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error) {
+	if spec.Kind == KindNative {
+		return nativeCommand(spec, o), nil
+	}
+	p, err := prepareGuest(ctx, spec, o)
+	if err != nil {
+		return nil, err
+	}
+	m, err := vm.New(p.cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return m.CommandLine()
+}
+
+func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, error) {
+	shape := spec.VM.WithDefaults()
+	cfg := vm.Config{
+		QEMU: shape.QEMU, Accel: shape.Accel, CPUs: shape.CPUs, MemoryMiB: shape.MemoryMiB,
+		Machine: shape.Machine, NIC: shape.NIC, ConsoleLog: o.consolePath(), HostCPUs: spec.HostCPUs,
+		Net: vm.Network{Mode: shape.Network, Bridge: shape.Bridge},
+	}
+	port := spec.GuestPort()
+	p := &guestPlan{}
+	if shape.Network == vm.NetUser {
+		proto := "tcp"
+		if spec.Protocol() == "dns" {
+			proto = "udp"
+			cfg.Net.Forwards = append(cfg.Net.Forwards, vm.Forward{Proto: "tcp", GuestPort: port})
+		}
+		cfg.Net.Forwards = append(cfg.Net.Forwards, vm.Forward{Proto: proto, GuestPort: port})
+		p.addr = func(m *vm.Machine) string {
+			for _, f := range m.Forwards() {
+				if f.Proto == proto {
+					return net.JoinHostPort("127.0.0.1", strconv.Itoa(f.HostPort))
+				}
+			}
+			return ""
+		}
+	} else {
+		ip, _, _ := net.ParseCIDR(shape.GuestIP)
+		p.addr = func(*vm.Machine) string { return net.JoinHostPort(ip.String(), strconv.Itoa(port)) }
+	}
+	var err error
+	switch spec.Kind {
+	case KindLinux:
+		err = prepareLinux(ctx, spec, shape, o, &cfg, p)
+	case KindOSv:
+		err = prepareOSv(ctx, spec, shape, o, &cfg, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.cfg = cfg
+	return p, nil
+}
+
+func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan) (*Instance, error) {
+	m, err := vm.New(p.cfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
+	}
+	ready := m.WatchConsole(p.ready)
+	if err := m.Start(ctx); err != nil {
+		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
+	}
+	inst := &Instance{Spec: spec, Accel: m.Accel(), ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m)}
+	inst.Command, _ = m.CommandLine()
+	fail := func(err error) (*Instance, error) {
+		m.Shutdown(context.Background())
+		return nil, fmt.Errorf("target %s: boot: %w", spec.Label(), err)
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+		if m.Accel() == vm.AccelTCG {
+			timeout = 300 * time.Second
+		}
+	}
+	bctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("boot timeout %v", timeout))
+	defer cancel()
+	consoleReady, err := ready.Wait(bctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := WaitAnswer(bctx, m.Exited(), spec.Protocol(), inst.Addr, spec.ProbeName, spec.ProbePath); err != nil {
+		return fail(fmt.Errorf("%w%s", err, tail(m)))
+	}
+	inst.Boot = &results.Boot{
+		QEMUStartMS:    ms(m.QMPReady()),
+		ConsoleReadyMS: ms(consoleReady),
+		FirstAnswerMS:  ms(time.Since(m.StartedAt())),
+	}
+	return inst, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// tail formats a guest's last console lines for an error.
+func tail(m *vm.Machine) string {
+	lines := m.ConsoleTail()
+	if len(lines) == 0 {
+		return " (console empty)"
+	}
+	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
+}

@@ -1,0 +1,106 @@
+package targets
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/ukbench/ukbench/targets/guestinit"
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/vm"
+)
+
+// prepareLinux finds or builds the guest image and sets the kernel, initrd
+// and command line.
+func prepareLinux(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cfg *vm.Config, p *guestPlan) error {
+	im, err := LinuxImage(ctx, spec, shape.Machine, o)
+	if err != nil {
+		return err
+	}
+	nw := guestinit.Network{CIDR: vm.UserGuestIP + "/24", Gateway: "10.0.2.2"}
+	if shape.Network == vm.NetTap {
+		nw = guestinit.Network{CIDR: shape.GuestIP, Gateway: shape.Gateway}
+	}
+	cfg.Kernel, cfg.Initrd = im.KernelPath(), im.InitrdPath()
+	cfg.Append = "console=ttyS0 quiet panic=-1 " + nw.Cmdline()
+	p.ready = im.Ready
+	return nil
+}
+
+// LinuxImage returns the target's Linux image: the directory it names, or
+// one built (and cached) from its kernel and app.
+func LinuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (*linuximage.Image, error) {
+	if spec.Image != "" {
+		im, err := linuximage.ReadImage(spec.Image)
+		if err != nil {
+			return nil, err
+		}
+		if im.App != spec.App {
+			return nil, fmt.Errorf("image %s serves %q, the target says app %q", spec.Image, im.App, spec.App)
+		}
+		return im, nil
+	}
+	cache := o.CacheDir
+	if cache == "" {
+		var err error
+		if cache, err = linuximage.CacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	var k *linuximage.Kernel
+	var err error
+	if spec.KernelRoot != "" {
+		k, err = linuximage.FindKernel(spec.KernelRoot)
+	} else {
+		o.logf("kernel: %s (apt-get download, unpacked in %s)", pkgOrDefault(spec.KernelPackage), cache)
+		k, err = linuximage.FetchDebianKernel(ctx, filepath.Join(cache, "kernels"), spec.KernelPackage)
+	}
+	if err != nil {
+		return nil, err
+	}
+	binary := o.Binary
+	key := sha256.New()
+	fmt.Fprintf(key, "%s\n%s\n%s\n%s\n%d\n", spec.App, k.Image, k.Version, machine, spec.DNSSockets)
+	if f, err := os.Open(binary); err == nil {
+		io.Copy(key, f)
+		f.Close()
+	}
+	dir := filepath.Join(cache, "images", spec.App+"-"+hex.EncodeToString(key.Sum(nil))[:16])
+	if im, err := linuximage.ReadImage(dir); err == nil {
+		return im, nil
+	}
+	o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
+	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
+	im, err := linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	os.RemoveAll(dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, err
+	}
+	im.Dir = dir
+	return im, nil
+}
+
+func pkgOrDefault(p string) string {
+	if p == "" {
+		return linuximage.DefaultPackage
+	}
+	return p
+}
+
+// maskOf returns the dotted netmask of a CIDR (for OSv's --ip option).
+func maskOf(cidr string) (ip, mask string, err error) {
+	a, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return "", "", err
+	}
+	return a.String(), net.IP(n.Mask).String(), nil
+}

@@ -1,0 +1,203 @@
+package linuximage
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/ukbench/ukbench/targets/guestinit"
+)
+
+// Options says what image to build.
+type Options struct {
+	App     string  // dns, http, nsd or lighttpd
+	Kernel  *Kernel // from FindKernel or FetchDebianKernel
+	Binary  string  // static ukbench for the dns and http apps
+	Machine string  // pc (default), q35 or microvm: decides the virtio transport
+	Sockets int     // DNS sockets of `serve dns` (default 2)
+	OutDir  string
+}
+
+// Image is a built guest. It is written as image.json in its directory.
+type Image struct {
+	App           string   `json:"app"`
+	KernelVersion string   `json:"kernel_version"`
+	KernelPackage string   `json:"kernel_package,omitempty"`
+	Kernel        string   `json:"kernel"` // file name in the image directory
+	Initrd        string   `json:"initrd"`
+	KernelBytes   int64    `json:"kernel_bytes"`
+	InitrdBytes   int64    `json:"initrd_bytes"`
+	KernelSHA256  string   `json:"kernel_sha256"`
+	InitrdSHA256  string   `json:"initrd_sha256"`
+	Modules       []string `json:"modules"`
+	Ready         string   `json:"ready_line"`
+	// Dir is the image's directory (not stored).
+	Dir string `json:"-"`
+}
+
+// ImageFile is the description file in an image directory.
+const ImageFile = "image.json"
+
+// KernelPath and InitrdPath are the absolute paths of the image's files.
+func (im *Image) KernelPath() string { return filepath.Join(im.Dir, im.Kernel) }
+func (im *Image) InitrdPath() string { return filepath.Join(im.Dir, im.Initrd) }
+
+// Build writes a guest image (kernel and initramfs) to o.OutDir.
+func Build(ctx context.Context, o Options) (*Image, error) {
+	if o.Kernel == nil {
+		return nil, fmt.Errorf("%w: none given", ErrNoKernel)
+	}
+	if o.Sockets == 0 {
+		o.Sockets = 2
+	}
+	if o.OutDir == "" {
+		return nil, fmt.Errorf("image: no output directory")
+	}
+	app, err := appFor(ctx, o.App, o.Binary, o.Sockets)
+	if err != nil {
+		return nil, err
+	}
+	roots := NetModules
+	if o.Machine == "microvm" {
+		roots = MMIOModules
+	}
+	mods, err := ModuleOrder(o.Kernel.ModulesDir, roots)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	var cpio bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&cpio, gzip.BestSpeed)
+	a := newNewcWriter(zw)
+	for _, d := range []string{"/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/tmp", "/run", "/var", "/usr/lib"} {
+		if err := a.Dir(d); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.CharDev("/dev/console", 0o600, 5, 1); err != nil {
+		return nil, err
+	}
+	if err := a.CharDev("/dev/null", 0o666, 1, 3); err != nil {
+		return nil, err
+	}
+	// /init is ukbench itself (static): run as PID 1 it is the guest init.
+	if err := checkStatic(o.Binary); err != nil {
+		return nil, err
+	}
+	init, err := os.ReadFile(o.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("server binary: %w", err)
+	}
+	if err := a.File("/init", 0o755, init); err != nil {
+		return nil, err
+	}
+	cfg := guestinit.Config{Command: app.command, Dirs: app.dirs, StartedLine: app.started}
+	var modNames []string
+	for _, m := range mods {
+		rel, _ := filepath.Rel(o.Kernel.ModulesDir, m)
+		in := filepath.Join("/lib/modules", o.Kernel.Version, rel)
+		data, err := os.ReadFile(m)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.File(in, 0o644, data); err != nil {
+			return nil, err
+		}
+		cfg.Modules = append(cfg.Modules, in)
+		modNames = append(modNames, moduleName(m))
+	}
+	paths := make([]string, 0, len(app.files))
+	for p := range app.files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		f := app.files[p]
+		data := f.data
+		if f.src != "" {
+			if data, err = os.ReadFile(f.src); err != nil {
+				return nil, err
+			}
+		}
+		if err := a.File(p, f.perm, data); err != nil {
+			return nil, err
+		}
+	}
+	for l, target := range app.links {
+		if err := a.Symlink(l, target); err != nil {
+			return nil, err
+		}
+	}
+	cj, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := a.File(guestinit.ConfigPath, 0o644, cj); err != nil {
+		return nil, err
+	}
+	if err := a.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	im := &Image{App: o.App, KernelVersion: o.Kernel.Version, KernelPackage: o.Kernel.Package,
+		Kernel: "vmlinuz", Initrd: "initramfs.cpio.gz", Modules: modNames, Ready: ReadyLine(o.App), Dir: o.OutDir}
+	if im.KernelBytes, im.KernelSHA256, err = copyFile(o.Kernel.Image, im.KernelPath()); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(im.InitrdPath(), cpio.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(cpio.Bytes())
+	im.InitrdBytes, im.InitrdSHA256 = int64(cpio.Len()), hex.EncodeToString(sum[:])
+	j, _ := json.MarshalIndent(im, "", "  ")
+	if err := os.WriteFile(filepath.Join(o.OutDir, ImageFile), append(j, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// ReadImage reads an image directory written by Build.
+func ReadImage(dir string) (*Image, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ImageFile))
+	if err != nil {
+		return nil, fmt.Errorf("linux image: %w", err)
+	}
+	var im Image
+	if err := json.Unmarshal(data, &im); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ImageFile), err)
+	}
+	im.Dir = dir
+	for _, p := range []string{im.KernelPath(), im.InitrdPath()} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("linux image %s: %w", dir, err)
+		}
+	}
+	return &im, nil
+}
+
+func copyFile(src, dst string) (int64, string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, "", err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return 0, "", err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), err
+}

@@ -1,0 +1,144 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/ukbench/ukbench/vm"
+)
+
+// OSv facts this file relies on (from OSv's source, scripts/imgedit.py and
+// arch/x64/boot16.S): a disk image carries the command line at byte 512,
+// NUL-terminated, in an area of 63 sectors; booted with -kernel, OSv reads
+// it from -append instead. Network options lead the line. OSv prints
+// "Booted up in N ms" once its kernel is up.
+const (
+	osvCmdlineOffset = 512
+	osvCmdlineMax    = 63*512 - 1
+	// OSvBootedLine is what OSv prints when its kernel has booted.
+	OSvBootedLine = "Booted up in"
+)
+
+// osvCmdline puts the network options in front of the application's line:
+// a static address under tap; under user networking OSv's DHCP gets
+// 10.0.2.15 from QEMU.
+func osvCmdline(spec Spec, shape VMShape) (string, error) {
+	line := spec.Cmdline
+	if shape.Network == vm.NetTap {
+		ip, mask, err := maskOf(shape.GuestIP)
+		if err != nil {
+			return "", fmt.Errorf("vm.guest_ip: %w", err)
+		}
+		net := fmt.Sprintf("--ip=eth0,%s,%s", ip, mask)
+		if shape.Gateway != "" {
+			net += " --defaultgw=" + shape.Gateway + " --nameserver=" + shape.Gateway
+		}
+		line = net + " " + line
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func prepareOSv(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cfg *vm.Config, p *guestPlan) error {
+	p.ready = spec.ReadyLine
+	if p.ready == "" {
+		p.ready = OSvBootedLine
+		if strings.Contains(spec.Cmdline, "ukbench") {
+			p.ready = "ukbench serve: ready"
+		}
+	}
+	line, err := osvCmdline(spec, shape)
+	if err != nil {
+		return err
+	}
+	if isELF(spec.Image) {
+		cfg.Kernel, cfg.Append = spec.Image, line
+		return nil
+	}
+	if spec.Cmdline == "" && shape.Network != vm.NetTap {
+		// Boot the image with the command line it carries; snapshot=on
+		// keeps the file unmodified.
+		cfg.Disk = spec.Image
+		return nil
+	}
+	// A private raw copy carries our command line; the user's file is
+	// only read.
+	priv, err := osvPrivateImage(ctx, spec.Image, line, o.WorkDir, o.RunID)
+	if err != nil {
+		return err
+	}
+	cfg.Disk, cfg.DiskFormat = priv, "raw"
+	return nil
+}
+
+// osvPrivateImage writes a raw copy of an OSv disk image with cmdline set
+// in its command-line area, and returns its path.
+func osvPrivateImage(ctx context.Context, image, cmdline, dir, id string) (string, error) {
+	if len(cmdline) > osvCmdlineMax {
+		return "", fmt.Errorf("cmdline: %d bytes, OSv's area holds %d", len(cmdline), osvCmdlineMax)
+	}
+	if id == "" {
+		id = "osv"
+	}
+	dst := filepath.Join(dir, id+"-osv.raw")
+	qcow, err := isQcow2(image)
+	if err != nil {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	if qcow {
+		out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-O", "raw", image, dst).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("image: qemu-img convert %s: %v: %s", image, err, strings.TrimSpace(string(out)))
+		}
+	} else if err := copyPlain(image, dst); err != nil {
+		return "", fmt.Errorf("image: %w", err)
+	}
+	return dst, writeOSvCmdline(dst, cmdline)
+}
+
+// writeOSvCmdline sets the command line of a raw OSv image in place.
+func writeOSvCmdline(raw, cmdline string) error {
+	f, err := os.OpenFile(raw, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(append([]byte(cmdline), 0), osvCmdlineOffset); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func isQcow2(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var b [4]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return false, err
+	}
+	return string(b[:]) == "QFI\xfb", nil
+}
+
+func copyPlain(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

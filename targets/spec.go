@@ -1,0 +1,274 @@
+// Package targets describes what ukbench benchmarks — an OSv image, a Linux
+// guest ukbench builds, or a server running natively on the host — and
+// boots it: Boot returns a running Instance with the address to load and
+// its boot figures.
+package targets
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/vm"
+)
+
+// Kinds of target.
+const (
+	KindOSv    = "osv"
+	KindLinux  = "linux"
+	KindNative = "native"
+)
+
+// ErrSkipped marks an optional target whose image is missing.
+var ErrSkipped = errors.New("target skipped")
+
+// Spec is one target as a YAML file (`ukbench boot FILE`) or as an entry of
+// an experiment's targets list describes it.
+type Spec struct {
+	// Name labels the target's results (default: its kind).
+	Name string `yaml:"name" json:"name"`
+	Kind string `yaml:"kind" json:"kind"`
+	// App is the server: dns or http (ukbench serve), or nsd or lighttpd
+	// (the host's binaries, Linux guest only). For osv it names the
+	// protocol the image's application speaks (dns or http).
+	App string `yaml:"app" json:"app"`
+	// Optional targets whose image is missing are skipped, not failed.
+	Optional bool `yaml:"optional" json:"optional,omitempty"`
+
+	// linux: a directory written by `ukbench image linux`, or else a kernel
+	// from KernelRoot (an unpacked linux-image package or a root tree) or
+	// from KernelPackage (fetched with apt-get download; default
+	// linux-image-amd64).
+	Image         string `yaml:"image" json:"image,omitempty"`
+	KernelRoot    string `yaml:"kernel_root" json:"kernel_root,omitempty"`
+	KernelPackage string `yaml:"kernel_package" json:"kernel_package,omitempty"`
+	// Port is the guest port the application listens on (default 53 for
+	// dns, 80 for http).
+	Port int `yaml:"port" json:"port,omitempty"`
+	// DNSSockets is `serve dns --sockets` in a guest or natively (default 2).
+	DNSSockets int `yaml:"dns_sockets" json:"dns_sockets,omitempty"`
+
+	// osv: Image is a disk image (usr.img, booted as virtio-blk) or a kernel
+	// ELF (loader-stripped.elf, booted with -kernel); Cmdline is the
+	// application's command line; ReadyLine the console line that says the
+	// application is up (default: "ukbench serve: ready" when the command
+	// line runs ukbench, else OSv's "Booted up in").
+	Cmdline   string `yaml:"cmdline" json:"cmdline,omitempty"`
+	ReadyLine string `yaml:"ready_line" json:"ready_line,omitempty"`
+
+	// ProbeName is the DNS name the readiness probe asks for (default
+	// www.example.com, in ukbench's zone); ProbePath the HTTP path (default /).
+	ProbeName string `yaml:"probe_name" json:"probe_name,omitempty"`
+	ProbePath string `yaml:"probe_path" json:"probe_path,omitempty"`
+
+	// HostCPUs pins a native server (or a guest's QEMU) to host CPUs.
+	HostCPUs []int `yaml:"host_cpus" json:"host_cpus,omitempty"`
+
+	// VM is the guest's shape (ignored for native). In an experiment, the
+	// experiment's vm applies to every guest target instead.
+	VM VMShape `yaml:"vm" json:"vm"`
+}
+
+// VMShape is what every guest target of an experiment shares.
+type VMShape struct {
+	QEMU      string `yaml:"qemu" json:"qemu,omitempty"`
+	Accel     string `yaml:"accel" json:"accel,omitempty"` // auto, kvm, tcg
+	CPUs      int    `yaml:"cpus" json:"cpus"`
+	MemoryMiB int    `yaml:"memory_mib" json:"memory_mib"`
+	Machine   string `yaml:"machine" json:"machine"`
+	NIC       string `yaml:"nic" json:"nic"`
+	Network   string `yaml:"network" json:"network"` // user or tap
+	// tap networking: the existing bridge, the guest's address with prefix
+	// length, and its gateway (the host's address on the bridge).
+	Bridge  string `yaml:"bridge" json:"bridge,omitempty"`
+	GuestIP string `yaml:"guest_ip" json:"guest_ip,omitempty"`
+	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
+}
+
+// WithDefaults fills the shape's defaults: 1 vCPU, 1024 MiB, pc,
+// virtio-net-pci, user networking, accelerator auto.
+func (s VMShape) WithDefaults() VMShape {
+	if s.Accel == "" {
+		s.Accel = vm.AccelAuto
+	}
+	if s.CPUs == 0 {
+		s.CPUs = 1
+	}
+	if s.MemoryMiB == 0 {
+		s.MemoryMiB = 1024
+	}
+	if s.Machine == "" {
+		s.Machine = "pc"
+	}
+	if s.NIC == "" {
+		s.NIC = "virtio-net-pci"
+		if s.Machine == "microvm" {
+			s.NIC = "virtio-net-device"
+		}
+	}
+	if s.Network == "" {
+		s.Network = vm.NetUser
+	}
+	if s.QEMU == "" {
+		s.QEMU = "qemu-system-x86_64"
+	}
+	return s
+}
+
+// Validate reports the first problem with the shape, naming its field
+// (relative to prefix, e.g. "vm.").
+func (s VMShape) Validate(prefix string) error {
+	s = s.WithDefaults()
+	switch s.Network {
+	case vm.NetUser:
+		if s.Bridge != "" || s.GuestIP != "" {
+			return fmt.Errorf("%sbridge/guest_ip: only with network: tap", prefix)
+		}
+	case vm.NetTap:
+		if s.Bridge == "" {
+			return fmt.Errorf("%sbridge: network tap needs an existing bridge", prefix)
+		}
+		if _, _, err := net.ParseCIDR(s.GuestIP); err != nil {
+			return fmt.Errorf("%sguest_ip: %q: want ADDRESS/PREFIX (e.g. 10.77.0.2/24)", prefix, s.GuestIP)
+		}
+		if s.Gateway != "" && net.ParseIP(s.Gateway) == nil {
+			return fmt.Errorf("%sgateway: %q: not an IP address", prefix, s.Gateway)
+		}
+	default:
+		return fmt.Errorf("%snetwork: %q: want user or tap", prefix, s.Network)
+	}
+	// The rest is checked by the launcher's own validation; report it with
+	// the prefix.
+	cfg := vm.Config{QEMU: s.QEMU, Accel: s.Accel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, Machine: s.Machine,
+		NIC: s.NIC, Kernel: os.DevNull, ConsoleLog: os.DevNull}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s%s", prefix, strings.TrimPrefix(err.Error(), vm.ErrInvalidConfig.Error()+": "))
+	}
+	return nil
+}
+
+// Label is the target's name in results.
+func (s Spec) Label() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return s.Kind
+}
+
+// Protocol is what the target serves: "dns" or "http".
+func (s Spec) Protocol() string {
+	switch s.App {
+	case linuximage.AppNSD, linuximage.AppDNS:
+		return "dns"
+	}
+	return "http"
+}
+
+// GuestPort is the port the application listens on in the guest.
+func (s Spec) GuestPort() int {
+	if s.Port != 0 {
+		return s.Port
+	}
+	if s.Protocol() == "dns" {
+		return linuximage.DNSPort
+	}
+	return linuximage.HTTPPort
+}
+
+// Validate reports the first problem with the spec, naming the field.
+// Paths are checked to exist unless the target is optional (then
+// Available says whether it can run).
+func (s Spec) Validate() error {
+	switch s.Kind {
+	case KindOSv, KindLinux, KindNative:
+	default:
+		return fmt.Errorf("kind: %q: want osv, linux or native", s.Kind)
+	}
+	switch s.App {
+	case linuximage.AppDNS, linuximage.AppHTTP:
+	case linuximage.AppNSD, linuximage.AppLighttpd:
+		if s.Kind != KindLinux {
+			return fmt.Errorf("app: %q runs only in the linux target (osv: say dns or http, the protocol your image serves)", s.App)
+		}
+	default:
+		return fmt.Errorf("app: %q: want dns, http, nsd or lighttpd", s.App)
+	}
+	switch s.Kind {
+	case KindOSv:
+		if s.Image == "" {
+			return fmt.Errorf("image: an osv target needs an OSv image (a disk image or a kernel ELF)")
+		}
+		if s.Cmdline == "" && s.Image != "" && isELF(s.Image) {
+			return fmt.Errorf("cmdline: an OSv kernel booted with -kernel needs the application's command line")
+		}
+	case KindLinux:
+		if s.Cmdline != "" {
+			return fmt.Errorf("cmdline: only for osv targets (the linux guest's command comes from app)")
+		}
+		n := 0
+		for _, f := range []string{s.Image, s.KernelRoot, s.KernelPackage} {
+			if f != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			return fmt.Errorf("image/kernel_root/kernel_package: give at most one")
+		}
+	case KindNative:
+		if s.Image != "" || s.Cmdline != "" || s.KernelRoot != "" || s.KernelPackage != "" {
+			return fmt.Errorf("image/cmdline/kernel: not for native targets")
+		}
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		return fmt.Errorf("port: %d: want 1 to 65535", s.Port)
+	}
+	if s.DNSSockets < 0 || s.DNSSockets > 64 {
+		return fmt.Errorf("dns_sockets: %d: want 1 to 64", s.DNSSockets)
+	}
+	for _, c := range s.HostCPUs {
+		if c < 0 {
+			return fmt.Errorf("host_cpus: %d: want CPU numbers ≥ 0", c)
+		}
+	}
+	if s.Kind != KindNative {
+		if err := s.VM.Validate("vm."); err != nil {
+			return err
+		}
+	}
+	if !s.Optional {
+		return s.Available()
+	}
+	return nil
+}
+
+// Available reports whether the target's files exist (wrapping
+// ErrSkipped when not), for optional targets.
+func (s Spec) Available() error {
+	for field, p := range map[string]string{"image": s.Image, "kernel_root": s.KernelRoot} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrSkipped, field, err)
+		}
+	}
+	if s.Kind == KindOSv && s.Image == "" {
+		return fmt.Errorf("%w: image: not set", ErrSkipped)
+	}
+	return nil
+}
+
+// isELF reports whether the file starts with the ELF magic.
+func isELF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	_, err = f.ReadAt(b[:], 0)
+	return err == nil && string(b[:]) == "\x7fELF"
+}

@@ -1,0 +1,497 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+)
+
+// Sentinel errors of a machine's life.
+var (
+	ErrExited     = errors.New("QEMU exited")
+	ErrQMPTimeout = errors.New("QMP not ready in time")
+)
+
+// Timeouts of the lifecycle; variables so tests can shorten them.
+var (
+	qmpReadyTimeout   = 60 * time.Second // exec to QMP answering
+	quitTimeout       = 10 * time.Second // QMP quit to process exit, before SIGKILL
+	qmpCommandTimeout = 10 * time.Second // one QMP command
+)
+
+// ErrQMPCommandTimeout is returned when QEMU does not answer a QMP command.
+var ErrQMPCommandTimeout = errors.New("QMP command timed out")
+
+// runQMP runs one command, giving up after timeout (go-qemu's Run has no
+// deadline; the abandoned call ends when the connection closes).
+func runQMP(mon qmp.Monitor, cmd []byte, timeout time.Duration) ([]byte, error) {
+	type reply struct {
+		out []byte
+		err error
+	}
+	c := make(chan reply, 1)
+	go func() {
+		out, err := mon.Run(cmd)
+		c <- reply{out, err}
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-c:
+		return r.out, r.err
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %s after %v", ErrQMPCommandTimeout, cmd, timeout)
+	}
+}
+
+// Dialer connects to QMP at a unix socket path; go-qemu's SocketMonitor by
+// default, a fake (go-qemu's qmptest) in tests.
+type Dialer func(path string, timeout time.Duration) (qmp.Monitor, error)
+
+func dialSocket(path string, timeout time.Duration) (qmp.Monitor, error) {
+	m, err := qmp.NewSocketMonitor("unix", path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Machine is one QEMU process and everything started for it. Start it once;
+// Shutdown it always (it is safe to call Shutdown more than once, from any
+// goroutine, and after a failed Start). Its methods are safe for concurrent
+// use.
+type Machine struct {
+	cfg   Config
+	dial  Dialer
+	con   *console
+	accel string
+	dir   string
+	qmp   string // socket path
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	mon      qmp.Monitor
+	started  time.Time
+	qmpReady time.Duration
+	cleanups []cleanup
+
+	exited   chan struct{} // closed when QEMU has exited and been reaped
+	waitErr  error
+	stderr   *tailBuffer
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type cleanup struct {
+	name string
+	fn   func() error
+}
+
+// New validates cfg and returns a machine ready to Start. dial may be nil
+// for go-qemu's socket monitor.
+func New(cfg Config, dial Dialer) (*Machine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dial == nil {
+		dial = dialSocket
+	}
+	cfg = cfg.withDefaults()
+	cfg.Net.Forwards = append([]Forward(nil), cfg.Net.Forwards...)
+	return &Machine{cfg: cfg, dial: dial, con: newConsole(), exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}, nil
+}
+
+// Marker is a console line a caller waits for.
+type Marker struct {
+	m *Machine
+	w *consoleWaiter
+}
+
+// WatchConsole registers a console line to wait for (a line containing
+// substr). Call it before Start.
+func (m *Machine) WatchConsole(substr string) *Marker {
+	return &Marker{m: m, w: m.con.watch(substr)}
+}
+
+// Wait waits for the marker's line and returns the time from QEMU's exec to
+// the moment the line was read. It fails if QEMU exits or ctx ends first,
+// with the last console lines in the error.
+func (k *Marker) Wait(ctx context.Context) (time.Duration, error) {
+	select {
+	case <-k.w.seen:
+		return k.w.at.Sub(k.m.startTime()), nil
+	case <-k.m.exited:
+		// The line may have been the last thing QEMU printed.
+		select {
+		case <-k.w.seen:
+			return k.w.at.Sub(k.m.startTime()), nil
+		default:
+		}
+		return 0, fmt.Errorf("waiting for %q on the console: %w%s", k.w.substr, k.m.exitError(), k.m.consoleTail())
+	case <-ctx.Done():
+		return 0, fmt.Errorf("waiting for %q on the console: %w%s", k.w.substr, context.Cause(ctx), k.m.consoleTail())
+	}
+}
+
+// StartedAt is when QEMU was exec'd (zero before Start); boot figures count
+// from it.
+func (m *Machine) StartedAt() time.Time { return m.startTime() }
+
+func (m *Machine) startTime() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.started
+}
+
+// Accel is the accelerator the machine runs under (after Start).
+func (m *Machine) Accel() string { return m.accel }
+
+// Forwards are the host→guest forwards with their host ports (after Start).
+func (m *Machine) Forwards() []Forward { return append([]Forward(nil), m.cfg.Net.Forwards...) }
+
+// Tap is the tap device's name in tap mode (after Start).
+func (m *Machine) Tap() string { return m.cfg.Net.Tap }
+
+// PID is QEMU's process ID, 0 before Start.
+func (m *Machine) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
+// QMPReady is the time from exec to QMP answering query-status.
+func (m *Machine) QMPReady() time.Duration { return m.qmpReady }
+
+// Exited is closed when the QEMU process has exited.
+func (m *Machine) Exited() <-chan struct{} { return m.exited }
+
+// CommandLine is the QEMU command that Start runs (program first), for
+// logs and --dry-run. The accelerator is resolved; ports are those chosen
+// (0 before Start).
+func (m *Machine) CommandLine() ([]string, error) {
+	accel := m.accel
+	if accel == "" {
+		var err error
+		if accel, err = ResolveAccel(m.cfg.Accel); err != nil {
+			return nil, err
+		}
+	}
+	qmpPath := m.qmp
+	if qmpPath == "" {
+		qmpPath = "PRIVATE_DIR/qmp.sock"
+	}
+	return append([]string{m.cfg.QEMU}, Args(m.cfg, accel, qmpPath)...), nil
+}
+
+// Start launches QEMU and returns once QMP answers. The steps run in order;
+// on failure (or a panic) every cleanup pushed so far runs, last first, and
+// no process is left behind.
+func (m *Machine) Start(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.Shutdown(context.Background())
+			panic(r)
+		}
+		if err != nil {
+			m.Shutdown(context.Background())
+		}
+	}()
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"resolve accelerator", m.resolveAccel},
+		{"make private directory", m.makeDir},
+		{"prepare network", m.prepareNetwork},
+		{"exec qemu", m.exec},
+		{"connect QMP", m.connectQMP},
+		{"attach tap", m.attachTap},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("vm: %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+func (m *Machine) push(name string, fn func() error) {
+	m.mu.Lock()
+	m.cleanups = append(m.cleanups, cleanup{name, fn})
+	m.mu.Unlock()
+}
+
+func (m *Machine) resolveAccel(context.Context) error {
+	a, err := ResolveAccel(m.cfg.Accel)
+	m.accel = a
+	return err
+}
+
+func (m *Machine) makeDir(context.Context) error {
+	dir, err := os.MkdirTemp("", "ukbench-vm-")
+	if err != nil {
+		return err
+	}
+	m.dir = dir
+	m.qmp = filepath.Join(dir, "qmp.sock")
+	m.push("remove private directory", func() error { return os.RemoveAll(dir) })
+	return nil
+}
+
+func (m *Machine) prepareNetwork(context.Context) error {
+	switch m.cfg.Net.Mode {
+	case NetUser:
+		for i := range m.cfg.Net.Forwards {
+			if m.cfg.Net.Forwards[i].HostPort != 0 {
+				continue
+			}
+			p, err := freePort()
+			if err != nil {
+				return err
+			}
+			m.cfg.Net.Forwards[i].HostPort = p
+		}
+	case NetTap:
+		if err := checkBridge(m.cfg.Net.Bridge); err != nil {
+			return err
+		}
+		if m.cfg.Net.Tap == "" {
+			m.cfg.Net.Tap = tapName()
+		}
+		// QEMU creates the tap device and it disappears with QEMU; this
+		// cleanup only covers a QEMU that was SIGKILLed mid-creation.
+		tap := m.cfg.Net.Tap
+		m.push("remove tap", func() error { return removeTap(tap) })
+	}
+	return nil
+}
+
+func (m *Machine) exec(ctx context.Context) error {
+	log, err := os.OpenFile(m.cfg.ConsoleLog, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("console log: %w", err)
+	}
+	args := Args(m.cfg, m.accel, m.qmp)
+	cmd := exec.Command(m.cfg.QEMU, args...)
+	cmd.Stdin = nil
+	cmd.Stderr = m.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true,            // Ctrl-C reaches ukbench, which shuts QEMU down in order
+		Pdeathsig: syscall.SIGKILL, // and if ukbench itself is killed, QEMU dies too
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		log.Close()
+		return err
+	}
+	if err := StartPinned(cmd, m.cfg.HostCPUs); err != nil {
+		log.Close()
+		return err
+	}
+	m.mu.Lock()
+	m.cmd = cmd
+	m.started = time.Now()
+	m.mu.Unlock()
+	m.push("kill qemu", m.kill)
+	m.push("close console log", log.Close)
+	go func() {
+		m.con.copy(out, log)
+		m.waitErr = cmd.Wait()
+		close(m.exited)
+	}()
+	return nil
+}
+
+func (m *Machine) connectQMP(ctx context.Context) error {
+	deadline := time.Now().Add(qmpReadyTimeout)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		if _, err := os.Stat(m.qmp); err == nil {
+			mon, err := m.dial(m.qmp, time.Second)
+			if err == nil {
+				err = mon.Connect()
+				if err == nil {
+					m.mu.Lock()
+					m.mon = mon
+					m.mu.Unlock()
+					m.push("disconnect QMP", mon.Disconnect)
+					st, err := m.Status()
+					if err != nil {
+						return err
+					}
+					m.qmpReady = time.Since(m.startTime())
+					_ = st
+					return nil
+				}
+			}
+		}
+		select {
+		case <-m.exited:
+			return m.exitError()
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-poll.C:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w after %v", ErrQMPTimeout, qmpReadyTimeout)
+		}
+	}
+}
+
+func (m *Machine) attachTap(context.Context) error {
+	if m.cfg.Net.Mode != NetTap {
+		return nil
+	}
+	return attachTap(m.cfg.Net.Tap, m.cfg.Net.Bridge)
+}
+
+// Status asks QMP for the run state ("running", "paused", …).
+func (m *Machine) Status() (string, error) {
+	m.mu.Lock()
+	mon := m.mon
+	m.mu.Unlock()
+	if mon == nil {
+		return "", fmt.Errorf("QMP not connected")
+	}
+	out, err := runQMP(mon, []byte(`{"execute":"query-status"}`), qmpCommandTimeout)
+	if err != nil {
+		return "", fmt.Errorf("query-status: %w", err)
+	}
+	return parseStatus(out)
+}
+
+// Memory returns QEMU's resident set and its peak, in KiB.
+func (m *Machine) Memory() (rssKiB, hwmKiB int64, err error) {
+	pid := m.PID()
+	if pid == 0 {
+		return 0, 0, fmt.Errorf("QEMU not started")
+	}
+	return ProcessMemory(pid)
+}
+
+// Shutdown stops QEMU: QMP quit, then SIGKILL if it has not exited in
+// time (or ctx ends first). Then
+// it runs every cleanup, last pushed first. It returns the first cleanup
+// error; the VM is gone whatever it returns.
+func (m *Machine) Shutdown(ctx context.Context) error {
+	m.stopOnce.Do(func() { m.stopErr = m.shutdown(ctx) })
+	return m.stopErr
+}
+
+func (m *Machine) shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	mon, cmd := m.mon, m.cmd
+	m.mu.Unlock()
+	if cmd != nil && mon != nil {
+		select {
+		case <-m.exited:
+		default:
+			// quit ends QEMU at once; the guest's disk is a snapshot, so
+			// nothing is lost by not powering it down.
+			// Not waited for: a hung QEMU may never answer; the exit is
+			// what counts.
+			go mon.Run([]byte(`{"execute":"quit"}`))
+			t := time.NewTimer(quitTimeout)
+			select {
+			case <-m.exited:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+	}
+	var first error
+	m.mu.Lock()
+	cl := m.cleanups
+	m.cleanups = nil
+	m.mu.Unlock()
+	for i := len(cl) - 1; i >= 0; i-- {
+		if err := cl[i].fn(); err != nil && first == nil {
+			first = fmt.Errorf("vm cleanup %s: %w", cl[i].name, err)
+		}
+	}
+	return first
+}
+
+// kill SIGKILLs QEMU's process group if it is still running and reaps it.
+func (m *Machine) kill() error {
+	select {
+	case <-m.exited:
+		return nil
+	default:
+	}
+	pid := m.PID()
+	syscall.Kill(-pid, syscall.SIGKILL)
+	syscall.Kill(pid, syscall.SIGKILL)
+	<-m.exited
+	return nil
+}
+
+// Wait waits for QEMU to exit and returns how it exited, or ctx's error.
+func (m *Machine) Wait(ctx context.Context) error {
+	select {
+	case <-m.exited:
+		return m.exitError()
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// exitError describes QEMU's exit; only meaningful once exited is closed.
+func (m *Machine) exitError() error {
+	msg := strings.TrimSpace(m.stderr.String())
+	if m.waitErr != nil {
+		msg = m.waitErr.Error() + ": " + msg
+	}
+	return fmt.Errorf("%w: %s", ErrExited, strings.TrimSuffix(msg, ": "))
+}
+
+// ConsoleTail returns the last console lines.
+func (m *Machine) ConsoleTail() []string { return m.con.lastLines() }
+
+func (m *Machine) consoleTail() string {
+	lines := m.con.lastLines()
+	if len(lines) == 0 {
+		return " (console empty)"
+	}
+	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+var _ io.Writer = (*tailBuffer)(nil)

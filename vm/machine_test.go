@@ -1,0 +1,135 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeConfig is a config whose "QEMU" is this test binary in a fake mode.
+func fakeConfig(t *testing.T, mode string) Config {
+	t.Helper()
+	t.Setenv("UKBENCH_FAKE_QEMU", mode)
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "vmlinuz")
+	os.WriteFile(kernel, []byte("not a kernel"), 0o644)
+	return Config{QEMU: os.Args[0], Accel: AccelTCG, Kernel: kernel, ConsoleLog: filepath.Join(dir, "console.log"),
+		Net: Network{Forwards: []Forward{{Proto: "udp", GuestPort: 53}}}}
+}
+
+func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
+
+func TestMachineLifecycle(t *testing.T) {
+	cfg := fakeConfig(t, "ok")
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := m.WatchConsole("fake guest: ready")
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid, dir := m.PID(), m.dir
+	if m.Forwards()[0].HostPort == 0 {
+		t.Error("forward got no host port")
+	}
+	d, err := ready.Wait(ctx)
+	if err != nil || d <= 0 {
+		t.Fatalf("marker: %v, %v", d, err)
+	}
+	if st, err := m.Status(); err != nil || st != "running" {
+		t.Errorf("Status = %q, %v", st, err)
+	}
+	if rss, _, err := m.Memory(); err != nil || rss <= 0 {
+		t.Errorf("Memory = %d, %v", rss, err)
+	}
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !processGone(pid) {
+		t.Errorf("QEMU %d still running after Shutdown", pid)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("private directory %s left behind", dir)
+	}
+	log, _ := os.ReadFile(cfg.ConsoleLog)
+	if !strings.Contains(string(log), "fake guest: ready") {
+		t.Errorf("console log = %q", log)
+	}
+	if err := m.Shutdown(ctx); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+}
+
+func TestShutdownKillsAQEMUThatIgnoresQuit(t *testing.T) {
+	defer func(d time.Duration) { quitTimeout = d }(quitTimeout)
+	quitTimeout = 200 * time.Millisecond
+	m, err := New(fakeConfig(t, "ignore-quit"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pid := m.PID()
+	m.Shutdown(context.Background())
+	if !processGone(pid) {
+		t.Fatalf("QEMU %d survived Shutdown", pid)
+	}
+	if err := m.Wait(context.Background()); !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Wait = %v, want a killed QEMU", err)
+	}
+}
+
+func TestStartReportsQEMUsOwnError(t *testing.T) {
+	m, err := New(fakeConfig(t, "exit-early"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Start(context.Background())
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "could not open kernel file") {
+		t.Fatalf("Start = %v, want ErrExited with QEMU's message", err)
+	}
+	if !processGone(m.PID()) {
+		t.Error("QEMU left running")
+	}
+}
+
+func TestMarkerFailsWhenQEMUExitsFirst(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := m.WatchConsole("a line that never comes")
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	go m.Shutdown(context.Background())
+	_, err = never.Wait(context.Background())
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "fake guest: ready") {
+		t.Fatalf("Wait = %v, want ErrExited with the console's last lines", err)
+	}
+}
+
+func TestStartHonoursContext(t *testing.T) {
+	cfg := fakeConfig(t, "ok")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// QEMU starts, but QMP is never waited for: Start fails and kills it.
+	if err := m.Start(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Start = %v, want context.Canceled", err)
+	}
+	if pid := m.PID(); pid != 0 && !processGone(pid) {
+		t.Error("QEMU left running after a cancelled Start")
+	}
+}
