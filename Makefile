@@ -35,10 +35,11 @@ test: deps-test
 	UKBENCH_REQUIRE_QEMU=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
 	$(GO) test -count=1 -run 'Alloc' ./loadgen
 
-# The main job on its built-in default: DNS and HTTP sweeps against
-# ukbench's own servers on loopback; results in ukbench-results/quickstart/.
-quickstart: build-static
-	scripts/quickstart.sh $(BIN)/ukbench ukbench-results/quickstart
+# The main job on its built-in default: configs/quickstart.yaml (native vs
+# the Linux guest under QEMU, plus OSv when UKBENCH_OSV_IMAGE is set), into
+# a new ukbench-results/quickstart-TIME/ with its report.
+quickstart: build-static deps-vm
+	$(BIN)/ukbench run configs/quickstart.yaml -o ukbench-results/quickstart-$$(date +%Y%m%d-%H%M%S)
 
 deps-bench:
 	scripts/install-deps.sh nsd dnsperf wrk lighttpd bind9-dnsutils time curl

@@ -40,6 +40,20 @@ func (o BootOptions) logf(format string, args ...any) {
 	}
 }
 
+func (o BootOptions) withDefaults() (BootOptions, error) {
+	if o.WorkDir == "" {
+		o.WorkDir = os.TempDir()
+	}
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return o, err
+		}
+		o.Binary = exe
+	}
+	return o, nil
+}
+
 func (o BootOptions) consolePath() string {
 	id := o.RunID
 	if id == "" {
@@ -63,9 +77,18 @@ type Instance struct {
 	ConsoleLog string
 	// Command is the command line that was run (QEMU's or the server's).
 	Command []string
+	// Files are the files the target booted (kernel, initrd, disk image,
+	// server binary), for the provenance.
+	Files []File
 
 	machine *vm.Machine
 	native  *nativeProc
+}
+
+// File is one file a target booted from.
+type File struct {
+	Role string // kernel, initrd, disk, binary
+	Path string
 }
 
 // Exited is closed when the guest or server process has exited.
@@ -117,15 +140,9 @@ func Boot(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
 			return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 		}
 	}
-	if o.WorkDir == "" {
-		o.WorkDir = os.TempDir()
-	}
-	if o.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		o.Binary = exe
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	switch spec.Kind {
 	case KindNative:
@@ -142,12 +159,17 @@ func Boot(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
 type guestPlan struct {
 	cfg   vm.Config
 	ready string // console line that says the app is up
+	files []File
 	addr  func(m *vm.Machine) string
 }
 
 // CommandLine returns the QEMU command a guest target would run (for
 // --dry-run), preparing its image but starting nothing.
 func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	if spec.Kind == KindNative {
 		return nativeCommand(spec, o), nil
 	}
@@ -201,6 +223,14 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		return nil, err
 	}
 	p.cfg = cfg
+	for role, path := range map[string]string{"kernel": cfg.Kernel, "initrd": cfg.Initrd} {
+		if path != "" {
+			p.files = append(p.files, File{role, path})
+		}
+	}
+	if spec.Kind == KindOSv && !isELF(spec.Image) {
+		p.files = append(p.files, File{"disk", spec.Image}) // the user's file, not our private copy
+	}
 	return p, nil
 }
 
@@ -213,7 +243,7 @@ func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan) (*In
 	if err := m.Start(ctx); err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
-	inst := &Instance{Spec: spec, Accel: m.Accel(), ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m)}
+	inst := &Instance{Spec: spec, Accel: m.Accel(), ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
 	inst.Command, _ = m.CommandLine()
 	fail := func(err error) (*Instance, error) {
 		m.Shutdown(context.Background())

@@ -6,9 +6,10 @@ import (
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 )
 
-// ExpandPaths expands $VAR and ${VAR} in the spec's file paths.
+// ExpandPaths expands $VAR and ${VAR} in the spec's file paths and OSv
+// command line.
 func (s *Spec) ExpandPaths() {
-	for _, p := range []*string{&s.Image, &s.KernelRoot} {
+	for _, p := range []*string{&s.Image, &s.KernelRoot, &s.Cmdline} {
 		*p = os.ExpandEnv(*p)
 	}
 }

@@ -65,7 +65,7 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions) (*Instance, error
 		log.Close()
 		close(p.done)
 	}()
-	inst := &Instance{Spec: spec, Accel: "none", ConsoleLog: o.consolePath(), Command: argv, native: p}
+	inst := &Instance{Spec: spec, Accel: "none", ConsoleLog: o.consolePath(), Command: argv, native: p, Files: []File{{"binary", argv[0]}}}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second

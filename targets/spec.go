@@ -198,7 +198,7 @@ func (s Spec) Validate() error {
 	}
 	switch s.Kind {
 	case KindOSv:
-		if s.Image == "" {
+		if s.Image == "" && !s.Optional {
 			return fmt.Errorf("image: an osv target needs an OSv image (a disk image or a kernel ELF)")
 		}
 		if s.Cmdline == "" && s.Image != "" && isELF(s.Image) {

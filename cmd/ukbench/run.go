@@ -31,6 +31,7 @@ func exitCode(err error) int {
 const mainUsage = `ukbench measures how unikernels and Linux guests serve DNS and HTTP load.
 
 Usage:
+  ukbench run CONFIG [-o DIR]      run an experiment (configs/*.yaml): boot, sweep, repeat, report
   ukbench serve dns|http [flags]   run a benchmark server (inside a guest or natively)
   ukbench load dns|http [flags]    drive open-loop load at a running server
   ukbench image linux --app APP -o DIR
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "load":
 		return runLoad(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runExperiment(ctx, args[1:], stdout, stderr)
 	case "image":
 		return runImage(ctx, args[1:], stdout, stderr)
 	case "boot":

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ukbench/ukbench/experiment"
+	"github.com/ukbench/ukbench/internal/yamlstrict"
+	"github.com/ukbench/ukbench/report"
+	"github.com/ukbench/ukbench/targets"
+)
+
+const experimentUsage = `Usage: ukbench run CONFIG [flags]
+
+Runs an experiment (configs/*.yaml): for each repeat it boots every target
+on a fresh guest, targets interleaved, sweeps each workload against it, and
+appends each finished run to DIR/runs.jsonl at once. At the end it writes
+the report to DIR/report/. Ctrl-C stops every VM and keeps what finished;
+--resume continues.
+`
+
+func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, experimentUsage)
+		return usageError("run: no config given")
+	}
+	fs := newFlags("run", experimentUsage, stderr)
+	out := fs.String("o", "", "result directory (default: the config's output, else ukbench-results/NAME)")
+	resume := fs.Bool("resume", false, "continue the campaign in the result directory: skip finished runs")
+	dry := fs.Bool("dry-run", false, "print the plan and the QEMU command lines; run nothing")
+	failFast := fs.Bool("fail-fast", false, "stop at the first failed run")
+	quick := fs.Bool("quick", false, "a trimmed campaign: one repeat, the first two rates, 1 s steps (a smoke test)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, data, err := experiment.Load(args[0])
+	if err != nil {
+		if errors.Is(err, yamlstrict.ErrConfig) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return err
+	}
+	if *quick {
+		cfg.Trim()
+	}
+	if *out == "" {
+		*out = cfg.Output
+	}
+	if *dry {
+		return printPlan(ctx, stdout, cfg, *out)
+	}
+	opts := experiment.Options{OutDir: *out, Resume: *resume, FailFast: *failFast, ConfigFile: args[0],
+		ConfigData: data, Version: version(), Log: stderr}
+	p := newProgress(stdout, stderr)
+	opts.Events = p.event
+	sum, err := experiment.Run(ctx, cfg, opts)
+	p.clear()
+	fmt.Fprintf(stdout, "\n%d runs done (%d failed), %d skipped, of %d planned, in %v; accel %s\n",
+		sum.Done, sum.Failed, sum.Skipped, sum.Planned, sum.Duration.Round(time.Second), sum.Accel)
+	fmt.Fprintf(stdout, "results: %s\n", filepath.Join(sum.OutDir, "runs.jsonl"))
+	if sum.Report != "" {
+		fmt.Fprintf(stdout, "report:  %s\n", sum.Report)
+	}
+	if errors.Is(err, experiment.ErrResultsExist) || errors.Is(err, experiment.ErrConfigChanged) {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if errors.Is(err, experiment.ErrInterrupted) {
+		return fmt.Errorf("%w: finished runs are kept; continue with: ukbench run %s -o %s --resume", err, args[0], sum.OutDir)
+	}
+	return err
+}
+
+// printPlan prints every run in order and each target's command line.
+func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out string) error {
+	plan := cfg.Plan()
+	fmt.Fprintf(w, "experiment %s: %d runs into %s\n", cfg.Name, len(plan), out)
+	seen := map[string]bool{}
+	for i, pr := range plan {
+		fmt.Fprintf(w, "%4d  %-24s %-8s repeat %d  rates %s, %v steps\n", i+1, pr.Key.Target, pr.Key.Workload, pr.Key.Repeat, pr.Workload.Rates, pr.Workload.Step.D())
+	}
+	fmt.Fprintln(w)
+	for _, pr := range plan {
+		id := pr.Spec.Label() + "/" + pr.Spec.App
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if pr.Spec.Optional {
+			if err := pr.Spec.Available(); err != nil {
+				fmt.Fprintf(w, "%s (%s %s): skipped: %v\n\n", pr.Spec.Label(), pr.Spec.Kind, pr.Spec.App, err)
+				continue
+			}
+		}
+		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID()})
+		if err != nil {
+			return fmt.Errorf("%s: %w", pr.Spec.Label(), err)
+		}
+		fmt.Fprintf(w, "%s (%s %s):\n  %s\n\n", pr.Spec.Label(), pr.Spec.Kind, pr.Spec.App, shellQuote(argv))
+	}
+	return nil
+}
+
+func shellQuote(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\"'$\\,;&|<>*?()") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}
+
+// progress shows a campaign: a live line on a terminal, plain lines
+// otherwise (and the finished steps in both cases).
+type progress struct {
+	out, live io.Writer
+	on        bool
+	start     time.Time
+	table     *report.StepTable
+}
+
+func newProgress(stdout, stderr io.Writer) *progress {
+	return &progress{out: stdout, live: stderr, on: isTerminal(stderr), start: time.Now()}
+}
+
+func (p *progress) clear() {
+	if p.on {
+		fmt.Fprint(p.live, "\r\033[K")
+	}
+}
+
+func (p *progress) eta(e experiment.Event) string {
+	doneRuns := e.Index - 1
+	if doneRuns <= 0 {
+		return "ETA –"
+	}
+	per := time.Since(p.start) / time.Duration(doneRuns)
+	return "ETA " + (per * time.Duration(e.Total-doneRuns)).Round(time.Second).String()
+}
+
+func (p *progress) event(e experiment.Event) {
+	switch e.Kind {
+	case experiment.Note:
+		p.clear()
+		fmt.Fprintln(p.out, e.Msg)
+	case experiment.RunStarted:
+		p.clear()
+		fmt.Fprintf(p.out, "\n[%d/%d] %s %s, repeat %d (%s)\n", e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, p.eta(e))
+	case experiment.Booted:
+		in := e.Instance
+		if in.Boot != nil {
+			fmt.Fprintf(p.out, "  booted (%s): qemu %.0f ms, console ready %.0f ms, first answer %.0f ms; serving at %s\n",
+				in.Accel, in.Boot.QEMUStartMS, in.Boot.ConsoleReadyMS, in.Boot.FirstAnswerMS, in.Addr)
+		} else {
+			fmt.Fprintf(p.out, "  started natively at %s\n", in.Addr)
+		}
+		p.table = report.NewStepTable(p.out)
+	case experiment.StepProgress:
+		if p.on {
+			l := e.Live
+			fmt.Fprintf(p.live, "\r\033[K  [%d/%d] %s %s #%d  %.0f/s  %4.1f/%.0fs  sent %d  answered %d  %s",
+				e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, l.Offered, l.Elapsed.Seconds(), l.Length.Seconds(), l.Sent, l.Answered, p.eta(e))
+		}
+	case experiment.StepDone:
+		p.clear()
+		if p.table != nil {
+			p.table.Row(*e.Step)
+		}
+	case experiment.RunDone:
+		p.clear()
+		if e.Run.Error != "" {
+			fmt.Fprintf(p.out, "  run failed: %s\n", e.Run.Error)
+		} else {
+			fmt.Fprintf(p.out, "  max sustainable rate: %.0f/s\n", e.Run.MaxSustainableRPS)
+		}
+	}
+}

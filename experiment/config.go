@@ -1,0 +1,198 @@
+// Package experiment runs a benchmark campaign from a YAML config: it boots
+// every target on a fresh guest for each repeat, interleaving targets,
+// sweeps each workload against it, and appends every finished run to
+// runs.jsonl at once, with a manifest that records the provenance (DESIGN.md,
+// "Data flow" and "Result format").
+package experiment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ukbench/ukbench/internal/yamlstrict"
+	"github.com/ukbench/ukbench/loadgen"
+	"github.com/ukbench/ukbench/targets"
+)
+
+// Config is an experiment file.
+type Config struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Output is the result directory (default ukbench-results/NAME),
+	// relative to the working directory.
+	Output  string `yaml:"output" json:"output,omitempty"`
+	Repeats int    `yaml:"repeats" json:"repeats"`
+	// VM is the shape every guest target shares.
+	VM targets.VMShape `yaml:"vm" json:"vm"`
+	// MemorySweep, when set, runs every guest target once per memory size
+	// (MiB), overriding vm.memory_mib: the memory-pressure test.
+	MemorySweep []int `yaml:"memory_sweep" json:"memory_sweep,omitempty"`
+	// BootTimeout bounds each boot (default 60 s under KVM, 300 s under TCG).
+	BootTimeout Duration         `yaml:"boot_timeout" json:"boot_timeout,omitempty"`
+	Targets     []targets.Spec   `yaml:"targets" json:"targets"`
+	Workloads   []Workload       `yaml:"workloads" json:"workloads"`
+	Placement   *PlacementConfig `yaml:"placement" json:"placement,omitempty"`
+}
+
+// PlacementConfig says which host CPUs the load generator and the targets
+// use. Default, on a host with at least 2 CPUs: the generator on CPU 0,
+// the targets on the others.
+type PlacementConfig struct {
+	LoadCPUs   []int `yaml:"load_cpus" json:"load_cpus"`
+	TargetCPUs []int `yaml:"target_cpus" json:"target_cpus"`
+}
+
+// Workload is one kind of load, run against every target that serves its
+// protocol.
+type Workload struct {
+	Name     string   `yaml:"name" json:"name"`
+	Kind     string   `yaml:"kind" json:"kind"` // dns or http
+	Rates    string   `yaml:"rates" json:"rates"`
+	Step     Duration `yaml:"step" json:"step"`
+	Warmup   Duration `yaml:"warmup" json:"warmup"`
+	Arrivals string   `yaml:"arrivals" json:"arrivals,omitempty"`
+	Seed     uint64   `yaml:"seed" json:"seed,omitempty"`
+	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// FindMax stops at the first unsustainable rate and bisects.
+	FindMax     bool     `yaml:"find_max" json:"find_max,omitempty"`
+	Bisect      int      `yaml:"bisect" json:"bisect,omitempty"`
+	Retries     *int     `yaml:"retries" json:"retries,omitempty"`
+	SLOP99      Duration `yaml:"slo_p99" json:"slo_p99,omitempty"`
+	MaxLoss     *float64 `yaml:"max_loss" json:"max_loss,omitempty"`
+	MinAchieved float64  `yaml:"min_achieved" json:"min_achieved,omitempty"`
+	// dns
+	Sockets int    `yaml:"sockets" json:"sockets,omitempty"`
+	Queries string `yaml:"queries" json:"queries,omitempty"`
+	// http
+	Connections    int    `yaml:"connections" json:"connections,omitempty"`
+	NewConnection  bool   `yaml:"new_connection" json:"new_connection,omitempty"`
+	Path           string `yaml:"path" json:"path,omitempty"`
+	ExpectBodySize *int   `yaml:"expect_body_size" json:"expect_body_size,omitempty"`
+}
+
+// Label is the workload's name in results (default: its kind).
+func (w Workload) Label() string {
+	if w.Name != "" {
+		return w.Name
+	}
+	return w.Kind
+}
+
+// Duration is a time.Duration written as "10s" in YAML and JSON.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration ("500ms", "10s").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q: want a duration such as 500ms or 10s", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as Go prints it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D is the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Load reads an experiment file: strict YAML (an unknown key or a wrong
+// type is an error), ${VAR} expanded in paths, defaults filled, validated.
+// Every error names the file, the line and the field.
+func Load(path string) (*Config, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var c Config
+	if err := yamlstrict.Decode(path, data, &c); err != nil {
+		return nil, nil, err
+	}
+	for i := range c.Targets {
+		c.Targets[i].ExpandPaths()
+	}
+	for i := range c.Workloads {
+		c.Workloads[i].Queries = os.ExpandEnv(c.Workloads[i].Queries)
+	}
+	c.Output = os.ExpandEnv(c.Output)
+	c.fillDefaults(path)
+	if err := c.Validate(); err != nil {
+		return nil, nil, yamlstrict.Locate(path, data, err)
+	}
+	return &c, data, nil
+}
+
+func (c *Config) fillDefaults(path string) {
+	if c.Name == "" {
+		c.Name = trimExt(filepath.Base(path))
+	}
+	if c.Output == "" {
+		c.Output = filepath.Join("ukbench-results", c.Name)
+	}
+	if c.Repeats == 0 {
+		c.Repeats = 3
+	}
+	c.VM = c.VM.WithDefaults()
+	for i := range c.Workloads {
+		w := &c.Workloads[i]
+		if w.Rates == "" {
+			w.Rates = "1000:10000:1000"
+		}
+		if w.Step == 0 {
+			w.Step = Duration(10 * time.Second)
+		}
+		if w.Warmup == 0 {
+			w.Warmup = Duration(2 * time.Second)
+		}
+		if w.Arrivals == "" {
+			w.Arrivals = string(loadgen.Constant)
+		}
+		if w.Timeout == 0 {
+			w.Timeout = Duration(2 * time.Second)
+		}
+		if w.Seed == 0 {
+			w.Seed = 1
+		}
+		if w.SLOP99 == 0 {
+			w.SLOP99 = Duration(loadgen.DefaultCriteria.SLOP99)
+		}
+		if w.MinAchieved == 0 {
+			w.MinAchieved = loadgen.DefaultCriteria.MinAchieved
+		}
+		if w.Bisect == 0 {
+			w.Bisect = 5
+		}
+		if w.Sockets == 0 {
+			w.Sockets = 2
+		}
+		if w.Connections == 0 {
+			w.Connections = 32
+		}
+		if w.Path == "" {
+			w.Path = "/"
+		}
+	}
+}
+
+func trimExt(s string) string { return s[:len(s)-len(filepath.Ext(s))] }
+
+// Trim makes the campaign a smoke test: one repeat, the first two rates of
+// each workload, 1 s steps after a 0.5 s warm-up, no search for the maximum.
+func (c *Config) Trim() {
+	c.Repeats = 1
+	for i := range c.Workloads {
+		w := &c.Workloads[i]
+		if rates, err := loadgen.ParseRates(w.Rates); err == nil && len(rates) > 2 {
+			w.Rates = fmt.Sprintf("%g,%g", rates[0], rates[1])
+		}
+		w.Step = Duration(time.Second)
+		w.Warmup = Duration(500 * time.Millisecond)
+		w.FindMax = false
+	}
+	if len(c.MemorySweep) > 2 {
+		c.MemorySweep = c.MemorySweep[:2]
+	}
+}

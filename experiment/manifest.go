@@ -1,0 +1,123 @@
+package experiment
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets"
+)
+
+// Manifest is manifest.json: the config as run, its provenance (DESIGN.md
+// rule 6) and the campaign's times.
+type Manifest struct {
+	Config     *Config    `json:"config"`
+	ConfigFile string     `json:"config_file"`
+	ConfigSHA  string     `json:"config_sha256"`
+	Provenance Provenance `json:"provenance"`
+	Started    time.Time  `json:"started"`
+	Ended      time.Time  `json:"ended,omitempty"`
+	// Sessions lists every start of the campaign (the first and each
+	// --resume).
+	Sessions []time.Time `json:"sessions"`
+	Planned  int         `json:"planned_runs"`
+}
+
+// Provenance says what ran where.
+type Provenance struct {
+	Ukbench    string          `json:"ukbench"`
+	GoVersion  string          `json:"go"`
+	HostCPU    string          `json:"host_cpu"`
+	HostCPUs   int             `json:"host_cpus"`
+	HostKernel string          `json:"host_kernel"`
+	QEMU       string          `json:"qemu,omitempty"`
+	Accel      string          `json:"accel"`
+	VM         targets.VMShape `json:"vm"`
+	Placement  Placement       `json:"placement"`
+	Images     []ImageInfo     `json:"images,omitempty"`
+	TCGWarning string          `json:"tcg_warning,omitempty"`
+}
+
+// ImageInfo names a file a target booted, with its digest.
+type ImageInfo struct {
+	Target string `json:"target"`
+	Role   string `json:"role"` // kernel, initrd, disk
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+func hostProvenance(version, qemu, accel string, vm targets.VMShape, pl Placement) Provenance {
+	p := Provenance{Ukbench: version, GoVersion: runtime.Version(), HostCPUs: runtime.NumCPU(), Accel: accel, VM: vm, Placement: pl}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				p.HostCPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		p.HostKernel = strings.TrimSpace(string(b))
+	}
+	if qemu != "" {
+		if out, err := exec.Command(qemu, "--version").Output(); err == nil {
+			p.QEMU = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+		}
+	}
+	if accel == "tcg" {
+		p.TCGWarning = "QEMU ran under TCG (software emulation, no KVM): guest figures are 10-30x slower than under KVM and not comparable with KVM results"
+	}
+	return p
+}
+
+func fileInfo(target, role, path string) (ImageInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	return ImageInfo{Target: target, Role: role, File: path, SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n}, nil
+}
+
+func writeManifest(path string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
+}
+
+var _ = results.ManifestFile

@@ -1,0 +1,76 @@
+package experiment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Placement is where the generator and the targets ran (recorded in the
+// manifest). Empty lists mean "not pinned".
+type Placement struct {
+	LoadCPUs   []int  `json:"load_cpus"`
+	TargetCPUs []int  `json:"target_cpus"`
+	Note       string `json:"note,omitempty"`
+}
+
+// choosePlacement applies the config's placement, or the default: on a
+// host with at least 2 CPUs the generator gets CPU 0 and the targets the
+// rest; on one CPU nothing is pinned (and the note says they share it).
+func choosePlacement(p *PlacementConfig) Placement {
+	if p != nil {
+		return Placement{LoadCPUs: p.LoadCPUs, TargetCPUs: p.TargetCPUs}
+	}
+	n := runtime.NumCPU()
+	if n < 2 {
+		return Placement{Note: "one host CPU: generator and targets share it"}
+	}
+	pl := Placement{LoadCPUs: []int{0}}
+	for c := 1; c < n; c++ {
+		pl.TargetCPUs = append(pl.TargetCPUs, c)
+	}
+	return pl
+}
+
+// pinSelf confines every thread of this process to cpus; threads made
+// later inherit it from the thread that makes them. It returns a function
+// that restores the previous affinity.
+func pinSelf(cpus []int) (restore func(), err error) {
+	if len(cpus) == 0 {
+		return func() {}, nil
+	}
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return nil, err
+	}
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	if err := forEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) }); err != nil {
+		return nil, fmt.Errorf("pin ukbench to CPUs %v: %w", cpus, err)
+	}
+	return func() { forEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &old) }) }, nil
+}
+
+func forEachThread(f func(tid int) error) error {
+	tasks, err := filepath.Glob("/proc/self/task/*")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(filepath.Base(t))
+		if err != nil {
+			continue
+		}
+		if err := f(tid); err != nil && err != unix.ESRCH {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ = os.Getpid
