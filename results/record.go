@@ -21,17 +21,17 @@ type Run struct {
 	Memory   *Memory   `json:"memory,omitempty"`
 	// Load describes how the load was generated, so a reader can tell two
 	// sweeps apart without the manifest.
-	Load              *LoadInfo `json:"load,omitempty"`
-	Steps             []Step    `json:"steps"`
+	Load  *LoadInfo `json:"load,omitempty"`
+	Steps []Step    `json:"steps"`
 	// Hist is the directory, relative to the result directory, holding
 	// this run's per-step latency histograms: step-NNN-RATErps.hlog, NNN
 	// the step's 1-based index in Steps.
 	Hist string `json:"hist,omitempty"`
 	// ConsoleLog is the guest console or server output, relative to the
 	// result directory.
-	ConsoleLog string `json:"console_log,omitempty"`
-	MaxSustainableRPS float64   `json:"max_sustainable_rps"`
-	Error             string    `json:"error"`
+	ConsoleLog        string  `json:"console_log,omitempty"`
+	MaxSustainableRPS float64 `json:"max_sustainable_rps"`
+	Error             string  `json:"error"`
 }
 
 // Boot holds the boot figures of one guest, in milliseconds from QEMU's exec.
