@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
 )
 
@@ -119,5 +118,3 @@ func readManifest(path string) (*Manifest, error) {
 	}
 	return &m, nil
 }
-
-var _ = results.ManifestFile

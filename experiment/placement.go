@@ -2,7 +2,6 @@ package experiment
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -72,5 +71,3 @@ func forEachThread(f func(tid int) error) error {
 	}
 	return nil
 }
-
-var _ = os.Getpid

@@ -336,9 +336,9 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 }
 
 // recordFiles adds a target's booted files, with digests, to the manifest
-// provenance the first time the target boots.
+// provenance the first time the target boots each app.
 func (r *runner) recordFiles(inst *targets.Instance) {
-	label := inst.Spec.Label()
+	label := inst.Spec.Label() + " (" + inst.Spec.App + ")"
 	if r.imaged[label] {
 		return
 	}

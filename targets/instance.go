@@ -223,9 +223,9 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		return nil, err
 	}
 	p.cfg = cfg
-	for role, path := range map[string]string{"kernel": cfg.Kernel, "initrd": cfg.Initrd} {
-		if path != "" {
-			p.files = append(p.files, File{role, path})
+	for _, f := range []File{{"kernel", cfg.Kernel}, {"initrd", cfg.Initrd}} {
+		if f.Path != "" {
+			p.files = append(p.files, f)
 		}
 	}
 	if spec.Kind == KindOSv && !isELF(spec.Image) {

@@ -239,7 +239,7 @@ func (s Spec) Validate() error {
 		}
 	}
 	if !s.Optional {
-		return s.Available()
+		return s.missingFile()
 	}
 	return nil
 }
@@ -247,16 +247,24 @@ func (s Spec) Validate() error {
 // Available reports whether the target's files exist (wrapping
 // ErrSkipped when not), for optional targets.
 func (s Spec) Available() error {
+	if err := s.missingFile(); err != nil {
+		return fmt.Errorf("%w: %w", ErrSkipped, err)
+	}
+	return nil
+}
+
+// missingFile names the first file the spec needs that does not exist.
+func (s Spec) missingFile() error {
 	for field, p := range map[string]string{"image": s.Image, "kernel_root": s.KernelRoot} {
 		if p == "" {
 			continue
 		}
 		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrSkipped, field, err)
+			return fmt.Errorf("%s: %v", field, err)
 		}
 	}
 	if s.Kind == KindOSv && s.Image == "" {
-		return fmt.Errorf("%w: image: not set", ErrSkipped)
+		return fmt.Errorf("image: not set")
 	}
 	return nil
 }

@@ -33,7 +33,32 @@ func Decode(file string, data []byte, v any) error {
 		}
 		return fmt.Errorf("%w: %s: %s", ErrConfig, file, msg)
 	}
+	// A value's own decoder (a duration, say) failed: goccy gives no
+	// position, so find the quoted value it names.
+	if m := quoted.FindStringSubmatch(err.Error()); m != nil {
+		if line := lineOfValue(data, m[1]); line > 0 {
+			return fmt.Errorf("%w: %s:%d: %v", ErrConfig, file, line, err)
+		}
+	}
 	return fmt.Errorf("%w: %s: %v", ErrConfig, file, err)
+}
+
+var quoted = regexp.MustCompile(`"([^"]+)"`)
+
+// lineOfValue returns the first line whose value (after "key:" or "- ")
+// is v.
+func lineOfValue(data []byte, v string) int {
+	for i, l := range strings.Split(string(data), "\n") {
+		_, val, ok := strings.Cut(l, ":")
+		if !ok {
+			val = strings.TrimPrefix(strings.TrimSpace(l), "- ")
+		}
+		val = strings.Trim(strings.TrimSpace(val), `"'`)
+		if val == v {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // fieldPrefix matches a field path at the start of a validation message:

@@ -1,0 +1,117 @@
+package experiment
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ukbench/ukbench/internal/yamlstrict"
+)
+
+const goodConfig = `name: t
+repeats: 2
+vm:
+  cpus: 1
+  memory_mib: 256
+targets:
+  - name: a
+    kind: native
+  - name: b
+    kind: native
+    app: http
+workloads:
+  - kind: dns
+    rates: 1000,2000
+    step: 1s
+  - kind: http
+    rates: 100:300:100
+`
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "exp.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadGoodConfigFillsDefaults(t *testing.T) {
+	c, _, err := Load(writeConfig(t, goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Workloads[0].Step.D() != time.Second || c.Workloads[1].Step.D() != 10*time.Second || c.Workloads[1].Warmup.D() != 2*time.Second {
+		t.Errorf("durations: %+v", c.Workloads)
+	}
+	if c.Output != filepath.Join("ukbench-results", "t") || c.VM.Machine != "pc" || c.VM.Network != "user" {
+		t.Errorf("defaults: output %q, vm %+v", c.Output, c.VM)
+	}
+}
+
+// TestBadConfigs: each kind of mistake gives its own error, naming the
+// file, the line and the field.
+func TestBadConfigs(t *testing.T) {
+	os.Unsetenv("UKBENCH_TEST_NO_SUCH_IMAGE")
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"unknown key", "repeats: 2", "repeats: 2\nrepeat: 3", `:3: unknown field "repeat"`},
+		{"wrong type", "repeats: 2", "repeats: two", ":2:"},
+		{"bad duration", "step: 1s", "step: soon", `:15: "soon": want a duration`},
+		{"impossible repeats", "repeats: 2", "repeats: -1", ":2: repeats: -1: want 1 to 1000"},
+		{"unknown kind", "kind: native\n    app: http", "kind: xen\n    app: http", ":10: targets[1].kind: \"xen\": want osv, linux or native"},
+		{"bad app", "app: http", "app: gopher", ":11: targets[1].app"},
+		{"per-target vm", "    app: http\n", "    app: http\n    vm:\n      cpus: 2\n", ":13: targets[1].vm: every guest shares"},
+		{"duplicate name", "name: b", "name: a", ":9: targets[1].name: \"a\" is used twice"},
+		{"bad rates", "rates: 1000,2000", "rates: fast", ":14: workloads[0].rates"},
+		{"bad workload kind", "kind: dns", "kind: smtp", ":13: workloads[0].kind"},
+		{"bad vm memory", "memory_mib: 256", "memory_mib: 8", ":5: vm.memory_mib: 8: want at least 32"},
+		{"bad network", "memory_mib: 256", "memory_mib: 256\n  network: bridge", ":6: vm.network"},
+		{"missing image", "kind: native\n    app: http", "kind: osv\n    app: http\n    image: ${UKBENCH_TEST_NO_SUCH_IMAGE}/usr.img", "targets[1].image"},
+		{"negative loss", "step: 1s", "step: 1s\n    max_loss: 2", "workloads[0].max_loss: 2"},
+		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(goodConfig, tc.from) {
+				t.Fatalf("test case edits %q, which the config lacks", tc.from)
+			}
+			p := writeConfig(t, strings.Replace(goodConfig, tc.from, tc.to, 1))
+			_, _, err := Load(p)
+			if !errors.Is(err, yamlstrict.ErrConfig) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
+				t.Errorf("Load = %v\nwant an ErrConfig naming %s and containing %q", err, p, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlanInterleavesAndRotates(t *testing.T) {
+	c, _, err := Load(writeConfig(t, goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, pr := range c.Plan() {
+		got = append(got, pr.Key.String())
+	}
+	// dns has one target (b serves http only); http has both, rotated.
+	want := []string{"a dns #1", "a http #1", "b http #1", "a dns #2", "b http #2", "a http #2"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("plan = %q\nwant   %q", got, want)
+	}
+}
+
+func TestShippedConfigsLoad(t *testing.T) {
+	paths, _ := filepath.Glob("../configs/*.yaml")
+	if len(paths) < 4 {
+		t.Fatalf("configs/ holds %d experiments, want quickstart and the three utah ones", len(paths))
+	}
+	for _, p := range paths {
+		if _, _, err := Load(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
