@@ -70,6 +70,15 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"serve-bad-kind", []string{"serve", "smtp"}, 2},
 		{"serve-bad-zone", []string{"serve", "dns", "--zone", "/nonexistent/example.zone"}, 1},
 		{"serve-print-zone", []string{"serve", "dns", "--print-zone"}, 0},
+		{"run-no-config", []string{"run"}, 2},
+		{"run-bad-config", []string{"run", "testdata/run/bad.yaml"}, 2},
+		{"run-missing-config", []string{"run", "testdata/run/none.yaml"}, 1},
+		{"run-dry-run-native", []string{"run", "testdata/run/native.yaml", "--dry-run", "-o", "OUT"}, 0},
+		{"boot-no-target", []string{"boot"}, 2},
+		{"boot-bad-target", []string{"boot", "xen:dns"}, 2},
+		{"boot-bad-runs", []string{"boot", "native:dns", "--runs", "0"}, 2},
+		{"image-no-kind", []string{"image"}, 2},
+		{"image-no-output", []string{"image", "linux", "--app", "dns"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +86,9 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr)
 			}
+			// Native targets run this executable: name it stably.
+			exe, _ := os.Executable()
+			stdout = strings.ReplaceAll(stdout, exe, "UKBENCH")
 			golden(t, tt.name, "stdout:\n"+stdout+"stderr:\n"+stderr)
 		})
 	}
