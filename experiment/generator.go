@@ -1,12 +1,6 @@
 package experiment
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"time"
-
 	"github.com/ukbench/ukbench/loadgen"
 )
 
@@ -52,23 +46,4 @@ func sweepConfig(w Workload) (loadgen.SweepConfig, error) {
 	}
 	return loadgen.SweepConfig{Rates: rates, Step: w.Step.D(), Warmup: w.Warmup.D(), Criteria: c,
 		FindMax: w.FindMax, BisectSteps: w.Bisect, Retries: retries}, nil
-}
-
-// writeHist writes one step's histograms as an HdrHistogram interval log.
-func writeHist(dir string, n int, o loadgen.StepOutcome, start time.Time) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(dir, HistFileName(n, o.Step.OfferedRPS))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	err = o.Hist.WriteLog(f, start, time.Now(), fmt.Sprintf("offered %.0f/s", o.Step.OfferedRPS))
-	return errors.Join(err, f.Close())
-}
-
-// HistFileName is the histogram file of step n (1-based) at an offered rate.
-func HistFileName(n int, offered float64) string {
-	return fmt.Sprintf("step-%03d-%.0frps.hlog", n, offered)
 }

@@ -47,7 +47,7 @@ func TestQuickstartEndToEnd(t *testing.T) {
 			if s.Answered == 0 {
 				t.Errorf("%s %s step %d: no answers", r.Target, r.Workload, i+1)
 			}
-			h := filepath.Join(out, r.Hist, HistFileName(i+1, s.OfferedRPS))
+			h := filepath.Join(out, r.Hist, results.HistFileName(i+1, s.OfferedRPS))
 			if st, err := os.Stat(h); err != nil || st.Size() == 0 {
 				t.Errorf("histogram %s: %v", h, err)
 			}

@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	if !o.NoReport {
 		if runs, err := results.ReadRuns(runsPath); err == nil && len(runs) > 0 {
 			dir := filepath.Join(out, ReportDir)
-			if _, err := report.Write(dir, []report.Source{{Label: out, Runs: runs}}, []string{"png", "svg"}); err != nil {
+			if _, err := report.Write(dir, []report.Source{{Label: out, Runs: runs, Dir: out}}, []string{"png", "svg"}); err != nil {
 				runErr = errors.Join(runErr, fmt.Errorf("report: %w", err))
 			} else {
 				sum.Report = filepath.Join(dir, "report.md")
@@ -304,7 +304,7 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	sc.Progress = func(l loadgen.Live) { r.emit(Event{Kind: StepProgress, Index: idx, Total: total, Key: key, Live: l}) }
 	sc.OnStep = func(so loadgen.StepOutcome) {
 		if histErr == nil {
-			histErr = writeHist(filepath.Join(r.out, histRel), len(rec.Steps)+1, so, stepStart)
+			histErr = loadgen.WriteStepLog(filepath.Join(r.out, histRel), len(rec.Steps)+1, so, stepStart)
 		}
 		rec.Steps = append(rec.Steps, so.Step)
 		rec.Hist = histRel

@@ -1,9 +1,14 @@
 package loadgen
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/ukbench/ukbench/results"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -44,4 +49,18 @@ func (r *Recorder) WriteLog(w io.Writer, start, end time.Time, comment string) e
 		}
 	}
 	return nil
+}
+
+// WriteStepLog writes step n's (1-based) histograms into dir as
+// results.HistFileName names it; start is when the step began.
+func WriteStepLog(dir string, n int, o StepOutcome, start time.Time) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, results.HistFileName(n, o.Step.OfferedRPS)))
+	if err != nil {
+		return err
+	}
+	err = o.Hist.WriteLog(f, start, time.Now(), fmt.Sprintf("offered %.0f/s", o.Step.OfferedRPS))
+	return errors.Join(err, f.Close())
 }

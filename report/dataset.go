@@ -1,6 +1,8 @@
 package report
 
 import (
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/ukbench/ukbench/results"
@@ -10,6 +12,9 @@ import (
 type Source struct {
 	Label string
 	Runs  []results.Run
+	// Dir is the result directory the runs came from; step histograms
+	// (results.Run.Hist) are found relative to it. Empty: none are read.
+	Dir string
 }
 
 // series is one line in a figure: a target's workload from one source,
@@ -35,6 +40,7 @@ type ratePoint struct {
 	Achieved []float64
 	P50, P99 []float64 // µs; only steps with answers
 	Loss     []float64
+	Hists    []string // the steps' histogram log files that exist
 }
 
 // buildSeries groups runs by source, target and workload, in a stable order.
@@ -63,7 +69,7 @@ func buildSeries(sources []Source) []*series {
 			if r.Accel != s.Accel {
 				s.Accel = "mixed"
 			}
-			addSteps(s, r.Steps)
+			addSteps(s, r.Steps, histPaths(src.Dir, r))
 			if r.Boot != nil {
 				s.Boots = append(s.Boots, *r.Boot)
 			}
@@ -86,12 +92,13 @@ func buildSeries(sources []Source) []*series {
 
 // addSteps adds one run's steps; a rate run more than once in the run (a
 // retry) counts by its last run.
-func addSteps(s *series, steps []results.Step) {
-	last := map[float64]results.Step{}
-	for _, st := range steps {
-		last[st.OfferedRPS] = st
+func addSteps(s *series, steps []results.Step, hists []string) {
+	last := map[float64]int{}
+	for i, st := range steps {
+		last[st.OfferedRPS] = i
 	}
-	for rate, st := range last {
+	for rate, i := range last {
+		st := steps[i]
 		var p *ratePoint
 		for i := range s.Points {
 			if s.Points[i].Offered == rate {
@@ -108,7 +115,26 @@ func addSteps(s *series, steps []results.Step) {
 			p.P50 = append(p.P50, st.LatencyUS.P50)
 			p.P99 = append(p.P99, st.LatencyUS.P99)
 		}
+		if i < len(hists) && hists[i] != "" {
+			p.Hists = append(p.Hists, hists[i])
+		}
 	}
+}
+
+// histPaths lists the histogram file of each step of a run ("" where the
+// file is missing).
+func histPaths(dir string, r results.Run) []string {
+	if dir == "" || r.Hist == "" {
+		return nil
+	}
+	out := make([]string, len(r.Steps))
+	for i, st := range r.Steps {
+		p := filepath.Join(dir, r.Hist, results.HistFileName(i+1, st.OfferedRPS))
+		if _, err := os.Stat(p); err == nil {
+			out[i] = p
+		}
+	}
+	return out
 }
 
 // median, lo and hi of a sample (lo/hi: min and max); ok false when empty.

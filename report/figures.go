@@ -76,6 +76,18 @@ func writeFigures(dir string, ss []*series, formats []string, tcg bool) ([]Figur
 			}
 			figs = append(figs, fig)
 		}
+		// The percentile distribution needs the step histograms.
+		p, err := percentilePlot(wl, mine, colors, suffix)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			fig, err := saveFigure(dir, wl+"-percentiles", p, formats)
+			if err != nil {
+				return nil, err
+			}
+			figs = append(figs, fig)
+		}
 	}
 	// Boot and memory are per target, whatever the workload.
 	for _, f := range []struct {
@@ -356,6 +368,7 @@ func latencyPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix s
 	p := newRatePlot(wl, "latency vs offered rate", "latency from intended send (ms, log)", suffix)
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = logTicks125{}
+	drawn := 0
 	for _, s := range ss {
 		for _, q := range []struct {
 			name   string
@@ -379,7 +392,14 @@ func latencyPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix s
 				line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 				points.Shape = draw.TriangleGlyph{}
 			}
+			drawn++
 		}
+	}
+	if drawn == 0 {
+		// No step recorded a latency: an empty log axis still needs a
+		// positive range.
+		p.Y.Min, p.Y.Max = 0.1, 1
+		p.Title.Text += " (no latencies recorded)"
 	}
 	p.Add(plotter.NewGrid())
 	return p, nil

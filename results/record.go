@@ -4,6 +4,7 @@
 package results
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -110,6 +111,12 @@ type Latency struct {
 	P999 float64 `json:"p999"`
 	Max  float64 `json:"max"`
 	Mean float64 `json:"mean"`
+}
+
+// HistFileName is the name of step n's (1-based) histogram log in a run's
+// Hist directory.
+func HistFileName(n int, offeredRPS float64) string {
+	return fmt.Sprintf("step-%03d-%.0frps.hlog", n, offeredRPS)
 }
 
 // LossFraction is the fraction of measured requests that got no good answer.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -189,7 +188,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			live.clear()
 			table.Row(o.Step)
 			if lf.histDir != "" && histErr == nil {
-				histErr = writeHist(lf.histDir, len(rec.Steps)+1, o, stepStart)
+				histErr = loadgen.WriteStepLog(lf.histDir, len(rec.Steps)+1, o, stepStart)
 			}
 			rec.Steps = append(rec.Steps, o.Step)
 			stepStart = time.Now()
@@ -242,16 +241,6 @@ func writeRecord(path string, rec results.Run) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	return nil
-}
-
-func writeHist(dir string, n int, o loadgen.StepOutcome, start time.Time) error {
-	path := filepath.Join(dir, fmt.Sprintf("step-%03d-%.0frps.hlog", n, o.Step.OfferedRPS))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	err = o.Hist.WriteLog(f, start, time.Now(), fmt.Sprintf("offered %.0f/s", o.Step.OfferedRPS))
-	return errors.Join(err, f.Close())
 }
 
 // liveLine shows a running step on a terminal; elsewhere it prints nothing.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -34,7 +35,11 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		sources = append(sources, report.Source{Label: dir, Runs: runs})
+		src := report.Source{Label: dir, Runs: runs, Dir: dir}
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			src.Dir = filepath.Dir(dir) // a runs file: its directory
+		}
+		sources = append(sources, src)
 	}
 	if *out == "" {
 		*out = filepath.Join(fs.Arg(0), "report")
