@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,4 +101,19 @@ func TestOSvImageUnderQEMU(t *testing.T) {
 		app = "http"
 	}
 	bootAndCheck(t, Spec{Kind: KindOSv, App: app, Image: img, Cmdline: os.Getenv("UKBENCH_OSV_CMDLINE")})
+}
+
+// TestLinuxGuestRunsHostServers boots the guest with the host's NSD and
+// lighttpd (copied with their libraries), when the host has them.
+func TestLinuxGuestRunsHostServers(t *testing.T) {
+	needQEMU(t)
+	k := testKernel(t)
+	for _, app := range []string{"nsd", "lighttpd"} {
+		t.Run(app, func(t *testing.T) {
+			if _, err := exec.LookPath(app); err != nil {
+				t.Skipf("%s not installed on the host (make deps-bench installs it)", app)
+			}
+			bootAndCheck(t, Spec{Name: "linux-" + app, Kind: KindLinux, App: app, KernelRoot: kernelRoot(k), VM: VMShape{MemoryMiB: 512}})
+		})
+	}
 }

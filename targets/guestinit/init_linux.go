@@ -70,6 +70,12 @@ func run(console io.Writer) error {
 	if len(cfg.Command) == 0 {
 		return fmt.Errorf("%s: no command", ConfigPath)
 	}
+	// Servers under load need more than the default 1024 descriptors
+	// (lighttpd refuses max-connections above half its limit).
+	lim := unix.Rlimit{Cur: 65536, Max: 65536}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Fprintf(console, "ukbench init: raising the descriptor limit: %v\n", err)
+	}
 	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.Env = append([]string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/"}, cfg.Env...)

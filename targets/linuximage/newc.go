@@ -5,6 +5,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 )
 
 // newcWriter writes a cpio archive in the "newc" format the kernel unpacks
@@ -18,6 +19,9 @@ type newcWriter struct {
 	n     int64 // bytes written
 	dirs  map[string]bool
 	files int
+	// mtime of every entry (Unix seconds). Not 0: NSD, for one, takes a
+	// zone file dated 1970 for unchanged and never loads it.
+	mtime int64
 }
 
 // Mode bits of the entries (as in stat(2)).
@@ -29,7 +33,7 @@ const (
 )
 
 func newNewcWriter(w io.Writer) *newcWriter {
-	return &newcWriter{w: w, dirs: map[string]bool{".": true, "/": true, "": true}}
+	return &newcWriter{w: w, dirs: map[string]bool{".": true, "/": true, "": true}, mtime: time.Now().Unix()}
 }
 
 func (a *newcWriter) write(p []byte) error {
@@ -53,7 +57,7 @@ func (a *newcWriter) entry(name string, mode uint32, rmaj, rmin uint32, data []b
 		nlink = 2
 	}
 	hdr := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
-		a.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, rmaj, rmin, len(name)+1, 0)
+		a.ino, mode, 0, 0, nlink, a.mtime, len(data), 0, 0, rmaj, rmin, len(name)+1, 0)
 	if err := a.write([]byte(hdr)); err != nil {
 		return err
 	}
