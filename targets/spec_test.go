@@ -1,0 +1,116 @@
+package targets
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ukbench/ukbench/internal/yamlstrict"
+	"github.com/ukbench/ukbench/vm"
+)
+
+func TestSpecValidateNamesTheField(t *testing.T) {
+	elf := filepath.Join(t.TempDir(), "loader.elf")
+	os.WriteFile(elf, []byte("\x7fELF...."), 0o644)
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Kind: "xen", App: "dns"}, "kind:"},
+		{Spec{Kind: KindLinux, App: "smtp"}, "app:"},
+		{Spec{Kind: KindOSv, App: "nsd", Image: elf}, "app:"},
+		{Spec{Kind: KindOSv, App: "http"}, "image:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf}, "cmdline:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf + ".missing", Cmdline: "x"}, "image:"},
+		{Spec{Kind: KindLinux, App: "dns", Cmdline: "x"}, "cmdline:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelRoot: "/a", KernelPackage: "b"}, "image/kernel_root/kernel_package:"},
+		{Spec{Kind: KindNative, App: "dns", Image: "x"}, "image/cmdline/kernel:"},
+		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{Network: "tap"}}, "vm.bridge:"},
+		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{Network: "tap", Bridge: "br0", GuestIP: "10.0.0.2"}}, "vm.guest_ip:"},
+		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{CPUs: 300}}, "vm.cpus:"},
+		{Spec{Kind: KindLinux, App: "dns", Port: 70000}, "port:"},
+	} {
+		err := tc.spec.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%+v: Validate = %v, want it to start with %q", tc.spec, err, tc.want)
+		}
+	}
+	// An optional target with a missing image validates, and is skipped.
+	s := Spec{Kind: KindOSv, App: "http", Optional: true, Image: "/no/such/usr.img"}
+	if err := s.Validate(); err != nil {
+		t.Errorf("optional: %v", err)
+	}
+	if err := s.Available(); !errors.Is(err, ErrSkipped) {
+		t.Errorf("Available = %v, want ErrSkipped", err)
+	}
+}
+
+func TestLoadSpecFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "t.yaml")
+	os.WriteFile(p, []byte("kind: native\napp: dns\nvm:\n  cpus: 2\n  nics: 3\n"), 0o644)
+	if _, err := LoadSpec(p); !errors.Is(err, yamlstrict.ErrConfig) || !strings.Contains(err.Error(), p+":5:") {
+		t.Errorf("unknown key: %v", err)
+	}
+	os.WriteFile(p, []byte("kind: linux\napp: dns\nvm:\n  network: tap\n"), 0o644)
+	if _, err := LoadSpec(p); err == nil || !strings.Contains(err.Error(), p+":4: vm.bridge") {
+		t.Errorf("invalid shape: %v", err)
+	}
+	t.Setenv("UKBENCH_TEST_IMG", filepath.Join(dir, "usr.img"))
+	os.WriteFile(filepath.Join(dir, "usr.img"), []byte("disk"), 0o644)
+	os.WriteFile(p, []byte("kind: osv\napp: http\nimage: ${UKBENCH_TEST_IMG}\n"), 0o644)
+	if s, err := LoadSpec(p); err != nil || s.Image != filepath.Join(dir, "usr.img") {
+		t.Errorf("env expansion: %+v, %v", s, err)
+	}
+}
+
+func TestOSvCommandLines(t *testing.T) {
+	spec := Spec{Kind: KindOSv, App: "http", Cmdline: "/ukbench serve http --listen 0.0.0.0:80"}
+	if line, _ := osvCmdline(spec, VMShape{Network: vm.NetUser}); line != spec.Cmdline {
+		t.Errorf("user networking: %q", line)
+	}
+	line, err := osvCmdline(spec, VMShape{Network: vm.NetTap, GuestIP: "10.77.0.2/24", Gateway: "10.77.0.1"})
+	if err != nil || line != "--ip=eth0,10.77.0.2,255.255.255.0 --defaultgw=10.77.0.1 --nameserver=10.77.0.1 "+spec.Cmdline {
+		t.Errorf("tap: %q, %v", line, err)
+	}
+}
+
+func TestOSvPrivateImageCarriesTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "usr.img")
+	orig := make([]byte, 64<<10)
+	copy(orig[512:], "old command line\x00")
+	os.WriteFile(img, orig, 0o444)
+	priv, err := osvPrivateImage(t.Context(), img, "/ukbench serve dns", dir, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(priv)
+	if !strings.HasPrefix(string(got[512:]), "/ukbench serve dns\x00") || len(got) != len(orig) {
+		t.Errorf("private copy's command line area = %q", got[512:540])
+	}
+	if now, _ := os.ReadFile(img); string(now) != string(orig) {
+		t.Error("the user's image was modified")
+	}
+	if _, err := osvPrivateImage(t.Context(), img, strings.Repeat("x", osvCmdlineMax+1), dir, "r2"); err == nil {
+		t.Error("an over-long command line was accepted")
+	}
+}
+
+func TestPrepareOSvBootsAKernelWithAppend(t *testing.T) {
+	elf := filepath.Join(t.TempDir(), "loader-stripped.elf")
+	os.WriteFile(elf, []byte("\x7fELF...."), 0o644)
+	spec := Spec{Kind: KindOSv, App: "dns", Image: elf, Cmdline: "/ukbench serve dns --listen 0.0.0.0:53"}
+	p, err := prepareGuest(t.Context(), spec, BootOptions{WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.cfg.Kernel != elf || p.cfg.Append != spec.Cmdline || p.cfg.Disk != "" || p.ready != "ukbench serve: ready" {
+		t.Errorf("cfg %+v, ready %q", p.cfg, p.ready)
+	}
+	if len(p.cfg.Net.Forwards) != 2 || p.cfg.Net.Forwards[1].Proto != "udp" || p.cfg.Net.Forwards[1].GuestPort != 53 {
+		t.Errorf("forwards %+v, want tcp and udp to guest port 53", p.cfg.Net.Forwards)
+	}
+}
