@@ -32,6 +32,22 @@ var (
 // ErrQMPCommandTimeout is returned when QEMU does not answer a QMP command.
 var ErrQMPCommandTimeout = errors.New("QMP command timed out")
 
+// connectWithin does the QMP handshake, giving up after timeout (go-qemu's
+// Connect reads the greeting without a deadline).
+func connectWithin(mon qmp.Monitor, timeout time.Duration) error {
+	c := make(chan error, 1)
+	go func() { c <- mon.Connect() }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-c:
+		return err
+	case <-t.C:
+		mon.Disconnect() // ends the abandoned handshake
+		return fmt.Errorf("%w: no QMP greeting within %v", ErrQMPCommandTimeout, timeout)
+	}
+}
+
 // runQMP runs one command, giving up after timeout (go-qemu's Run has no
 // deadline; the abandoned call ends when the connection closes).
 func runQMP(mon qmp.Monitor, cmd []byte, timeout time.Duration) ([]byte, error) {
@@ -305,8 +321,9 @@ func (m *Machine) exec(ctx context.Context) error {
 	m.cmd = cmd
 	m.started = time.Now()
 	m.mu.Unlock()
-	m.push("kill qemu", m.kill)
+	// Cleanups run last first: QEMU is killed before its log is closed.
 	m.push("close console log", log.Close)
+	m.push("kill qemu", m.kill)
 	go func() {
 		m.con.copy(out, log)
 		m.waitErr = cmd.Wait()
@@ -323,7 +340,7 @@ func (m *Machine) connectQMP(ctx context.Context) error {
 		if _, err := os.Stat(m.qmp); err == nil {
 			mon, err := m.dial(m.qmp, time.Second)
 			if err == nil {
-				err = mon.Connect()
+				err = connectWithin(mon, time.Second)
 				if err == nil {
 					m.mu.Lock()
 					m.mon = mon

@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+	"github.com/digitalocean/go-qemu/qmp/qmptest"
 )
 
 // fakeConfig is a config whose "QEMU" is this test binary in a fake mode.
@@ -131,5 +134,32 @@ func TestStartHonoursContext(t *testing.T) {
 	}
 	if pid := m.PID(); pid != 0 && !processGone(pid) {
 		t.Error("QEMU left running after a cancelled Start")
+	}
+}
+
+// TestHungQMPFailsStart uses go-qemu's qmptest fake as the monitor: a QEMU
+// whose QMP never answers makes Start fail in bounded time, and the
+// process is killed.
+func TestHungQMPFailsStart(t *testing.T) {
+	defer func(c, q time.Duration) { qmpCommandTimeout, quitTimeout = c, q }(qmpCommandTimeout, quitTimeout)
+	qmpCommandTimeout, quitTimeout = 100*time.Millisecond, 100*time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	dial := func(string, time.Duration) (qmp.Monitor, error) {
+		return qmptest.NewMonitor(func(qmp.Command) (any, error) {
+			<-release // never answers while the test runs
+			return nil, nil
+		}), nil
+	}
+	m, err := New(fakeConfig(t, "ok"), dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Start(context.Background())
+	if !errors.Is(err, ErrQMPCommandTimeout) {
+		t.Fatalf("Start = %v, want ErrQMPCommandTimeout", err)
+	}
+	if !processGone(m.PID()) {
+		t.Error("QEMU left running after a failed Start")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/vm"
 )
 
 const bootUsage = `Usage: ukbench boot TARGET [flags]
@@ -75,7 +76,12 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
-	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, VM: spec.VM.WithDefaults()}
+	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, VM: spec.VM.WithDefaults(), Accel: "none"}
+	if spec.Kind != targets.KindNative {
+		if sum.Accel, err = vm.ResolveAccel(spec.VM.Accel); err != nil {
+			return fmt.Errorf("boot: %w", err)
+		}
+	}
 	var failed error
 	for i := 1; i <= *runs; i++ {
 		inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: logDir, RunID: fmt.Sprintf("%s-boot%d", spec.Label(), i), Log: stderr, Timeout: *timeout})
