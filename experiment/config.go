@@ -62,6 +62,11 @@ type Workload struct {
 	SLOP99      Duration `yaml:"slo_p99" json:"slo_p99,omitempty"`
 	MaxLoss     *float64 `yaml:"max_loss" json:"max_loss,omitempty"`
 	MinAchieved float64  `yaml:"min_achieved" json:"min_achieved,omitempty"`
+	// LateAfter: a send this late after its intended time is late; a step
+	// with more than MaxLate of its sends late is invalid (defaults 1 ms,
+	// 0.01, as `ukbench load`).
+	LateAfter Duration `yaml:"late_after" json:"late_after,omitempty"`
+	MaxLate   float64  `yaml:"max_late" json:"max_late,omitempty"`
 	// dns
 	Sockets int    `yaml:"sockets" json:"sockets,omitempty"`
 	Queries string `yaml:"queries" json:"queries,omitempty"`
@@ -158,6 +163,12 @@ func (c *Config) fillDefaults(path string) {
 		}
 		if w.SLOP99 == 0 {
 			w.SLOP99 = Duration(loadgen.DefaultCriteria.SLOP99)
+		}
+		if w.LateAfter == 0 {
+			w.LateAfter = Duration(loadgen.DefaultLimits.LateAfter)
+		}
+		if w.MaxLate == 0 {
+			w.MaxLate = loadgen.DefaultLimits.MaxLateFraction
 		}
 		if w.MinAchieved == 0 {
 			w.MinAchieved = loadgen.DefaultCriteria.MinAchieved

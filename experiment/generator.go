@@ -11,6 +11,7 @@ func newGenerator(w Workload, addr string) (loadgen.Generator, error) {
 		return nil, err
 	}
 	limits := loadgen.DefaultLimits
+	limits.LateAfter, limits.MaxLateFraction = w.LateAfter.D(), w.MaxLate
 	if w.Kind == "dns" {
 		var qs []loadgen.DNSQuery
 		if w.Queries != "" {

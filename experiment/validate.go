@@ -137,6 +137,10 @@ func (w Workload) validate() error {
 		return fmt.Errorf("max_loss: %g: want a fraction from 0 to 1", *w.MaxLoss)
 	case w.MinAchieved <= 0 || w.MinAchieved > 1:
 		return fmt.Errorf("min_achieved: %g: want a fraction above 0, at most 1", w.MinAchieved)
+	case w.LateAfter <= 0:
+		return fmt.Errorf("late_after: must be positive")
+	case w.MaxLate <= 0 || w.MaxLate > 1:
+		return fmt.Errorf("max_late: %g: want a fraction above 0, at most 1", w.MaxLate)
 	case w.Retries != nil && *w.Retries < 0:
 		return fmt.Errorf("retries: must not be negative")
 	case w.Bisect < 0:
