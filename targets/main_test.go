@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/targets/linuximage"
 )
 
@@ -20,30 +20,19 @@ func TestMain(m *testing.M) {
 		testBinary = os.Getenv("UKBENCH_NETNS_BINARY")
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "ukbench-targets-test-")
-	if err != nil {
+	var err error
+	if testBinary, err = testbin.Static(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	testBinary = filepath.Join(dir, "ukbench")
-	build := exec.Command("go", "build", "-o", testBinary, "github.com/ukbench/ukbench/cmd/ukbench")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building ukbench: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
-// needQEMU skips a test when QEMU is not installed.
-func needQEMU(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		skipOrFail(t, "qemu-system-x86_64 not installed (make test installs it: scripts/install-deps.sh qemu-system-x86)")
-	}
-}
+func needQEMU(t *testing.T) { t.Helper(); testbin.NeedQEMU(t) }
+
+func skipOrFail(t *testing.T, why string) { t.Helper(); testbin.SkipOrFail(t, why) }
 
 // testKernel returns an unpacked Debian kernel: $UKBENCH_KERNEL_ROOT, or
 // the package fetched into ukbench's cache. It skips when neither works.
@@ -65,15 +54,4 @@ func testKernel(t *testing.T) *linuximage.Kernel {
 		skipOrFail(t, fmt.Sprintf("no guest kernel (needs Debian's apt: apt-get download linux-image-amd64): %v", err))
 	}
 	return k
-}
-
-// skipOrFail skips a test that lacks QEMU or a kernel, unless
-// UKBENCH_REQUIRE_QEMU is set (make test sets it: there the VM tests must
-// run).
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("UKBENCH_REQUIRE_QEMU") != "" {
-		t.Fatal(why + " (UKBENCH_REQUIRE_QEMU is set)")
-	}
-	t.Skip(why)
 }

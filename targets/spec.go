@@ -91,30 +91,9 @@ type VMShape struct {
 // WithDefaults fills the shape's defaults: 1 vCPU, 1024 MiB, pc,
 // virtio-net-pci, user networking, accelerator auto.
 func (s VMShape) WithDefaults() VMShape {
-	if s.Accel == "" {
-		s.Accel = vm.AccelAuto
-	}
-	if s.CPUs == 0 {
-		s.CPUs = 1
-	}
-	if s.MemoryMiB == 0 {
-		s.MemoryMiB = 1024
-	}
-	if s.Machine == "" {
-		s.Machine = "pc"
-	}
-	if s.NIC == "" {
-		s.NIC = "virtio-net-pci"
-		if s.Machine == "microvm" {
-			s.NIC = "virtio-net-device"
-		}
-	}
-	if s.Network == "" {
-		s.Network = vm.NetUser
-	}
-	if s.QEMU == "" {
-		s.QEMU = "qemu-system-x86_64"
-	}
+	c := vm.Config{QEMU: s.QEMU, Accel: s.Accel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, Machine: s.Machine,
+		NIC: s.NIC, Net: vm.Network{Mode: s.Network}}.WithDefaults()
+	s.QEMU, s.Accel, s.CPUs, s.MemoryMiB, s.Machine, s.NIC, s.Network = c.QEMU, c.Accel, c.CPUs, c.MemoryMiB, c.Machine, c.NIC, c.Net.Mode
 	return s
 }
 

@@ -9,7 +9,7 @@ import (
 // accelerator already resolved and QMP on the unix socket qmpPath. It is a
 // pure function: `ukbench run --dry-run` prints it.
 func Args(c Config, accel, qmpPath string) []string {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	a := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-machine", machineArg(c.Machine, accel),

@@ -85,8 +85,8 @@ func (f Forward) String() string {
 	return fmt.Sprintf("%s 127.0.0.1:%d->guest:%d", f.Proto, f.HostPort, f.GuestPort)
 }
 
-// withDefaults returns c with defaults filled in.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with defaults filled in.
+func (c Config) WithDefaults() Config {
 	if c.QEMU == "" {
 		c.QEMU = "qemu-system-x86_64"
 	}
@@ -119,7 +119,7 @@ func (c Config) withDefaults() Config {
 
 // Validate reports the first problem with c, naming the field.
 func (c Config) Validate() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 	}

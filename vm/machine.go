@@ -122,7 +122,7 @@ func New(cfg Config, dial Dialer) (*Machine, error) {
 	if dial == nil {
 		dial = dialSocket
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	cfg.Net.Forwards = append([]Forward(nil), cfg.Net.Forwards...)
 	return &Machine{cfg: cfg, dial: dial, con: newConsole(), exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}, nil
 }

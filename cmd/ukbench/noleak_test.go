@@ -6,40 +6,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
-var (
-	staticOnce sync.Once
-	staticBin  string
-	staticErr  error
-)
-
-// staticUkbench builds the static ukbench once for the tests that run it
-// as a separate process (it goes into the guest images too).
+// staticUkbench is the static ukbench, built once, for tests that run it
+// as a separate process.
 func staticUkbench(t *testing.T) string {
 	t.Helper()
-	staticOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ukbench-cli-test-")
-		if err != nil {
-			staticErr = err
-			return
-		}
-		staticBin = filepath.Join(dir, "ukbench")
-		cmd := exec.Command("go", "build", "-o", staticBin, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			staticErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if staticErr != nil {
-		t.Fatal(staticErr)
+	bin, err := testbin.Static()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return staticBin
+	return bin
 }
 
 // childQEMU returns the PID of a qemu-system process whose parent is ppid.
@@ -68,9 +50,7 @@ func childQEMU(ppid int) int {
 // interrupts ukbench (Ctrl-C) or kills it outright (SIGKILL): either way the
 // QEMU process must be gone.
 func TestNoQEMUOutlivesUkbench(t *testing.T) {
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
+	testbin.NeedQEMU(t)
 	bin := staticUkbench(t)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -115,4 +95,10 @@ func TestNoQEMUOutlivesUkbench(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }

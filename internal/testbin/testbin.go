@@ -1,0 +1,63 @@
+// Package testbin serves the tests that run ukbench as a separate program
+// or boot guests: it builds the static ukbench once per test binary and
+// decides whether a test without QEMU or a kernel skips or fails.
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	once sync.Once
+	dir  string
+	path string
+	err  error
+)
+
+// Static returns a static ukbench built from this module (the guests'
+// init and server, and the native server). Call Cleanup from TestMain.
+func Static() (string, error) {
+	once.Do(func() {
+		if dir, err = os.MkdirTemp("", "ukbench-testbin-"); err != nil {
+			return
+		}
+		path = filepath.Join(dir, "ukbench")
+		build := exec.Command("go", "build", "-o", path, "github.com/ukbench/ukbench/cmd/ukbench")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, berr := build.CombinedOutput(); berr != nil {
+			err = fmt.Errorf("building ukbench: %v\n%s", berr, out)
+		}
+	})
+	return path, err
+}
+
+// Cleanup removes the built binary.
+func Cleanup() {
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+}
+
+// SkipOrFail skips a test that lacks QEMU or a kernel, unless
+// UKBENCH_REQUIRE_QEMU is set (make test sets it: there the VM tests must
+// run).
+func SkipOrFail(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("UKBENCH_REQUIRE_QEMU") != "" {
+		t.Fatal(why + " (UKBENCH_REQUIRE_QEMU is set)")
+	}
+	t.Skip(why)
+}
+
+// NeedQEMU skips (or fails, see SkipOrFail) without qemu-system-x86_64.
+func NeedQEMU(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		SkipOrFail(t, "qemu-system-x86_64 not installed (make test installs it: scripts/install-deps.sh qemu-system-x86)")
+	}
+}
