@@ -57,8 +57,7 @@ func LinuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	if spec.KernelRoot != "" {
 		k, err = linuximage.FindKernel(spec.KernelRoot)
 	} else {
-		o.logf("kernel: %s (apt-get download, unpacked in %s)", pkgOrDefault(spec.KernelPackage), cache)
-		k, err = linuximage.FetchDebianKernel(ctx, filepath.Join(cache, "kernels"), spec.KernelPackage)
+		k, err = linuximage.FetchDebianKernel(ctx, filepath.Join(cache, "kernels"), spec.KernelPackage, o.Log)
 	}
 	if err != nil {
 		return nil, err
@@ -87,13 +86,6 @@ func LinuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	}
 	im.Dir = dir
 	return im, nil
-}
-
-func pkgOrDefault(p string) string {
-	if p == "" {
-		return linuximage.DefaultPackage
-	}
-	return p
 }
 
 // maskOf returns the dotted netmask of a CIDR (for OSv's --ip option).

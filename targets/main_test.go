@@ -49,7 +49,7 @@ func testKernel(t *testing.T) *linuximage.Kernel {
 	if err != nil {
 		t.Skip(err)
 	}
-	k, err := linuximage.FetchDebianKernel(context.Background(), filepath.Join(cache, "kernels"), "")
+	k, err := linuximage.FetchDebianKernel(context.Background(), filepath.Join(cache, "kernels"), "", nil)
 	if err != nil {
 		skipOrFail(t, fmt.Sprintf("no guest kernel (needs Debian's apt: apt-get download linux-image-amd64): %v", err))
 	}

@@ -50,8 +50,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if cerr != nil {
 			return cerr
 		}
-		fmt.Fprintf(stderr, "fetching %s into %s\n", *kpkg, cache)
-		k, err = linuximage.FetchDebianKernel(ctx, cache+"/kernels", *kpkg)
+		k, err = linuximage.FetchDebianKernel(ctx, cache+"/kernels", *kpkg, stderr)
 	}
 	if err != nil {
 		return err

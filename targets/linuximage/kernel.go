@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,7 +52,9 @@ const DefaultPackage = "linux-image-amd64"
 // resolved to the versioned package it depends on. It runs apt-cache,
 // apt-get download and dpkg -x; nothing is installed. An unpacked kernel
 // already in the cache is reused.
-func FetchDebianKernel(ctx context.Context, cacheDir, pkg string) (*Kernel, error) {
+//
+// log, if not nil, is told when a package is downloaded.
+func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer) (*Kernel, error) {
 	if pkg == "" {
 		pkg = DefaultPackage
 	}
@@ -67,6 +70,9 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string) (*Kernel, erro
 	debs := filepath.Join(cacheDir, "debs")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return nil, err
+	}
+	if log != nil {
+		fmt.Fprintf(log, "kernel: apt-get download %s, unpacked into %s\n", real, root)
 	}
 	dl := exec.CommandContext(ctx, "apt-get", "download", real)
 	dl.Dir = debs
