@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/vm"
 )
 
 func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
@@ -115,5 +116,19 @@ func TestLinuxGuestRunsHostServers(t *testing.T) {
 			}
 			bootAndCheck(t, Spec{Name: "linux-" + app, Kind: KindLinux, App: app, KernelRoot: kernelRoot(k), VM: VMShape{MemoryMiB: 512}})
 		})
+	}
+}
+
+// TestLinuxGuestUnderKVM boots with the accelerator forced to KVM; it
+// needs /dev/kvm, which this project's CI machines do not have.
+func TestLinuxGuestUnderKVM(t *testing.T) {
+	if ok, why := vm.KVMUsable(); !ok {
+		t.Skipf("no usable /dev/kvm (%v): the KVM path is covered by vm's accelerator and argument tests", why)
+	}
+	needQEMU(t)
+	k := testKernel(t)
+	inst := bootAndCheck(t, Spec{Name: "linux-kvm", Kind: KindLinux, App: "dns", KernelRoot: kernelRoot(k), VM: VMShape{Accel: "kvm", MemoryMiB: 512}})
+	if inst.Accel != "kvm" {
+		t.Errorf("accel = %q, want kvm", inst.Accel)
 	}
 }

@@ -189,7 +189,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 	cfg := vm.Config{
 		QEMU: shape.QEMU, Accel: shape.Accel, CPUs: shape.CPUs, MemoryMiB: shape.MemoryMiB,
 		Machine: shape.Machine, NIC: shape.NIC, ConsoleLog: o.consolePath(), HostCPUs: spec.HostCPUs,
-		Net: vm.Network{Mode: shape.Network, Bridge: shape.Bridge},
+		Net: vm.Network{Mode: shape.Network, Bridge: shape.Bridge}, Powerdown: shape.Powerdown,
 	}
 	port := spec.GuestPort()
 	p := &guestPlan{}

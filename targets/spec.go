@@ -86,6 +86,8 @@ type VMShape struct {
 	Bridge  string `yaml:"bridge" json:"bridge,omitempty"`
 	GuestIP string `yaml:"guest_ip" json:"guest_ip,omitempty"`
 	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
+	// Powerdown asks the guest to power off (ACPI) before QEMU quits.
+	Powerdown bool `yaml:"powerdown" json:"powerdown,omitempty"`
 }
 
 // WithDefaults fills the shape's defaults: 1 vCPU, 1024 MiB, pc,

@@ -55,6 +55,11 @@ type Config struct {
 	ConsoleLog string
 	// HostCPUs, when set, confines QEMU (all its threads) to these host CPUs.
 	HostCPUs []int
+	// Powerdown makes Shutdown ask the guest to power off (ACPI,
+	// system_powerdown) and wait for it before quitting QEMU, for guests
+	// that must shut down cleanly. Off by default: ukbench's guests hold
+	// nothing to save and their disks are snapshots.
+	Powerdown bool
 	// ExtraArgs are appended to QEMU's command line as they are.
 	ExtraArgs []string
 }

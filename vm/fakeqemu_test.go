@@ -12,7 +12,8 @@ import (
 // The test binary doubles as a fake QEMU: with UKBENCH_FAKE_QEMU set it
 // serves QMP on the -qmp socket, prints console lines and behaves as the
 // variable says: "ok" (quit exits), "ignore-quit" (quit is answered but
-// ignored) or "exit-early" (fails before QMP).
+// ignored), "powerdown" (the guest powers off on system_powerdown) or
+// "exit-early" (fails before QMP).
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("UKBENCH_FAKE_QEMU"); mode != "" {
 		os.Exit(fakeQEMU(mode, os.Args[1:]))
@@ -58,6 +59,12 @@ func fakeQEMU(mode string, args []string) int {
 				switch cmd.Execute {
 				case "query-status":
 					fmt.Fprintln(c, `{"return":{"status":"running","singlestep":false,"running":true}}`)
+				case "system_powerdown":
+					fmt.Fprintln(c, `{"return":{}}`)
+					if mode == "powerdown" {
+						fmt.Println("fake guest: powering off")
+						os.Exit(0)
+					}
 				case "quit":
 					fmt.Fprintln(c, `{"return":{}}`)
 					if mode != "ignore-quit" {

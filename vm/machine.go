@@ -26,6 +26,7 @@ var (
 var (
 	qmpReadyTimeout   = 60 * time.Second // exec to QMP answering
 	quitTimeout       = 10 * time.Second // QMP quit to process exit, before SIGKILL
+	powerdownTimeout  = 30 * time.Second // system_powerdown to the guest's power-off, before quit
 	qmpCommandTimeout = 10 * time.Second // one QMP command
 )
 
@@ -400,8 +401,9 @@ func (m *Machine) Memory() (rssKiB, hwmKiB int64, err error) {
 	return ProcessMemory(pid)
 }
 
-// Shutdown stops QEMU: QMP quit, then SIGKILL if it has not exited in
-// time (or ctx ends first). Then
+// Shutdown stops QEMU: QMP system_powerdown first when the config asks
+// for it, then quit, then SIGKILL if it has not exited in time (or ctx
+// ends first). Then
 // it runs every cleanup, last pushed first. It returns the first cleanup
 // error; the VM is gone whatever it returns.
 func (m *Machine) Shutdown(ctx context.Context) error {
@@ -419,16 +421,18 @@ func (m *Machine) shutdown(ctx context.Context) error {
 		default:
 			// quit ends QEMU at once; the guest's disk is a snapshot, so
 			// nothing is lost by not powering it down.
-			// Not waited for: a hung QEMU may never answer; the exit is
-			// what counts.
-			go mon.Run([]byte(`{"execute":"quit"}`))
-			t := time.NewTimer(quitTimeout)
+			// Commands are not waited for: a hung QEMU may never answer;
+			// the exit is what counts.
+			if m.cfg.Powerdown {
+				go mon.Run([]byte(`{"execute":"system_powerdown"}`))
+				m.waitExit(ctx, powerdownTimeout)
+			}
 			select {
 			case <-m.exited:
-			case <-t.C:
-			case <-ctx.Done():
+			default:
+				go mon.Run([]byte(`{"execute":"quit"}`))
+				m.waitExit(ctx, quitTimeout)
 			}
-			t.Stop()
 		}
 	}
 	var first error
@@ -442,6 +446,17 @@ func (m *Machine) shutdown(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// waitExit waits for QEMU's exit, at most d or until ctx ends.
+func (m *Machine) waitExit(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-m.exited:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // kill SIGKILLs QEMU's process group if it is still running and reaps it.

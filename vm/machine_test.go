@@ -163,3 +163,26 @@ func TestHungQMPFailsStart(t *testing.T) {
 		t.Error("QEMU left running after a failed Start")
 	}
 }
+
+func TestShutdownPowersDownFirstWhenAsked(t *testing.T) {
+	cfg := fakeConfig(t, "powerdown")
+	cfg.Powerdown = true
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := m.WatchConsole("fake guest: powering off")
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The guest powered itself off: QEMU exited cleanly, not by a kill.
+	if _, err := off.Wait(context.Background()); err != nil {
+		t.Errorf("no power-off: %v", err)
+	}
+	if err := m.Wait(context.Background()); !strings.Contains(err.Error(), "exited") || strings.Contains(err.Error(), "killed") {
+		t.Errorf("Wait = %v", err)
+	}
+}
