@@ -205,7 +205,7 @@ func bootPlot(ss []*series, colors map[string]color.RGBA, suffix string) (*plot.
 		return nil, nil
 	}
 	p := plot.New()
-	p.Title.Text = "Boot: milliseconds from QEMU's exec" + suffix
+	p.Title.Text = "Boot: milliseconds from exec (QEMU, or the native server)" + suffix
 	p.Y.Label.Text = "ms"
 	p.Legend.Top = true
 	names := make([]string, len(ts))

@@ -35,11 +35,15 @@ type Run struct {
 	Error             string  `json:"error"`
 }
 
-// Boot holds the boot figures of one guest, in milliseconds from QEMU's exec.
+// Boot holds the boot figures of one guest (or native server), in
+// milliseconds from QEMU's (or the server's) exec.
 type Boot struct {
-	QEMUStartMS    float64 `json:"qemu_start_ms"`
+	QEMUStartMS    float64 `json:"qemu_start_ms"` // 0 for a native server
 	ConsoleReadyMS float64 `json:"console_ready_ms"`
 	FirstAnswerMS  float64 `json:"first_answer_ms"`
+	// LaunchMS is ukbench's own overhead: from the start of the boot
+	// (image found, ports chosen, files written) to QEMU's exec.
+	LaunchMS float64 `json:"launch_ms,omitempty"`
 }
 
 // Memory holds QEMU's resident memory in KiB.

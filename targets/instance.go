@@ -70,7 +70,8 @@ type Instance struct {
 	// Addr is the HOST:PORT a load generator on the host reaches the
 	// server at.
 	Addr string
-	// Boot holds the boot figures (nil for native).
+	// Boot holds the boot figures (for native: QEMUStartMS 0, the rest from
+	// the server's exec).
 	Boot *results.Boot
 	// ConsoleLog is the file holding the guest console or the native
 	// server's output.
@@ -132,6 +133,7 @@ func (i *Instance) Stop(ctx context.Context) error {
 // the network, with its boot figures. On error nothing it started is left
 // running.
 func Boot(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
+	begun := time.Now()
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
@@ -146,13 +148,13 @@ func Boot(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
 	}
 	switch spec.Kind {
 	case KindNative:
-		return bootNative(ctx, spec, o)
+		return bootNative(ctx, spec, o, begun)
 	}
 	p, err := prepareGuest(ctx, spec, o)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
-	return bootGuest(ctx, spec, o, p)
+	return bootGuest(ctx, spec, o, p, begun)
 }
 
 // guestPlan is a guest ready to launch.
@@ -234,7 +236,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 	return p, nil
 }
 
-func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan) (*Instance, error) {
+func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begun time.Time) (*Instance, error) {
 	m, err := vm.New(p.cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
@@ -269,6 +271,7 @@ func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan) (*In
 		QEMUStartMS:    ms(m.QMPReady()),
 		ConsoleReadyMS: ms(consoleReady),
 		FirstAnswerMS:  ms(time.Since(m.StartedAt())),
+		LaunchMS:       ms(m.StartedAt().Sub(begun)),
 	}
 	return inst, nil
 }

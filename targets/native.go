@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -29,7 +30,7 @@ func nativeCommand(spec Spec, o BootOptions) []string {
 
 // bootNative runs ukbench's server on the host, pinned to the target's
 // host CPUs, and returns once it has answered.
-func bootNative(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
+func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) (*Instance, error) {
 	argv := nativeCommand(spec, o)
 	log, err := os.Create(o.consolePath())
 	if err != nil {
@@ -47,8 +48,13 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions) (*Instance, error
 		log.Close()
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
+	execAt := time.Now()
 	p := &nativeProc{cmd: cmd, done: make(chan struct{})}
-	addrc := make(chan string, 1)
+	type ready struct {
+		addr string
+		at   time.Time
+	}
+	addrc := make(chan ready, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -56,7 +62,7 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions) (*Instance, error
 			fmt.Fprintln(log, line)
 			if f := strings.Fields(line); len(f) >= 5 && strings.HasPrefix(line, "ukbench serve: ready") {
 				select {
-				case addrc <- f[4]:
+				case addrc <- ready{f[4], time.Now()}:
 				default:
 				}
 			}
@@ -72,8 +78,10 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions) (*Instance, error
 	}
 	bctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var rd ready
 	select {
-	case inst.Addr = <-addrc:
+	case rd = <-addrc:
+		inst.Addr = rd.addr
 	case <-p.done:
 		return nil, fmt.Errorf("target %s: server exited before it was ready (see %s)", spec.Label(), inst.ConsoleLog)
 	case <-bctx.Done():
@@ -84,6 +92,7 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions) (*Instance, error
 		p.stop()
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
+	inst.Boot = &results.Boot{ConsoleReadyMS: ms(rd.at.Sub(execAt)), FirstAnswerMS: ms(time.Since(execAt)), LaunchMS: ms(execAt.Sub(begun))}
 	return inst, nil
 }
 

@@ -59,6 +59,11 @@ func prepareOSv(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cf
 		cfg.Kernel, cfg.Append = spec.Image, line
 		return nil
 	}
+	format, err := diskFormat(spec.Image)
+	if err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	cfg.DiskFormat = format
 	if spec.Cmdline == "" && shape.Network != vm.NetTap {
 		// Boot the image with the command line it carries; snapshot=on
 		// keeps the file unmodified.
@@ -111,6 +116,25 @@ func writeOSvCmdline(raw, cmdline string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// diskFormat tells a qcow2 image from a raw disk with a boot sector (the
+// two forms OSv's build writes); anything else is refused by name.
+func diskFormat(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var b [512]byte
+	n, _ := io.ReadFull(f, b[:])
+	switch {
+	case n >= 4 && string(b[:4]) == "QFI\xfb":
+		return "qcow2", nil
+	case n == 512 && b[510] == 0x55 && b[511] == 0xaa:
+		return "raw", nil
+	}
+	return "", fmt.Errorf("%s: unknown image format: neither an ELF kernel, a qcow2 image nor a raw disk with a boot sector", path)
 }
 
 func isQcow2(path string) (bool, error) {

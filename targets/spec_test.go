@@ -114,3 +114,20 @@ func TestPrepareOSvBootsAKernelWithAppend(t *testing.T) {
 		t.Errorf("forwards %+v, want tcp and udp to guest port 53", p.cfg.Net.Forwards)
 	}
 }
+
+func TestOSvUnknownImageFormat(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(img, []byte("this is not a disk image"), 0o644)
+	_, err := prepareGuest(t.Context(), Spec{Kind: KindOSv, App: "http", Image: img}, BootOptions{WorkDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "unknown image format") {
+		t.Errorf("prepareGuest = %v, want an unknown-format error", err)
+	}
+	raw := filepath.Join(t.TempDir(), "usr.img")
+	b := make([]byte, 4096)
+	b[510], b[511] = 0x55, 0xaa
+	os.WriteFile(raw, b, 0o644)
+	p, err := prepareGuest(t.Context(), Spec{Kind: KindOSv, App: "http", Image: raw}, BootOptions{WorkDir: t.TempDir()})
+	if err != nil || p.cfg.Disk != raw || p.cfg.DiskFormat != "raw" {
+		t.Errorf("raw disk: %+v, %v; want the user's file attached as raw (snapshot)", p, err)
+	}
+}

@@ -20,6 +20,8 @@ import (
 var (
 	ErrExited     = errors.New("QEMU exited")
 	ErrQMPTimeout = errors.New("QMP not ready in time")
+	ErrNoQEMU     = errors.New("QEMU not found")
+	ErrPortTaken  = errors.New("host port taken")
 )
 
 // Timeouts of the lifecycle; variables so tests can shorten them.
@@ -272,7 +274,10 @@ func (m *Machine) prepareNetwork(context.Context) error {
 	switch m.cfg.Net.Mode {
 	case NetUser:
 		for i := range m.cfg.Net.Forwards {
-			if m.cfg.Net.Forwards[i].HostPort != 0 {
+			if f := m.cfg.Net.Forwards[i]; f.HostPort != 0 {
+				if err := portFree(f.Proto, f.HostPort); err != nil {
+					return fmt.Errorf("%w: forwards[%d]: 127.0.0.1:%d/%s: %v", ErrPortTaken, i, f.HostPort, f.Proto, err)
+				}
 				continue
 			}
 			p, err := freePort()
@@ -297,6 +302,9 @@ func (m *Machine) prepareNetwork(context.Context) error {
 }
 
 func (m *Machine) exec(ctx context.Context) error {
+	if _, err := exec.LookPath(m.cfg.QEMU); err != nil {
+		return fmt.Errorf("%w: %v (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
+	}
 	log, err := os.OpenFile(m.cfg.ConsoleLog, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("console log: %w", err)

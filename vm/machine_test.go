@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,57 @@ func TestShutdownPowersDownFirstWhenAsked(t *testing.T) {
 	}
 	if err := m.Wait(context.Background()); !strings.Contains(err.Error(), "exited") || strings.Contains(err.Error(), "killed") {
 		t.Errorf("Wait = %v", err)
+	}
+}
+
+func TestStartErrorsNameTheProblem(t *testing.T) {
+	cfg := fakeConfig(t, "ok")
+	cfg.QEMU = "qemu-system-nonexistent"
+	m, _ := New(cfg, nil)
+	if err := m.Start(context.Background()); !errors.Is(err, ErrNoQEMU) || !strings.Contains(err.Error(), "apt-get install qemu-system-x86") {
+		t.Errorf("QEMU missing: %v", err)
+	}
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg = fakeConfig(t, "ok")
+	cfg.Net.Forwards = []Forward{{Proto: "tcp", GuestPort: 80, HostPort: busy.Addr().(*net.TCPAddr).Port}}
+	m, _ = New(cfg, nil)
+	if err := m.Start(context.Background()); !errors.Is(err, ErrPortTaken) || !strings.Contains(err.Error(), "forwards[0]") {
+		t.Errorf("port taken: %v", err)
+	}
+}
+
+// TestReadinessTimeoutAndCancelMidBoot: a guest that never prints its
+// readiness line fails the wait with the console's last lines, and a boot
+// cancelled midway leaves no QEMU within 5 s.
+func TestReadinessTimeoutAndCancelMidBoot(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := m.WatchConsole("ukbench serve: ready")
+	booting := m.WatchConsole("fake guest: booting")
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := booting.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = never.Wait(tctx)
+	tcancel()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "fake guest: booting") {
+		t.Errorf("readiness timeout: %v, want the deadline and the console's last lines", err)
+	}
+	cancel() // Ctrl-C mid-boot
+	pid := m.PID()
+	start := time.Now()
+	m.Shutdown(context.Background())
+	if !processGone(pid) || time.Since(start) > 5*time.Second {
+		t.Errorf("QEMU %d still there %v after the cancel", pid, time.Since(start))
 	}
 }

@@ -25,3 +25,20 @@ func freePort() (int, error) {
 	}
 	return 0, fmt.Errorf("no port free for both TCP and UDP on 127.0.0.1")
 }
+
+// portFree checks that a port on 127.0.0.1 can be bound for proto.
+func portFree(proto string, port int) error {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}

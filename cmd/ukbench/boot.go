@@ -136,9 +136,8 @@ func bootLine(i int, r bootRecord) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "boot %d:", i)
 	if r.Boot != nil {
-		fmt.Fprintf(&b, " qemu_start %.0f ms, console_ready %.0f ms, first_answer %.0f ms", r.Boot.QEMUStartMS, r.Boot.ConsoleReadyMS, r.Boot.FirstAnswerMS)
-	} else {
-		b.WriteString(" native (no boot figures)")
+		fmt.Fprintf(&b, " launch %.1f ms, qemu_start %.0f ms, console_ready %.0f ms, first_answer %.0f ms",
+			r.Boot.LaunchMS, r.Boot.QEMUStartMS, r.Boot.ConsoleReadyMS, r.Boot.FirstAnswerMS)
 	}
 	if r.Memory != nil {
 		fmt.Fprintf(&b, ", qemu_rss %d KiB", r.Memory.QEMURSSKiB)
@@ -155,7 +154,7 @@ func printBootSummary(w io.Writer, s bootSummary) {
 		label = "tcg: software emulation, not representative of KVM"
 	}
 	fmt.Fprintf(w, "\n%s (%s %s), %d boots, accel %s\n", s.Target, s.Kind, s.App, len(s.Boots), label)
-	fmt.Fprintf(w, "%-18s %10s %10s %10s\n", "figure", "median", "min", "max")
+	fmt.Fprintf(w, "%-18s %10s %10s %10s\n", "figure (ms, KiB)", "median", "min", "max")
 	row := func(name string, get func(bootRecord) (float64, bool)) {
 		var v []float64
 		for _, b := range s.Boots {
@@ -163,16 +162,17 @@ func printBootSummary(w io.Writer, s bootSummary) {
 				v = append(v, x)
 			}
 		}
-		if len(v) == 0 {
-			return
-		}
 		slices.Sort(v)
+		if len(v) == 0 || v[len(v)-1] == 0 {
+			return // not recorded (qemu_start of a native server)
+		}
 		med := v[len(v)/2]
 		if len(v)%2 == 0 {
 			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
 		}
-		fmt.Fprintf(w, "%-18s %10.0f %10.0f %10.0f\n", name, med, v[0], v[len(v)-1])
+		fmt.Fprintf(w, "%-18s %10.1f %10.1f %10.1f\n", name, med, v[0], v[len(v)-1])
 	}
+	row("launch_ms", func(b bootRecord) (float64, bool) { return bootField(b, 3) })
 	row("qemu_start_ms", func(b bootRecord) (float64, bool) { return bootField(b, 0) })
 	row("console_ready_ms", func(b bootRecord) (float64, bool) { return bootField(b, 1) })
 	row("first_answer_ms", func(b bootRecord) (float64, bool) { return bootField(b, 2) })
@@ -188,5 +188,5 @@ func bootField(b bootRecord, i int) (float64, bool) {
 	if b.Boot == nil {
 		return 0, false
 	}
-	return [3]float64{b.Boot.QEMUStartMS, b.Boot.ConsoleReadyMS, b.Boot.FirstAnswerMS}[i], true
+	return [4]float64{b.Boot.QEMUStartMS, b.Boot.ConsoleReadyMS, b.Boot.FirstAnswerMS, b.Boot.LaunchMS}[i], true
 }

@@ -154,11 +154,11 @@ func (p *progress) event(e experiment.Event) {
 		fmt.Fprintf(p.out, "\n[%d/%d] %s %s, repeat %d (%s)\n", e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, p.eta(e))
 	case experiment.Booted:
 		in := e.Instance
-		if in.Boot != nil {
+		if in.Accel != "none" {
 			fmt.Fprintf(p.out, "  booted (%s): qemu %.0f ms, console ready %.0f ms, first answer %.0f ms; serving at %s\n",
 				in.Accel, in.Boot.QEMUStartMS, in.Boot.ConsoleReadyMS, in.Boot.FirstAnswerMS, in.Addr)
 		} else {
-			fmt.Fprintf(p.out, "  started natively at %s\n", in.Addr)
+			fmt.Fprintf(p.out, "  started natively: ready %.0f ms, first answer %.0f ms; serving at %s\n", in.Boot.ConsoleReadyMS, in.Boot.FirstAnswerMS, in.Addr)
 		}
 		p.table = report.NewStepTable(p.out)
 	case experiment.StepProgress:
