@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"syscall"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,19 +55,59 @@ func StartDNS(ctx context.Context, cfg DNSConfig) (*DNSServer, error) {
 		return nil, err
 	}
 	s := &DNSServer{Addr: addr, errs: make(chan error, len(conns)+1)}
-	var started sync.WaitGroup
+	started := make(chan struct{}, len(conns)+1)
 	for _, pc := range conns {
+		if !pktinfoCheck(pc.(*net.UDPConn)) {
+			pc = plainPacketConn{pc}
+		}
 		srv := &dns.Server{PacketConn: pc, Handler: h, UDPSize: 4096}
-		s.add(srv, &started)
+		s.add(srv, started)
 	}
-	s.add(&dns.Server{Listener: tl, Handler: h}, &started)
-	started.Wait()
+	s.add(&dns.Server{Listener: tl, Handler: h}, started)
+	// A socket that fails before it serves (miekg/dns sets socket options
+	// first, which a unikernel may not support) never reports started:
+	// wait for each to start or fail.
+	for range s.n {
+		select {
+		case <-started:
+		case err := <-s.errs:
+			// Closing the sockets ends the other servers, started or not;
+			// their results go to the buffered channel.
+			s.Stop()
+			for _, pc := range conns {
+				pc.Close()
+			}
+			tl.Close()
+			if err == nil {
+				err = errors.New("stopped before it started")
+			}
+			return nil, fmt.Errorf("dns server: %w", err)
+		}
+	}
 	go func() {
 		<-ctx.Done()
 		s.Stop()
 	}()
 	return s, nil
 }
+
+// pktinfoUsable reports whether a socket takes the destination-address
+// control messages miekg/dns asks for on a *net.UDPConn (to answer from the
+// address a query came to). OSv does not have them: setsockopt fails with
+// "protocol not available" and the server would not start.
+func pktinfoUsable(c *net.UDPConn) bool {
+	err6 := ipv6.NewPacketConn(c).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+	err4 := ipv4.NewPacketConn(c).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+	return err6 == nil || err4 == nil
+}
+
+// pktinfoCheck is pktinfoUsable; a variable so tests can take the OSv path.
+var pktinfoCheck = pktinfoUsable
+
+// plainPacketConn hides a *net.UDPConn from miekg/dns, which then serves
+// it with plain ReadFrom/WriteTo, without control messages: right for a
+// guest with one address.
+type plainPacketConn struct{ net.PacketConn }
 
 // bindDNS binds sockets UDP sockets and a TCP listener on one port. With
 // port 0, the port the first UDP socket gets may be taken for TCP; then it
@@ -103,9 +144,8 @@ func bindDNS(ctx context.Context, listen string, sockets int) ([]net.PacketConn,
 	}
 }
 
-func (s *DNSServer) add(srv *dns.Server, started *sync.WaitGroup) {
-	started.Add(1)
-	srv.NotifyStartedFunc = started.Done
+func (s *DNSServer) add(srv *dns.Server, started chan<- struct{}) {
+	srv.NotifyStartedFunc = func() { started <- struct{}{} }
 	s.servers = append(s.servers, srv)
 	s.n++
 	go func() { s.errs <- srv.ActivateAndServe() }()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -182,3 +183,17 @@ func TestPreciseDelay(t *testing.T) {
 }
 
 func diffOutside(d, lo, hi time.Duration) bool { return d < lo || d > hi }
+
+// TestDNSWithoutControlMessages serves as on OSv, where the sockets take
+// no destination-address control messages.
+func TestDNSWithoutControlMessages(t *testing.T) {
+	defer func(f func(*net.UDPConn) bool) { pktinfoCheck = f }(pktinfoCheck)
+	pktinfoCheck = func(*net.UDPConn) bool { return false }
+	s := startTestDNS(t, DNSConfig{Listen: "127.0.0.1:0", Sockets: 2})
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.com.", dns.TypeA)
+	r, err := dns.Exchange(m, s.Addr)
+	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("answer = %v, %v", r, err)
+	}
+}
