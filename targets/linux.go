@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ukbench/ukbench/targets/guestinit"
 	"github.com/ukbench/ukbench/targets/linuximage"
@@ -94,8 +96,11 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	}
 	dir := filepath.Join(cache, "images", spec.App+"-"+hex.EncodeToString(key.Sum(nil))[:16])
 	if im, err := linuximage.ReadImage(dir); err == nil {
+		now := time.Now()
+		os.Chtimes(filepath.Join(dir, linuximage.ImageFile), now, now) // used: keep it
 		return im, nil
 	}
+	pruneImages(filepath.Join(cache, "images"), spec.App, keepImages)
 	o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
 	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
 	im, err := linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
@@ -103,8 +108,12 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	os.RemoveAll(dir)
 	if err := os.Rename(tmp, dir); err != nil {
+		// Another ukbench built the same image meanwhile: use that one.
+		os.RemoveAll(tmp)
+		if other, rerr := linuximage.ReadImage(dir); rerr == nil {
+			return other, nil
+		}
 		return nil, err
 	}
 	im.Dir = dir
@@ -118,4 +127,31 @@ func maskOf(cidr string) (ip, mask string, err error) {
 		return "", "", err
 	}
 	return a.String(), net.IP(n.Mask).String(), nil
+}
+
+// keepImages is how many cached images of one app are kept: each build of
+// ukbench makes a new one (the binary is part of the cache key).
+const keepImages = 4
+
+// pruneImages removes all but the keep most recently used cached images of
+// an app (to make room for one more).
+func pruneImages(dir, app string, keep int) {
+	paths, _ := filepath.Glob(filepath.Join(dir, app+"-*", linuximage.ImageFile))
+	if len(paths) < keep {
+		return
+	}
+	type used struct {
+		dir string
+		at  time.Time
+	}
+	var all []used
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil {
+			all = append(all, used{filepath.Dir(p), st.ModTime()})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].at.After(all[j].at) })
+	for _, u := range all[min(len(all), keep-1):] {
+		os.RemoveAll(u.dir)
+	}
 }

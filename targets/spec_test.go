@@ -2,12 +2,15 @@ package targets
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ukbench/ukbench/internal/yamlstrict"
+	"github.com/ukbench/ukbench/targets/linuximage"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -129,5 +132,30 @@ func TestOSvUnknownImageFormat(t *testing.T) {
 	p, err := prepareGuest(t.Context(), Spec{Kind: KindOSv, App: "http", Image: raw}, BootOptions{WorkDir: t.TempDir()})
 	if err != nil || p.cfg.Disk != raw || p.cfg.DiskFormat != "raw" {
 		t.Errorf("raw disk: %+v, %v; want the user's file attached as raw (snapshot)", p, err)
+	}
+}
+
+func TestPruneImagesKeepsTheRecentlyUsed(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Now().Add(-time.Hour)
+	for i := range 6 {
+		d := filepath.Join(dir, fmt.Sprintf("dns-%d", i))
+		os.MkdirAll(d, 0o755)
+		f := filepath.Join(d, linuximage.ImageFile)
+		os.WriteFile(f, []byte("{}"), 0o644)
+		at := base.Add(time.Duration(i) * time.Minute)
+		os.Chtimes(f, at, at)
+	}
+	os.MkdirAll(filepath.Join(dir, "http-0"), 0o755)
+	os.WriteFile(filepath.Join(dir, "http-0", linuximage.ImageFile), []byte("{}"), 0o644)
+	pruneImages(dir, "dns", 4)
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	want := []string{"dns-3", "dns-4", "dns-5", "http-0"} // 3 kept, room for the one to build
+	var got []string
+	for _, l := range left {
+		got = append(got, filepath.Base(l))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("left %v, want %v", got, want)
 	}
 }
