@@ -109,12 +109,15 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 		return nil, err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		// Another ukbench built the same image meanwhile: use that one.
-		os.RemoveAll(tmp)
 		if other, rerr := linuximage.ReadImage(dir); rerr == nil {
+			os.RemoveAll(tmp) // another ukbench built it meanwhile: use that one
 			return other, nil
 		}
-		return nil, err
+		os.RemoveAll(dir) // a broken leftover
+		if err := os.Rename(tmp, dir); err != nil {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
 	}
 	im.Dir = dir
 	return im, nil
