@@ -12,7 +12,7 @@ func Args(c Config, accel, qmpPath string) []string {
 	c = c.WithDefaults()
 	a := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-		"-machine", machineArg(c.Machine, accel),
+		"-machine", machineArg(c.Machine),
 		"-accel", accelArg(accel, c.CPUs),
 		"-cpu", cpuArg(accel),
 		"-smp", fmt.Sprint(c.CPUs),
@@ -60,7 +60,7 @@ func Args(c Config, accel, qmpPath string) []string {
 	return append(a, c.ExtraArgs...)
 }
 
-func machineArg(machine, accel string) string {
+func machineArg(machine string) string {
 	switch machine {
 	case "microvm":
 		return "microvm,x-option-roms=off,isa-serial=on,rtc=on"

@@ -20,10 +20,8 @@ import (
 // Main is the whole init: it never returns normally. When the server exits
 // (or a step fails) it powers the guest off, which ends QEMU (-no-reboot).
 func Main(console io.Writer) {
-	err := run(console)
-	if err != nil {
-		fmt.Fprintf(console, "ukbench init: error: %v\n", err)
-	}
+	// run returns only when something ended the guest's purpose.
+	fmt.Fprintf(console, "ukbench init: %v\n", run(console))
 	unix.Sync()
 	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	os.Exit(1) // not reached as PID 1

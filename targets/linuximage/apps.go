@@ -55,12 +55,6 @@ type hostFile struct {
 	perm uint32
 }
 
-func (a *appFiles) copyHost(paths ...string) {
-	for _, p := range paths {
-		a.files[p] = hostFile{src: p, perm: 0o755}
-	}
-}
-
 func (a *appFiles) write(path string, data string) {
 	a.files[path] = hostFile{data: []byte(data), perm: 0o644}
 }
