@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 
 	"github.com/ukbench/ukbench/results"
 )
@@ -61,6 +62,9 @@ type HTTP struct {
 	uri   *url.URL
 	addr  string
 	isTLS bool
+	// The event loop's request bytes and server address (httploop.go).
+	rawRequest []byte
+	sockaddr   unix.Sockaddr
 }
 
 // NewHTTP validates cfg.
@@ -108,7 +112,9 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	return &HTTP{cfg: cfg, uri: u, addr: addr, isTLS: u.Scheme == "https"}, nil
+	h := &HTTP{cfg: cfg, uri: u, addr: addr, isTLS: u.Scheme == "https"}
+	h.buildRawRequest()
+	return h, nil
 }
 
 // Describe implements Generator.
@@ -202,6 +208,9 @@ func (w *httpWorker) release() {
 func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	if err := checkStep(spec); err != nil {
 		return StepOutcome{}, err
+	}
+	if h.useLoop() {
+		return h.runLoops(ctx, spec)
 	}
 	workers := make([]*httpWorker, h.cfg.Connections)
 	counters := make([]*liveCounters, len(workers))

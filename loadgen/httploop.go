@@ -1,0 +1,483 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The keep-alive HTTP generator's event loop: one OS thread drives many
+// non-blocking connections through epoll, sending each request at its
+// intended time and reading the answers as they arrive, as wrk's event
+// loop does, with no goroutine hand-off per request (which made the
+// fasthttp path cost 3x wrk's CPU per request and wake late at low rates).
+// Used for plain http with keep-alive; https and --new-connection use the
+// fasthttp workers.
+
+// connsPerLoop is how many connections one loop thread drives.
+const connsPerLoop = 256
+
+// scanEvery is how often a loop looks for requests past their timeout.
+const scanEvery = time.Millisecond
+
+// loopConn states.
+const (
+	connDown       = iota // no socket; connects when given a request
+	connIdle              // connected, no request
+	connConnecting        // connecting, a request waiting to be written
+	connBusy              // request written, reading the response
+)
+
+type loopConn struct {
+	fd      int
+	gen     int32 // bumped per socket, so a stale event is not taken for the next
+	state   int
+	at      time.Duration // intended send time of the request in flight
+	sentAt  time.Duration // when it was handed to the connection
+	blocked bool
+	resp    httpResponse
+}
+
+// httpLoop is one loop thread and its connections; everything in it is
+// owned by that thread until the step ends.
+type httpLoop struct {
+	h      *HTTP
+	sa     unix.Sockaddr
+	req    []byte
+	head   bool
+	conns  []loopConn
+	idle   []int // connections free for a request (connIdle or connDown), a stack
+	epfd   int
+	events [128]unix.EpollEvent
+	rbuf   [64 << 10]byte
+	pacer  Pacer
+	clk    clock
+
+	live     liveCounters
+	rec      *Recorder
+	stats    sendStats
+	answered uint64
+	status   [maxStatus]uint64
+	errs     httpErrors
+	inflight int
+}
+
+// useLoop reports whether a step can run on the event loop.
+func (h *HTTP) useLoop() bool {
+	return !h.isTLS && !h.cfg.NewConnection && len(h.rawRequest) <= 16<<10 && h.sockaddr != nil
+}
+
+// buildRawRequest writes the request once, as it goes on the wire.
+func (h *HTTP) buildRawRequest() {
+	path := h.uri.RequestURI()
+	b := []byte(h.cfg.Method + " " + path + " HTTP/1.1\r\nHost: " + h.uri.Host + "\r\nUser-Agent: ukbench\r\n")
+	for _, hd := range h.cfg.Headers {
+		name, value, _ := strings.Cut(hd, ":")
+		b = append(b, strings.TrimSpace(name)+": "+strings.TrimSpace(value)+"\r\n"...)
+	}
+	if len(h.cfg.Body) > 0 || h.cfg.Method == "POST" || h.cfg.Method == "PUT" {
+		b = append(b, "Content-Length: "+strconv.Itoa(len(h.cfg.Body))+"\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	h.rawRequest = append(b, h.cfg.Body...)
+	if ap, err := netipAddrPort(h.addr); err == nil {
+		h.sockaddr = ap
+	}
+}
+
+// netipAddrPort resolves HOST:PORT once to a socket address.
+func netipAddrPort(addr string) (unix.Sockaddr, error) {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		sa := &unix.SockaddrInet4{Port: ta.Port}
+		copy(sa.Addr[:], ip4)
+		return sa, nil
+	}
+	sa := &unix.SockaddrInet6{Port: ta.Port}
+	copy(sa.Addr[:], ta.IP.To16())
+	return sa, nil
+}
+
+// runLoops runs a step on event loops.
+func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error) {
+	n := (h.cfg.Connections + connsPerLoop - 1) / connsPerLoop
+	loops := make([]*httpLoop, n)
+	counters := make([]*liveCounters, n)
+	length := spec.Warmup + spec.Duration
+	clk := newClock()
+	for i := range loops {
+		conns := h.cfg.Connections / n
+		if i < h.cfg.Connections%n {
+			conns++
+		}
+		l, err := h.newLoop(conns)
+		if err != nil {
+			for _, o := range loops[:i] {
+				o.close()
+			}
+			return StepOutcome{}, err
+		}
+		l.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
+		l.clk = clk
+		loops[i] = l
+		counters[i] = &l.live
+	}
+	defer raiseProcs(n + 1)()
+	var stop atomic.Bool
+	end := watchStep(ctx, spec, clk, &stop, counters)
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.run(spec.Warmup, &stop) }()
+	}
+	wg.Wait()
+	end()
+	for _, l := range loops {
+		l.close()
+	}
+	if err := ctx.Err(); err != nil {
+		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
+	}
+	return h.collectLoops(spec, loops), nil
+}
+
+func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	l := &httpLoop{h: h, sa: h.sockaddr, req: h.rawRequest, head: h.cfg.Method == "HEAD", epfd: epfd,
+		conns: make([]loopConn, conns), rec: NewRecorder()}
+	for i := range l.conns {
+		l.conns[i].fd = -1
+		l.idle = append(l.idle, len(l.conns)-1-i)
+	}
+	return l, nil
+}
+
+func (l *httpLoop) close() {
+	for i := range l.conns {
+		l.drop(i)
+	}
+	if l.epfd >= 0 {
+		unix.Close(l.epfd)
+		l.epfd = -1
+	}
+}
+
+// drop closes connection i's socket; it becomes connDown.
+func (l *httpLoop) drop(i int) {
+	c := &l.conns[i]
+	if c.fd >= 0 {
+		unix.Close(c.fd) // also leaves the epoll set
+		c.fd = -1
+	}
+	c.state = connDown
+}
+
+// run follows the loop's share of the schedule, then waits for the answers
+// in flight until they arrive or time out.
+func (l *httpLoop) run(warmup time.Duration, stop *atomic.Bool) {
+	lockPacingThread(l.h.cfg.Limits.TimerSlack)
+	lateAfter := l.h.cfg.Limits.LateAfter
+	timeout := l.h.cfg.Timeout
+	var n uint64
+	next, more := l.pacer.Due(0)
+	blocked := false
+	lastScan := time.Duration(0)
+	for !stop.Load() {
+		now := l.clk.now()
+		// Send what is due, on free connections.
+		for more && next <= now {
+			if len(l.idle) == 0 {
+				blocked = true // it waits for a connection; counted at send
+				break
+			}
+			i := l.idle[len(l.idle)-1]
+			l.idle = l.idle[:len(l.idle)-1]
+			sentAt := l.clk.now()
+			l.stats.account(next, sentAt, warmup, lateAfter, blocked)
+			l.live.sent.Add(1)
+			c := &l.conns[i]
+			c.at, c.sentAt, c.blocked = next, sentAt, blocked
+			l.inflight++
+			l.send(i, warmup)
+			blocked = false
+			n++
+			next, more = l.pacer.Due(n)
+		}
+		if !more && l.inflight == 0 {
+			return
+		}
+		if now-lastScan >= scanEvery {
+			l.expire(now, timeout, warmup)
+			lastScan = now
+		}
+		// Wait for answers until the next send is due (or a scan).
+		wait := maxSleepChunk
+		if more && !blocked {
+			wait = min(wait, next-l.clk.now())
+		}
+		if l.inflight > 0 {
+			wait = min(wait, scanEvery)
+		}
+		if wait < 0 {
+			wait = 0
+		}
+		k := l.epollWait(wait)
+		done := l.clk.now()
+		for _, ev := range l.events[:max(k, 0)] {
+			if c := &l.conns[ev.Fd]; c.fd >= 0 && c.gen == ev.Pad {
+				l.event(int(ev.Fd), ev.Events, done, warmup)
+			}
+		}
+	}
+}
+
+// epollWait waits up to d for events without giving up the thread's P
+// (see rawNanosleep), with nanosecond precision (epoll_pwait2).
+func (l *httpLoop) epollWait(d time.Duration) int {
+	if !noPwait2.Load() {
+		ts := unix.NsecToTimespec(int64(d))
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])),
+			uintptr(len(l.events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if e == 0 {
+			return int(r)
+		}
+		if e != unix.ENOSYS {
+			return -1 // EINTR: the caller loops
+		}
+		noPwait2.Store(true) // a kernel before 5.11: millisecond timeouts
+	}
+	ms := int((d + time.Millisecond - 1) / time.Millisecond)
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])),
+		uintptr(len(l.events)), uintptr(ms), 0, 0)
+	if e != 0 {
+		return -1
+	}
+	return int(r)
+}
+
+// noPwait2 is set once epoll_pwait2 is found missing.
+var noPwait2 atomic.Bool
+
+// send writes connection i's request, connecting first when it has no
+// socket.
+func (l *httpLoop) send(i int, warmup time.Duration) {
+	c := &l.conns[i]
+	c.resp.reset(l.head)
+	if c.state == connDown {
+		l.connect(i, warmup)
+		return
+	}
+	nw, err := rawWrite(c.fd, l.req)
+	if err != nil || nw != len(l.req) {
+		// A server may have closed an idle connection: the request never
+		// left, so it goes out on a new one (not a retry: nothing was sent).
+		l.drop(i)
+		l.connect(i, warmup)
+		return
+	}
+	c.state = connBusy
+}
+
+// connect starts a non-blocking connect for connection i; its request is
+// written when the connect completes.
+func (l *httpLoop) connect(i int, warmup time.Duration) {
+	c := &l.conns[i]
+	fd, err := unix.Socket(sockFamily(l.sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		l.fail(i, warmup, &l.errs.connect)
+		return
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c.fd = fd
+	c.gen++
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(i), Pad: c.gen}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.fail(i, warmup, &l.errs.other)
+		return
+	}
+	err = unix.Connect(fd, l.sa)
+	switch {
+	case err == nil:
+		l.connected(i, warmup)
+	case errors.Is(err, unix.EINPROGRESS):
+		c.state = connConnecting
+	default:
+		l.fail(i, warmup, &l.errs.connect)
+	}
+}
+
+// connected writes the waiting request once the connect has succeeded.
+func (l *httpLoop) connected(i int, warmup time.Duration) {
+	c := &l.conns[i]
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i), Pad: c.gen}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+	nw, err := unix.Write(c.fd, l.req)
+	if err != nil || nw != len(l.req) {
+		l.fail(i, warmup, &l.errs.reset)
+		return
+	}
+	c.state = connBusy
+}
+
+func sockFamily(sa unix.Sockaddr) int {
+	if _, ok := sa.(*unix.SockaddrInet6); ok {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+// fail ends connection i's request with an error of the given kind and
+// closes its socket.
+func (l *httpLoop) fail(i int, warmup time.Duration, kind *uint64) {
+	c := &l.conns[i]
+	if c.at >= warmup {
+		*kind++
+	}
+	l.drop(i)
+	l.finish(i)
+}
+
+// finish returns connection i to the free stack.
+func (l *httpLoop) finish(i int) {
+	l.inflight--
+	l.idle = append(l.idle, i)
+}
+
+// event handles readiness of connection i.
+func (l *httpLoop) event(i int, events uint32, now, warmup time.Duration) {
+	c := &l.conns[i]
+	switch c.state {
+	case connConnecting:
+		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return
+		}
+		if soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || soErr != 0 {
+			l.fail(i, warmup, &l.errs.connect)
+			return
+		}
+		l.connected(i, warmup)
+	case connIdle:
+		// The server closed (or wrote to) a connection with no request:
+		// drop it; the next request reconnects.
+		l.drop(i)
+	case connBusy:
+		l.read(i, now, warmup)
+	}
+}
+
+// read takes what connection i has and completes its request when the
+// response is whole.
+func (l *httpLoop) read(i int, now, warmup time.Duration) {
+	c := &l.conns[i]
+	for {
+		nr, err := rawRead(c.fd, l.rbuf[:])
+		if errors.Is(err, unix.EAGAIN) {
+			return
+		}
+		if err != nil || nr == 0 {
+			if err == nil && c.resp.eof() {
+				l.complete(i, now, warmup)
+				l.drop(i)
+				l.finish(i)
+				return
+			}
+			l.fail(i, warmup, &l.errs.reset)
+			return
+		}
+		done, perr := c.resp.feed(l.rbuf[:nr])
+		if perr != nil {
+			l.fail(i, warmup, &l.errs.other)
+			return
+		}
+		if done {
+			l.complete(i, now, warmup)
+			if c.resp.close {
+				l.drop(i)
+			} else {
+				c.state = connIdle
+			}
+			l.finish(i)
+			return
+		}
+		if nr < len(l.rbuf) {
+			return
+		}
+	}
+}
+
+// complete counts a whole response.
+func (l *httpLoop) complete(i int, now, warmup time.Duration) {
+	c := &l.conns[i]
+	r := &c.resp
+	good := l.h.statusOK(r.status) && (l.h.cfg.ExpectBodySize < 0 || r.bodyLen == int64(l.h.cfg.ExpectBodySize))
+	if c.at < warmup {
+		if good {
+			l.live.answered.Add(1)
+		}
+		return
+	}
+	if r.status >= 0 && r.status < maxStatus {
+		l.status[r.status]++
+	}
+	if !l.h.statusOK(r.status) {
+		return // counted by status code in collect
+	}
+	if l.h.cfg.ExpectBodySize >= 0 && r.bodyLen != int64(l.h.cfg.ExpectBodySize) {
+		l.errs.badBody++
+		return
+	}
+	l.answered++
+	l.live.answered.Add(1)
+	l.rec.Record(c.at, c.sentAt, now)
+}
+
+// expire ends the requests older than the timeout.
+func (l *httpLoop) expire(now, timeout, warmup time.Duration) {
+	for i := range l.conns {
+		c := &l.conns[i]
+		if (c.state == connBusy || c.state == connConnecting) && now-c.sentAt > timeout {
+			l.fail(i, warmup, &l.errs.timeout)
+		}
+	}
+}
+
+func (h *HTTP) collectLoops(spec StepSpec, loops []*httpLoop) StepOutcome {
+	ws := make([]*httpWorker, 0, len(loops))
+	for _, l := range loops {
+		ws = append(ws, &httpWorker{rec: l.rec, stats: l.stats, answered: l.answered, status: l.status, errs: l.errs})
+	}
+	return h.collect(spec, ws)
+}
+
+// rawWrite and rawRead are write(2) and read(2) on a non-blocking socket,
+// which never block: called without the scheduler's syscall bookkeeping.
+func rawWrite(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+func rawRead(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
