@@ -1,8 +1,6 @@
 package experiment
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/ukbench/ukbench/internal/testbin"
@@ -11,15 +9,6 @@ import (
 // testBinary is a static ukbench for the guests and native servers.
 var testBinary string
 
-func TestMain(m *testing.M) {
-	var err error
-	if testBinary, err = testbin.Static(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &testBinary) }
 
 func needQEMU(t *testing.T) { t.Helper(); testbin.NeedQEMU(t) }

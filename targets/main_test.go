@@ -20,14 +20,7 @@ func TestMain(m *testing.M) {
 		testBinary = os.Getenv("UKBENCH_NETNS_BINARY")
 		os.Exit(m.Run())
 	}
-	var err error
-	if testBinary, err = testbin.Static(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
+	testbin.Main(m, &testBinary)
 }
 
 func needQEMU(t *testing.T) { t.Helper(); testbin.NeedQEMU(t) }

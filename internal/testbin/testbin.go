@@ -61,3 +61,16 @@ func NeedQEMU(t testing.TB) {
 		SkipOrFail(t, "qemu-system-x86_64 not installed (make test installs it: scripts/install-deps.sh qemu-system-x86)")
 	}
 }
+
+// Main builds the static ukbench into *bin, runs the tests and exits,
+// removing the binary: a TestMain body for packages that boot guests.
+func Main(m *testing.M, bin *string) {
+	var err error
+	if *bin, err = Static(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
