@@ -136,15 +136,45 @@ type httpWorker struct {
 	// so that an interrupted step can close it under a request in flight.
 	conn atomic.Pointer[net.Conn]
 
-	client   *fasthttp.HostClient
-	req      *fasthttp.Request
-	resp     *fasthttp.Response
+	client *fasthttp.HostClient
+	req    *fasthttp.Request
+	resp   *fasthttp.Response
+	httpTally
+}
+
+// httpTally is what one fasthttp worker or one event loop counts during a
+// step, owned by it alone; collect merges them at the end.
+type httpTally struct {
 	live     liveCounters
 	rec      *Recorder
 	stats    sendStats
 	answered uint64
 	status   [maxStatus]uint64
 	errs     httpErrors
+}
+
+// answer counts one whole response to a request intended at at: its
+// status and body size decide whether it is a good answer.
+func (t *httpTally) answer(h *HTTP, at, sentAt, done, warmup time.Duration, status int, bodyLen int64) {
+	if at < warmup {
+		if h.good(status, bodyLen) {
+			t.live.answered.Add(1)
+		}
+		return
+	}
+	if status >= 0 && status < maxStatus {
+		t.status[status]++
+	}
+	if !h.statusOK(status) {
+		return // counted by status code in collect
+	}
+	if h.cfg.ExpectBodySize >= 0 && bodyLen != int64(h.cfg.ExpectBodySize) {
+		t.errs.badBody++
+		return
+	}
+	t.answered++
+	t.live.answered.Add(1)
+	t.rec.Record(at, sentAt, done)
 }
 
 type httpErrors struct {
@@ -158,7 +188,7 @@ type httpJob struct {
 }
 
 func (h *HTTP) newWorker() *httpWorker {
-	w := &httpWorker{rec: NewRecorder(), due: make(chan httpJob, 1)}
+	w := &httpWorker{httpTally: httpTally{rec: NewRecorder()}, due: make(chan httpJob, 1)}
 	w.idle.Store(true)
 	w.client = &fasthttp.HostClient{
 		Addr:                      h.addr,
@@ -248,7 +278,11 @@ func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) 
 	if err := ctx.Err(); err != nil {
 		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
-	return h.collect(spec, workers), nil
+	tallies := make([]*httpTally, len(workers))
+	for i, w := range workers {
+		tallies[i] = &w.httpTally
+	}
+	return h.collect(spec, tallies), nil
 }
 
 // pace follows the schedule and hands each request to an idle worker, then
@@ -324,30 +358,13 @@ func (h *HTTP) work(w *httpWorker, clk clock, warmup time.Duration) {
 
 // record counts one finished request.
 func (w *httpWorker) record(h *HTTP, at, sentAt, done, warmup time.Duration, err error) {
-	if at < warmup {
-		if err == nil && h.good(w.resp) {
-			w.live.answered.Add(1)
+	if err != nil {
+		if at >= warmup {
+			w.errs.count(err)
 		}
 		return
 	}
-	if err != nil {
-		w.errs.count(err)
-		return
-	}
-	code := w.resp.StatusCode()
-	if code >= 0 && code < maxStatus {
-		w.status[code]++
-	}
-	if !h.statusOK(code) {
-		return // counted by status code in collect
-	}
-	if h.cfg.ExpectBodySize >= 0 && len(w.resp.Body()) != h.cfg.ExpectBodySize {
-		w.errs.badBody++
-		return
-	}
-	w.answered++
-	w.live.answered.Add(1)
-	w.rec.Record(at, sentAt, done)
+	w.answer(h, at, sentAt, done, warmup, w.resp.StatusCode(), int64(len(w.resp.Body())))
 }
 
 func (h *HTTP) statusOK(code int) bool {
@@ -357,8 +374,8 @@ func (h *HTTP) statusOK(code int) bool {
 	return code >= 200 && code < 300
 }
 
-func (h *HTTP) good(r *fasthttp.Response) bool {
-	return h.statusOK(r.StatusCode()) && (h.cfg.ExpectBodySize < 0 || len(r.Body()) == h.cfg.ExpectBodySize)
+func (h *HTTP) good(status int, bodyLen int64) bool {
+	return h.statusOK(status) && (h.cfg.ExpectBodySize < 0 || bodyLen == int64(h.cfg.ExpectBodySize))
 }
 
 // count classifies a failed request.
@@ -378,7 +395,7 @@ func (e *httpErrors) count(err error) {
 	}
 }
 
-func (h *HTTP) collect(spec StepSpec, workers []*httpWorker) StepOutcome {
+func (h *HTTP) collect(spec StepSpec, tallies []*httpTally) StepOutcome {
 	rec := NewRecorder()
 	var st sendStats
 	var errs httpErrors
@@ -387,7 +404,7 @@ func (h *HTTP) collect(spec StepSpec, workers []*httpWorker) StepOutcome {
 		OfferedRPS: spec.Rate, DurationS: spec.Duration.Seconds(),
 		Errors: map[string]uint64{}, Codes: map[string]uint64{},
 	}
-	for _, w := range workers {
+	for _, w := range tallies {
 		rec.Merge(w.rec)
 		st.add(w.stats)
 		step.Answered += w.answered

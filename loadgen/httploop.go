@@ -38,13 +38,12 @@ const (
 )
 
 type loopConn struct {
-	fd      int
-	gen     int32 // bumped per socket, so a stale event is not taken for the next
-	state   int
-	at      time.Duration // intended send time of the request in flight
-	sentAt  time.Duration // when it was handed to the connection
-	blocked bool
-	resp    httpResponse
+	fd     int
+	gen    int32 // bumped per socket, so a stale event is not taken for the next
+	state  int
+	at     time.Duration // intended send time of the request in flight
+	sentAt time.Duration // when it was handed to the connection
+	resp   httpResponse
 }
 
 // httpLoop is one loop thread and its connections; everything in it is
@@ -62,12 +61,7 @@ type httpLoop struct {
 	pacer  Pacer
 	clk    clock
 
-	live     liveCounters
-	rec      *Recorder
-	stats    sendStats
-	answered uint64
-	status   [maxStatus]uint64
-	errs     httpErrors
+	httpTally
 	inflight int
 }
 
@@ -159,7 +153,7 @@ func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
 	l := &httpLoop{h: h, sa: h.sockaddr, req: h.rawRequest, head: h.cfg.Method == "HEAD", epfd: epfd,
-		conns: make([]loopConn, conns), rec: NewRecorder()}
+		conns: make([]loopConn, conns), httpTally: httpTally{rec: NewRecorder()}}
 	for i := range l.conns {
 		l.conns[i].fd = -1
 		l.idle = append(l.idle, len(l.conns)-1-i)
@@ -211,7 +205,7 @@ func (l *httpLoop) run(warmup time.Duration, stop *atomic.Bool) {
 			l.stats.account(next, sentAt, warmup, lateAfter, blocked)
 			l.live.sent.Add(1)
 			c := &l.conns[i]
-			c.at, c.sentAt, c.blocked = next, sentAt, blocked
+			c.at, c.sentAt = next, sentAt
 			l.inflight++
 			l.send(i, warmup)
 			blocked = false
@@ -326,7 +320,7 @@ func (l *httpLoop) connected(i int, warmup time.Duration) {
 	c := &l.conns[i]
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i), Pad: c.gen}
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
-	nw, err := unix.Write(c.fd, l.req)
+	nw, err := rawWrite(c.fd, l.req)
 	if err != nil || nw != len(l.req) {
 		l.fail(i, warmup, &l.errs.reset)
 		return
@@ -423,27 +417,7 @@ func (l *httpLoop) read(i int, now, warmup time.Duration) {
 // complete counts a whole response.
 func (l *httpLoop) complete(i int, now, warmup time.Duration) {
 	c := &l.conns[i]
-	r := &c.resp
-	good := l.h.statusOK(r.status) && (l.h.cfg.ExpectBodySize < 0 || r.bodyLen == int64(l.h.cfg.ExpectBodySize))
-	if c.at < warmup {
-		if good {
-			l.live.answered.Add(1)
-		}
-		return
-	}
-	if r.status >= 0 && r.status < maxStatus {
-		l.status[r.status]++
-	}
-	if !l.h.statusOK(r.status) {
-		return // counted by status code in collect
-	}
-	if l.h.cfg.ExpectBodySize >= 0 && r.bodyLen != int64(l.h.cfg.ExpectBodySize) {
-		l.errs.badBody++
-		return
-	}
-	l.answered++
-	l.live.answered.Add(1)
-	l.rec.Record(c.at, c.sentAt, now)
+	l.answer(l.h, c.at, c.sentAt, now, warmup, c.resp.status, c.resp.bodyLen)
 }
 
 // expire ends the requests older than the timeout.
@@ -457,11 +431,11 @@ func (l *httpLoop) expire(now, timeout, warmup time.Duration) {
 }
 
 func (h *HTTP) collectLoops(spec StepSpec, loops []*httpLoop) StepOutcome {
-	ws := make([]*httpWorker, 0, len(loops))
-	for _, l := range loops {
-		ws = append(ws, &httpWorker{rec: l.rec, stats: l.stats, answered: l.answered, status: l.status, errs: l.errs})
+	tallies := make([]*httpTally, len(loops))
+	for i, l := range loops {
+		tallies[i] = &l.httpTally
 	}
-	return h.collect(spec, ws)
+	return h.collect(spec, tallies)
 }
 
 // rawWrite and rawRead are write(2) and read(2) on a non-blocking socket,

@@ -355,12 +355,10 @@ func (m *Machine) connectQMP(ctx context.Context) error {
 					m.mon = mon
 					m.mu.Unlock()
 					m.push("disconnect QMP", mon.Disconnect)
-					st, err := m.Status()
-					if err != nil {
+					if _, err := m.Status(); err != nil {
 						return err
 					}
 					m.qmpReady = time.Since(m.startTime())
-					_ = st
 					return nil
 				}
 			}
