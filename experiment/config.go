@@ -67,9 +67,11 @@ type Workload struct {
 	// 0.01, as `ukbench load`).
 	LateAfter Duration `yaml:"late_after" json:"late_after,omitempty"`
 	MaxLate   float64  `yaml:"max_late" json:"max_late,omitempty"`
-	// dns
-	Sockets int    `yaml:"sockets" json:"sockets,omitempty"`
-	Queries string `yaml:"queries" json:"queries,omitempty"`
+	// dns: Transport is udp (default) or tcp; Sockets are UDP sockets or
+	// TCP connections.
+	Transport string `yaml:"transport" json:"transport,omitempty"`
+	Sockets   int    `yaml:"sockets" json:"sockets,omitempty"`
+	Queries   string `yaml:"queries" json:"queries,omitempty"`
 	// http
 	Connections    int    `yaml:"connections" json:"connections,omitempty"`
 	NewConnection  bool   `yaml:"new_connection" json:"new_connection,omitempty"`
@@ -178,6 +180,9 @@ func (c *Config) fillDefaults(path string) {
 		}
 		if w.Sockets == 0 {
 			w.Sockets = 2
+		}
+		if w.Kind == "dns" && w.Transport == "" {
+			w.Transport = "udp"
 		}
 		if w.Connections == 0 {
 			w.Connections = 32

@@ -19,7 +19,7 @@ func newGenerator(w Workload, addr string) (loadgen.Generator, error) {
 				return nil, err
 			}
 		}
-		return loadgen.NewDNS(loadgen.DNSConfig{Server: addr, Sockets: w.Sockets, Queries: qs, Timeout: w.Timeout.D(),
+		return loadgen.NewDNS(loadgen.DNSConfig{Server: addr, Transport: w.Transport, Sockets: w.Sockets, Queries: qs, Timeout: w.Timeout.D(),
 			Arrivals: arrivals, Seed: w.Seed, Limits: limits})
 	}
 	body := -1

@@ -155,6 +155,12 @@ func (w Workload) validate() error {
 	if w.Kind == "dns" && (w.NewConnection || w.ExpectBodySize != nil) {
 		return fmt.Errorf("new_connection/expect_body_size: only for http workloads")
 	}
+	if w.Kind != "dns" && w.Transport != "" {
+		return fmt.Errorf("transport: only for dns workloads (http runs over tcp)")
+	}
+	if w.Kind == "dns" && w.Transport != "udp" && w.Transport != "tcp" {
+		return fmt.Errorf("transport: %q: want udp or tcp", w.Transport)
+	}
 	if w.Queries != "" {
 		if w.Kind != "dns" {
 			return fmt.Errorf("queries: only for dns workloads")

@@ -121,6 +121,15 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 			t.Errorf("p50 %.0f µs: the stall should touch only ~10%% of requests", out.Step.LatencyUS.P50)
 		}
 	})
+	t.Run("dns-tcp", func(t *testing.T) {
+		out := runDNS(t, loadgen.DNSConfig{Server: startDNS(t, stall), Transport: "tcp"}, spec)
+		if p99 := out.Step.LatencyUS.P99; p99 < 150_000 {
+			t.Errorf("p99 %.0f µs, want ≥ 150 ms: the 200 ms stall is hidden", p99)
+		}
+		if out.Step.LatencyUS.P50 > 50_000 {
+			t.Errorf("p50 %.0f µs: the stall should touch only ~10%% of requests", out.Step.LatencyUS.P50)
+		}
+	})
 	t.Run("http", func(t *testing.T) {
 		out := runHTTP(t, loadgen.HTTPConfig{URL: startHTTP(t, stall), Connections: 8, ExpectBodySize: servers.DefaultBodySize}, spec)
 		s := out.Step

@@ -74,6 +74,67 @@ func TestDNSHotPathAllocFree(t *testing.T) {
 	}
 }
 
+// startTCPEcho is startReflector for DNS over TCP: it answers every frame
+// with itself, QR bit set, from fixed buffers.
+func startTCPEcho(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serveEach(ln, func(c net.Conn) {
+		buf := make([]byte, 1<<16)
+		have := 0
+		for {
+			n, err := c.Read(buf[have:])
+			if err != nil {
+				return
+			}
+			have += n
+			off := 0
+			for have-off >= 2 {
+				size := int(buf[off])<<8 | int(buf[off+1])
+				if have-off-2 < size {
+					break
+				}
+				buf[off+4] |= 0x80
+				off += 2 + size
+			}
+			if _, err := c.Write(buf[:off]); err != nil {
+				return
+			}
+			have = copy(buf, buf[off:have])
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestDNSOverTCPHotPathAllocFree is TestDNSHotPathAllocFree for DNS over
+// TCP.
+func TestDNSOverTCPHotPathAllocFree(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own; run without -race")
+	}
+	g, err := NewDNS(DNSConfig{Server: startTCPEcho(t), Transport: "tcp", Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shortM, shortB, short := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 250 * time.Millisecond})
+	longM, longB, long := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 2500 * time.Millisecond})
+	if short.Step.Answered < 990 || long.Step.Answered < 9900 {
+		t.Fatalf("echo answered %d and %d, want about 1000 and 10000 (errors %v)", short.Step.Answered, long.Step.Answered, long.Step.Errors)
+	}
+	perQuery := float64(longM-min(longM, shortM)) / float64(long.Step.Sent-short.Step.Sent)
+	t.Logf("short step: %d mallocs %d B; 10× longer: %d mallocs %d B; %.4f mallocs per extra query", shortM, shortB, longM, longB, perQuery)
+	if perQuery > 0.01 {
+		t.Errorf("%.4f allocations per query in the hot path, want none (short %d, long %d mallocs)", perQuery, shortM, longM)
+	}
+	if longB > shortB*3/2+64<<10 {
+		t.Errorf("a 10× longer step allocated %d B against %d B: memory grows with the step", longB, shortB)
+	}
+}
+
 func TestDNSAnswerAllocFree(t *testing.T) {
 	g, err := NewDNS(DNSConfig{Server: "127.0.0.1:53"})
 	if err != nil {
@@ -138,6 +199,34 @@ func TestHTTPWorkerAllocs(t *testing.T) {
 // response, allocating per connection only.
 func serveTinyHTTP(ln net.Listener) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	serveEach(ln, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		have := 0
+		for {
+			n, err := c.Read(buf[have:])
+			if err != nil {
+				return
+			}
+			have += n
+			// One response per complete request head.
+			for {
+				i := indexCRLFCRLF(buf[:have])
+				if i < 0 {
+					break
+				}
+				if _, err := c.Write(resp); err != nil {
+					return
+				}
+				copy(buf, buf[i+4:have])
+				have -= i + 4
+			}
+		}
+	})
+}
+
+// serveEach runs handle on each connection ln accepts, in its own
+// goroutine, and closes the connection after; it returns when ln closes.
+func serveEach(ln net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -145,27 +234,7 @@ func serveTinyHTTP(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
-			buf := make([]byte, 4096)
-			have := 0
-			for {
-				n, err := c.Read(buf[have:])
-				if err != nil {
-					return
-				}
-				have += n
-				// One response per complete request head.
-				for {
-					i := indexCRLFCRLF(buf[:have])
-					if i < 0 {
-						break
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-					copy(buf, buf[i+4:have])
-					have -= i + 4
-				}
-			}
+			handle(c)
 		}()
 	}
 }

@@ -16,7 +16,8 @@ type Limits struct {
 	// MaxLateFraction: a step with a larger fraction of late sends is
 	// invalid. Default 0.01.
 	MaxLateFraction float64
-	// TimerSlack of the pacing threads; default DefaultTimerSlack.
+	// TimerSlack of the pacing threads; default DefaultTimerSlack. The
+	// keep-alive HTTP loop polls rather than sleeps for shorter waits.
 	TimerSlack time.Duration
 }
 

@@ -22,16 +22,17 @@ const (
 
 // DNSConfig configures a DNS load generator.
 type DNSConfig struct {
-	Server   string        // host:port of the DNS server (UDP)
-	Sockets  int           // UDP sockets, each with its own loop and OS thread; default 2
-	Queries  []DNSQuery    // sent round-robin; default DefaultDNSQueries
-	Timeout  time.Duration // a query unanswered this long after its send is lost; default 2 s
-	Arrivals Arrivals      // default Constant
-	Seed     uint64        // for Poisson arrivals
-	Limits   Limits
+	Server    string        // host:port of the DNS server
+	Transport string        // "udp" (default) or "tcp": pipelined queries on persistent connections (RFC 7766)
+	Sockets   int           // UDP sockets or TCP connections, each with its own loop and OS thread; default 2
+	Queries   []DNSQuery    // sent round-robin; default DefaultDNSQueries
+	Timeout   time.Duration // a query unanswered this long after its send is lost; default 2 s
+	Arrivals  Arrivals      // default Constant
+	Seed      uint64        // for Poisson arrivals
+	Limits    Limits
 }
 
-// DNS is an open-loop DNS-over-UDP load generator. Each socket has one loop
+// DNS is an open-loop DNS load generator, over UDP or TCP (dnstcp.go). Each socket has one loop
 // that follows its share of the schedule and matches answers to in-flight
 // queries by ID and question in a table of slots indexed by DNS ID. Loops
 // share nothing but progress counters, so the hot path takes no lock and
@@ -59,6 +60,13 @@ func NewDNS(cfg DNSConfig) (*DNS, error) {
 	}
 	if cfg.Arrivals == "" {
 		cfg.Arrivals = Constant
+	}
+	switch cfg.Transport {
+	case "":
+		cfg.Transport = "udp"
+	case "udp", "tcp":
+	default:
+		return nil, fmt.Errorf("%w: transport %q: want udp or tcp", ErrConfig, cfg.Transport)
 	}
 	if _, err := ParseArrivals(string(cfg.Arrivals)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
@@ -101,7 +109,7 @@ func resolveUDP(server string) (*net.UDPAddr, error) {
 // Describe implements Generator.
 func (d *DNS) Describe() results.LoadInfo {
 	return results.LoadInfo{
-		Server: d.addr.String(), Arrivals: string(d.cfg.Arrivals), Workers: d.cfg.Sockets,
+		Server: d.addr.String(), Transport: d.cfg.Transport, Arrivals: string(d.cfg.Arrivals), Workers: d.cfg.Sockets,
 		TimeoutMS: float64(d.cfg.Timeout) / 1e6, LateAfterUS: float64(d.cfg.Limits.LateAfter.Microseconds()),
 		MaxLateFrac:  d.cfg.Limits.MaxLateFraction,
 		TimerSlackUS: float64(d.cfg.Limits.TimerSlack) / 1e3,
@@ -133,10 +141,18 @@ type dnsSocket struct {
 	clk   clock
 	pacer Pacer
 
+	tcp *tcpStream // set for DNS over TCP, instead of sock
+
+	n       uint64 // the next request number in this socket's schedule
+	qi      uint64 // the next query (modulo the list); sockets start apart
+	blocked bool   // request n has already waited for a free ID
+
 	next, oldest uint64 // use numbers: next to hand out; oldest possibly in flight
 	stats        sendStats
 	timeouts     uint64 // measured queries lost to the timeout
 	sendErrors   uint64
+	resets       uint64   // measured queries lost with a TCP connection
+	connErrors   uint64   // measured queries not sent: no TCP connection
 	sendMsgs     [][]byte // the batch being sent; each slices a sendBufs entry
 	sendBufs     [][]byte
 	batchIntent  [dnsBatch]time.Duration
@@ -153,17 +169,30 @@ type dnsSocket struct {
 }
 
 func (d *DNS) newSocket() (*dnsSocket, error) {
-	sock, err := dialUDPSocket(d.addr, dnsBatch, dnsMaxAnswer)
-	if err != nil {
-		return nil, fmt.Errorf("dns socket to %v: %w", d.addr, err)
+	s := &dnsSocket{gen: d, slots: make([]dnsSlot, dnsIDs), rec: NewRecorder()}
+	var err error
+	if d.cfg.Transport == "tcp" {
+		s.tcp, err = newTCPStream(d.addr) // it connects at the first send
+	} else {
+		s.sock, err = dialUDPSocket(d.addr, dnsBatch, dnsMaxAnswer)
 	}
-	s := &dnsSocket{gen: d, sock: sock, slots: make([]dnsSlot, dnsIDs), rec: NewRecorder()}
+	if err != nil {
+		return nil, fmt.Errorf("dns %s socket to %v: %w", d.cfg.Transport, d.addr, err)
+	}
 	s.sendMsgs = make([][]byte, dnsBatch)
 	s.sendBufs = make([][]byte, dnsBatch)
 	for i := range s.sendBufs {
 		s.sendBufs[i] = make([]byte, 512)
 	}
 	return s, nil
+}
+
+func (s *dnsSocket) close() {
+	if s.tcp != nil {
+		s.tcp.close()
+		return
+	}
+	s.sock.close()
 }
 
 // RunStep implements Generator. It raises GOMAXPROCS for the step (see
@@ -176,7 +205,7 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	defer func() {
 		for _, s := range socks {
 			if s != nil {
-				s.sock.close() // every loop has ended (wg.Wait below) or never started
+				s.close() // every loop has ended (wg.Wait below) or never started
 			}
 		}
 	}()
@@ -189,6 +218,7 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 			return StepOutcome{}, err
 		}
 		s.pacer = NewPacer(d.cfg.Arrivals, spec.Rate, length, i, len(socks), d.cfg.Seed)
+		s.qi = uint64(i) % uint64(len(d.queries)) // each socket starts at a different query
 		socks[i] = s
 		counters[i] = &s.live
 	}
@@ -197,10 +227,10 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	clk := newClock()
 	end := watchStep(ctx, spec, clk, &stop, counters)
 	var wg sync.WaitGroup
-	for i, s := range socks {
+	for _, s := range socks {
 		s.clk = clk
 		wg.Add(1)
-		go func() { defer wg.Done(); s.run(spec.Warmup, &stop, i) }()
+		go func() { defer wg.Done(); s.run(spec.Warmup, &stop) }()
 	}
 	wg.Wait()
 	end()
@@ -212,66 +242,30 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 
 // run follows the socket's share of the schedule, then waits for the
 // answers still in flight until they arrive or time out.
-func (s *dnsSocket) run(warmup time.Duration, stop *atomic.Bool, index int) {
+func (s *dnsSocket) run(warmup time.Duration, stop *atomic.Bool) {
 	lockPacingThread(s.gen.cfg.Limits.TimerSlack)
-	d := s.gen
 	clk := s.clk
-	lateAfter := d.cfg.Limits.LateAfter
-	timeout := d.cfg.Timeout
-	nq := uint64(len(d.queries))
-	qi := uint64(index) % nq // each socket starts at a different query
-	var n uint64             // next request number in this socket's schedule
-	blocked := false         // request n has already waited for a free ID
+	lateAfter := s.gen.cfg.Limits.LateAfter
+	timeout := s.gen.cfg.Timeout
 	for !stop.Load() {
 		s.receive()
 		now := clk.now()
 		s.sweep(now, timeout)
-		k := 0
-		finished := false
-		for k < dnsBatch {
-			at, ok := s.pacer.Due(n)
-			if !ok {
-				finished = true
-				break
-			}
-			if at > now {
-				break
-			}
-			if s.next-s.oldest >= dnsIDs {
-				blocked = true // every ID is in flight
-				break
-			}
-			use := s.next
-			s.next++
-			q := qi % nq
-			qi++
-			slot := &s.slots[use&(dnsIDs-1)]
-			*slot = dnsSlot{measured: at >= warmup, query: uint32(q), intended: at}
-			buf := s.sendBufs[k][:len(d.queries[q])]
-			copy(buf, d.queries[q])
-			buf[0], buf[1] = byte(use>>8), byte(use)
-			s.sendMsgs[k] = buf
-			s.batchIntent[k] = at
-			s.batchUse[k] = use
-			s.batchBlocked[k] = blocked
-			blocked = false
-			k++
-			n++
-		}
+		k, finished := s.prepare(now, warmup)
 		if k > 0 {
-			s.flush(k, warmup, lateAfter)
+			s.flush(k, warmup, lateAfter, stop)
 			continue // more may have fallen due while sending
 		}
 		if finished {
 			break
 		}
-		if blocked {
+		if s.blocked {
 			// Out of IDs: wait for answers or timeouts to free one.
-			clk.sleepUntil(now+100*time.Microsecond, stop)
+			s.wait(now+100*time.Microsecond, stop)
 			continue
 		}
-		at, _ := s.pacer.Due(n)
-		clk.sleepUntil(min(at, now+maxReadInterval), stop)
+		at, _ := s.pacer.Due(s.n)
+		s.wait(min(at, now+maxReadInterval), stop)
 	}
 	// Drain: answers may arrive until the timeout of the last send.
 	deadline := clk.now() + timeout
@@ -282,19 +276,86 @@ func (s *dnsSocket) run(warmup time.Duration, stop *atomic.Bool, index int) {
 		if now > deadline {
 			break
 		}
-		clk.sleepUntil(now+time.Millisecond, stop)
+		s.wait(now+time.Millisecond, stop)
 	}
 	s.receive()
 	s.sweep(1<<62, 0) // whatever is left is lost
 }
 
-// maxReadInterval bounds how long answers wait in the socket buffer at low
-// rates, where sends are far apart (their arrival time is stamped by the
-// kernel, so this affects memory, not the measurement).
+// receive takes every answer waiting, without blocking.
+func (s *dnsSocket) receive() {
+	if s.tcp != nil {
+		s.receiveTCP()
+		return
+	}
+	s.receiveUDP()
+}
+
+// flush sends the k prepared queries.
+func (s *dnsSocket) flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool) {
+	if s.tcp != nil {
+		s.flushTCP(k, warmup, lateAfter, stop)
+		return
+	}
+	s.flushUDP(k, warmup, lateAfter)
+}
+
+// wait blocks until the clock reads until or stop is set; over TCP also
+// until an answer arrives (over UDP answers wait in the socket buffer,
+// stamped on arrival, for the next wake-up).
+func (s *dnsSocket) wait(until time.Duration, stop *atomic.Bool) {
+	if s.tcp != nil {
+		s.tcp.wait(s.clk, until, stop)
+		return
+	}
+	s.clk.sleepUntil(until, stop)
+}
+
+// prepare fills sendMsgs with the queries due by now, up to a batch, each
+// with its own free ID, and reports how many, and whether the schedule has
+// ended.
+func (s *dnsSocket) prepare(now, warmup time.Duration) (k int, finished bool) {
+	d := s.gen
+	nq := uint64(len(d.queries))
+	for k < dnsBatch {
+		at, ok := s.pacer.Due(s.n)
+		if !ok {
+			return k, true
+		}
+		if at > now {
+			break
+		}
+		if s.next-s.oldest >= dnsIDs {
+			s.blocked = true // every ID is in flight
+			break
+		}
+		use := s.next
+		s.next++
+		q := s.qi % nq
+		s.qi++
+		slot := &s.slots[use&(dnsIDs-1)]
+		*slot = dnsSlot{measured: at >= warmup, query: uint32(q), intended: at}
+		buf := s.sendBufs[k][:len(d.queries[q])]
+		copy(buf, d.queries[q])
+		buf[0], buf[1] = byte(use>>8), byte(use)
+		s.sendMsgs[k] = buf
+		s.batchIntent[k] = at
+		s.batchUse[k] = use
+		s.batchBlocked[k] = s.blocked
+		s.blocked = false
+		k++
+		s.n++
+	}
+	return k, false
+}
+
+// maxReadInterval bounds how long UDP answers wait in the socket buffer at
+// low rates, where sends are far apart (their arrival time is stamped by
+// the kernel, so this affects memory, not the measurement).
 const maxReadInterval = 5 * time.Millisecond
 
-// flush sends k prepared queries with sendmmsg.
-func (s *dnsSocket) flush(k int, warmup, lateAfter time.Duration) {
+// flushUDP sends k prepared queries with sendmmsg.
+func (s *dnsSocket) flushUDP(k int, warmup, lateAfter time.Duration) {
 	sentAt := s.clk.now()
 	for i := 0; i < k; i++ {
 		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
@@ -347,8 +408,9 @@ func (s *dnsSocket) sweep(now, timeout time.Duration) {
 	}
 }
 
-// receive reads every answer waiting in the socket buffer, without blocking.
-func (s *dnsSocket) receive() {
+// receiveUDP reads every answer waiting in the socket buffer, without
+// blocking.
+func (s *dnsSocket) receiveUDP() {
 	for {
 		n, err := s.sock.readBatch()
 		if err != nil || n == 0 {
@@ -429,6 +491,8 @@ func (d *DNS) collect(spec StepSpec, socks []*dnsSocket) StepOutcome {
 		step.Answered += s.answered
 		addNonZero(step.Errors, "timeout", s.timeouts)
 		addNonZero(step.Errors, "send", s.sendErrors)
+		addNonZero(step.Errors, "reset", s.resets)
+		addNonZero(step.Errors, "connect", s.connErrors)
 		addNonZero(step.Errors, "malformed", s.malformed)
 		addNonZero(step.Errors, "mismatch", s.mismatch)
 		addNonZero(step.Errors, "truncated", s.truncated)

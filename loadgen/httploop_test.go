@@ -45,21 +45,12 @@ func TestHTTPLoopReconnectsAfterServerClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				if _, err := c.Read(buf); err == nil {
-					c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
-				}
-			}()
+	go serveEach(ln, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err == nil {
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
 		}
-	}()
+	})
 	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 2, ExpectBodySize: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -103,24 +103,10 @@ func (s *udpSocket) readBatch() (int, error) {
 }
 
 // arrival returns when datagram i of the last batch arrived, on clk, from
-// its kernel timestamp; ok is false when it carried none. The kernel stamps
-// with CLOCK_REALTIME: a wall-clock step during a step shifts these times.
+// its kernel timestamp; ok is false when it carried none.
 func (s *udpSocket) arrival(i int, clk clock) (time.Duration, bool) {
 	h := &s.recvHdrs[i].hdr
-	oob := s.recvOOB[i][:h.Controllen]
-	const hdrLen = int(unsafe.Sizeof(unix.Cmsghdr{}))
-	for len(oob) >= hdrLen {
-		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		if int(c.Len) < hdrLen || int(c.Len) > len(oob) {
-			return 0, false
-		}
-		if c.Level == unix.SOL_SOCKET && c.Type == unix.SCM_TIMESTAMPNS && int(c.Len) >= hdrLen+int(unsafe.Sizeof(unix.Timespec{})) {
-			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
-			return time.Duration(ts.Nano() - clk.wallStart), true
-		}
-		oob = oob[unix.CmsgSpace(int(c.Len)-hdrLen):]
-	}
-	return 0, false
+	return cmsgArrival(s.recvOOB[i][:h.Controllen], clk)
 }
 
 // datagram returns received datagram i of the last batch.

@@ -56,6 +56,7 @@ type Memory struct {
 // LoadInfo records the generator settings of a run.
 type LoadInfo struct {
 	Server       string  `json:"server"`
+	Transport    string  `json:"transport,omitempty"` // DNS: udp or tcp
 	Arrivals     string  `json:"arrivals"`
 	Workers      int     `json:"workers"` // DNS sockets or HTTP connections
 	NewConn      bool    `json:"new_connection,omitempty"`

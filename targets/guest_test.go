@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/ukbench/ukbench/targets/linuximage"
 	"github.com/ukbench/ukbench/vm"
 )
@@ -38,6 +40,15 @@ func bootAndCheck(t *testing.T, spec Spec) *Instance {
 	for i := 0; i < 5; i++ {
 		if err := Probe(ctx, spec.Protocol(), inst.Addr, "", ""); err != nil {
 			t.Fatalf("answer %d from %s: %v", i, inst.Addr, err)
+		}
+	}
+	if spec.Protocol() == "dns" {
+		// DNS over TCP reaches the same address (one host port forwards
+		// both protocols).
+		m := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
+		c := &dns.Client{Net: "tcp", Timeout: 10 * time.Second}
+		if r, _, err := c.Exchange(m, inst.Addr); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+			t.Errorf("DNS over TCP to %s: %v, %v", inst.Addr, r, err)
 		}
 	}
 	if len(spec.HostCPUs) > 0 {

@@ -83,7 +83,7 @@ type Network struct {
 type Forward struct {
 	Proto     string // "tcp" or "udp"
 	GuestPort int
-	HostPort  int // 127.0.0.1:HostPort; chosen at start when 0
+	HostPort  int // 127.0.0.1:HostPort; chosen at start when 0, shared with an earlier forward of the other protocol to the same GuestPort
 }
 
 func (f Forward) String() string {

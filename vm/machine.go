@@ -280,9 +280,16 @@ func (m *Machine) prepareNetwork(context.Context) error {
 				}
 				continue
 			}
-			p, err := freePort()
+			p, err := freePort() // free for both protocols
 			if err != nil {
 				return err
+			}
+			// A guest port forwarded for both protocols gets one host port,
+			// as a DNS server has one address for UDP and TCP.
+			for _, g := range m.cfg.Net.Forwards[:i] {
+				if g.GuestPort == m.cfg.Net.Forwards[i].GuestPort && g.Proto != m.cfg.Net.Forwards[i].Proto {
+					p = g.HostPort
+				}
 			}
 			m.cfg.Net.Forwards[i].HostPort = p
 		}

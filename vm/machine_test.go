@@ -23,7 +23,7 @@ func fakeConfig(t *testing.T, mode string) Config {
 	kernel := filepath.Join(dir, "vmlinuz")
 	os.WriteFile(kernel, []byte("not a kernel"), 0o644)
 	return Config{QEMU: os.Args[0], Accel: AccelTCG, Kernel: kernel, ConsoleLog: filepath.Join(dir, "console.log"),
-		Net: Network{Forwards: []Forward{{Proto: "udp", GuestPort: 53}}}}
+		Net: Network{Forwards: []Forward{{Proto: "udp", GuestPort: 53}, {Proto: "tcp", GuestPort: 53}, {Proto: "tcp", GuestPort: 80}}}}
 }
 
 func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
@@ -40,8 +40,8 @@ func TestMachineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, dir := m.PID(), m.dir
-	if m.Forwards()[0].HostPort == 0 {
-		t.Error("forward got no host port")
+	if f := m.Forwards(); f[0].HostPort == 0 || f[1].HostPort != f[0].HostPort || f[2].HostPort == f[0].HostPort {
+		t.Errorf("forwards %v: want a host port each, one shared by udp and tcp to guest port 53 (one DNS address)", f)
 	}
 	d, err := ready.Wait(ctx)
 	if err != nil || d <= 0 {

@@ -58,7 +58,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.minAchieved, "min-achieved", loadgen.DefaultCriteria.MinAchieved, "sustainable: achieved/offered at least this")
 	fs.DurationVar(&f.lateAfter, "late-after", loadgen.DefaultLimits.LateAfter, "a send this late after its intended time is late")
 	fs.Float64Var(&f.maxLate, "max-late", loadgen.DefaultLimits.MaxLateFraction, "a step with more late sends than this fraction is invalid")
-	fs.DurationVar(&f.slack, "timer-slack", loadgen.DefaultTimerSlack, "dns: how late the kernel may wake a socket's pacing thread: less is more exact and costs more CPU")
+	fs.DurationVar(&f.slack, "timer-slack", loadgen.DefaultTimerSlack, "how late the kernel may wake a pacing thread; the http loop polls instead of sleeping less than this: less is more exact and costs more CPU")
 	fs.StringVar(&f.out, "out", "", "write the run record (JSON, one line) to this file")
 	fs.StringVar(&f.histDir, "hist", "", "write each step's latency histograms (HdrHistogram log) into this directory")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
@@ -114,15 +114,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var lf loadFlags
 	lf.register(fs)
 	var (
-		server, queries, target, urlS, method, body string
-		sockets, conns, expectStatus, expectBody    int
-		newConn                                     bool
-		headers                                     stringList
+		server, transport, queries, target, urlS string
+		method, body                             string
+		sockets, conns, expectStatus, expectBody int
+		newConn                                  bool
+		headers                                  stringList
 	)
 	fs.StringVar(&target, "target", "external", "target name written into the run record")
 	if kind == "dns" {
-		fs.StringVar(&server, "server", "127.0.0.1:5353", "DNS server address (HOST:PORT, UDP)")
-		fs.IntVar(&sockets, "sockets", 2, "UDP sockets, each with its own sender and receiver")
+		fs.StringVar(&server, "server", "127.0.0.1:5353", "DNS server address (HOST:PORT)")
+		fs.StringVar(&transport, "transport", "udp", "udp, or tcp: pipelined queries on persistent connections (RFC 7766)")
+		fs.IntVar(&sockets, "sockets", 2, "UDP sockets or TCP connections, each with its own loop")
 		fs.StringVar(&queries, "queries", "", "dnsperf-format query file, one \"name TYPE\" a line (default: names of the built-in zone)")
 	} else {
 		fs.StringVar(&urlS, "url", "http://127.0.0.1:8080/", "URL to request")
@@ -150,7 +152,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 		gen, err = loadgen.NewDNS(loadgen.DNSConfig{
-			Server: server, Sockets: sockets, Queries: qs, Timeout: lf.timeout,
+			Server: server, Transport: transport, Sockets: sockets, Queries: qs, Timeout: lf.timeout,
 			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
 		})
 	} else {
@@ -175,8 +177,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	info.MaxLoss = lf.maxLoss
 	rec := results.Run{Target: target, Workload: kind, Repeat: 1, Accel: "none", Started: time.Now().UTC(), Load: &info}
 
-	fmt.Fprintf(stdout, "ukbench load %s → %s, %s arrivals, %d workers, %v steps (+%v warm-up)\n",
-		kind, info.Server, arrivals, info.Workers, lf.step, lf.warmup)
+	over := ""
+	if info.Transport != "" {
+		over = " over " + info.Transport
+	}
+	fmt.Fprintf(stdout, "ukbench load %s → %s%s, %s arrivals, %d workers, %v steps (+%v warm-up)\n",
+		kind, info.Server, over, arrivals, info.Workers, lf.step, lf.warmup)
 	table := report.NewStepTable(stdout)
 	live := newLiveLine(stderr, lf.quiet)
 	var histErr error

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -138,12 +139,16 @@ func serveInBackground(t *testing.T, args ...string) (addr string) {
 }
 
 func TestCLILoadWritesRunRecord(t *testing.T) {
-	for _, kind := range []string{"dns", "http"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, variant := range []string{"dns", "dns-tcp", "http"} {
+		t.Run(variant, func(t *testing.T) {
+			kind, transport, _ := strings.Cut(variant, "-")
 			addr := serveInBackground(t, "serve", kind, "--listen", "127.0.0.1:0")
 			dir := t.TempDir()
 			out := filepath.Join(dir, "run.json")
 			target := []string{"--server", addr}
+			if transport != "" {
+				target = append(target, "--transport", transport)
+			}
 			if kind == "http" {
 				target = []string{"--url", "http://" + addr + "/", "--connections", "4"}
 			}
@@ -165,6 +170,9 @@ func TestCLILoadWritesRunRecord(t *testing.T) {
 			var rec results.Run
 			if err := json.Unmarshal(b, &rec); err != nil {
 				t.Fatalf("run record: %v\n%s", err, b)
+			}
+			if kind == "dns" && (rec.Load.Transport != cmp.Or(transport, "udp") || !strings.Contains(lines[0], " over "+rec.Load.Transport+",")) {
+				t.Errorf("transport %q in the record, title %q; want %q in both", rec.Load.Transport, lines[0], cmp.Or(transport, "udp"))
 			}
 			if rec.Target != "external" || rec.Workload != kind || rec.Accel != "none" || len(rec.Steps) != 2 ||
 				rec.Steps[1].Sent != 100 || rec.Steps[1].Answered == 0 || rec.Error != "" {

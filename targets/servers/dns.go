@@ -63,7 +63,9 @@ func StartDNS(ctx context.Context, cfg DNSConfig) (*DNSServer, error) {
 		srv := &dns.Server{PacketConn: pc, Handler: h, UDPSize: 4096}
 		s.add(srv, started)
 	}
-	s.add(&dns.Server{Listener: tl, Handler: h}, started)
+	// TCP: any number of pipelined queries per connection (RFC 7766);
+	// miekg/dns closes a connection after 128 by default.
+	s.add(&dns.Server{Listener: tl, Handler: h, MaxTCPQueries: -1}, started)
 	// A socket that fails before it serves (miekg/dns sets socket options
 	// first, which a unikernel may not support) never reports started:
 	// wait for each to start or fail.
