@@ -17,7 +17,8 @@ type Limits struct {
 	// invalid. Default 0.01.
 	MaxLateFraction float64
 	// TimerSlack of the pacing threads; default DefaultTimerSlack. The
-	// keep-alive HTTP loop polls rather than sleeps for shorter waits.
+	// keep-alive HTTP loop stops sleeping twice this before a send and
+	// polls the rest.
 	TimerSlack time.Duration
 }
 

@@ -74,6 +74,7 @@ type httpLoop struct {
 	blocked   bool
 	warmup    time.Duration
 	lateAfter time.Duration
+	wakeAhead time.Duration // how long before a send the loop stops sleeping: twice the timer slack
 }
 
 // useLoop reports whether a step can run on the event loop.
@@ -199,6 +200,7 @@ func (l *httpLoop) drop(i int) {
 func (l *httpLoop) run(warmup time.Duration, stop *atomic.Bool) {
 	lockPacingThread(l.h.cfg.Limits.TimerSlack)
 	l.warmup, l.lateAfter = warmup, l.h.cfg.Limits.LateAfter
+	l.wakeAhead = 2 * l.h.cfg.Limits.TimerSlack
 	timeout := l.h.cfg.Timeout
 	l.next, l.more = l.pacer.Due(0)
 	lastScan := time.Duration(0)
@@ -212,20 +214,20 @@ func (l *httpLoop) run(warmup time.Duration, stop *atomic.Bool) {
 			l.expire(now, timeout, warmup)
 			lastScan = now
 		}
-		// Wait for answers until the next send is due (or a scan).
+		// Wait for answers until shortly before the next send is due (or
+		// a scan), then poll: the kernel may wake a sleeper up to the timer
+		// slack late, and a wake-up on a virtual machine takes tens of µs
+		// more, so a sleep to the due time sends about 110 µs late at
+		// 2,000/s. Waking wakeAhead early and polling the rest sends on
+		// time for some CPU (BENCHMARKS.md).
 		wait := maxSleepChunk
 		if l.more && !l.blocked {
-			wait = min(wait, l.next-l.clk.now())
+			wait = min(wait, l.next-l.clk.now()-l.wakeAhead)
 		}
 		if l.inflight > 0 {
 			wait = min(wait, scanEvery)
 		}
-		// A wait shorter than the timer slack is polled, not slept: the
-		// kernel may wake a sleeper that much late, and on a virtual
-		// machine each sleep costs a wake-up of tens of µs. Polling sends on
-		// time (at 10,000/s against lighttpd the median send delay fell from
-		// ~70 to ~5 µs) for more CPU (75–81 against 41–53 µs per request).
-		if wait < l.h.cfg.Limits.TimerSlack {
+		if wait < 0 {
 			wait = 0
 		}
 		k := epollWait(l.epfd, l.events[:], wait)

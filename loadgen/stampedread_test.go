@@ -33,6 +33,22 @@ func TestStampedReaderTimesArrivalNotRead(t *testing.T) {
 	clk := newClock()
 	var r stampedReader
 	buf := make([]byte, 100)
+	// The kernel turns stamping on a moment after the first socket asks
+	// (a deferred static-key switch): exchange until a read is stamped.
+	for i := 0; ; i++ {
+		if i == 200 {
+			t.Fatal("no arrival stamp from the kernel after 200 reads (SO_TIMESTAMPNS on TCP)")
+		}
+		if _, err := peer.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, stamped, err := r.read(fd, buf, clk); err != nil {
+			t.Fatal(err)
+		} else if stamped {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // bounded by the count above
+	}
 	sent := clk.now()
 	if _, err := peer.Write([]byte("HTTP/1.1 200 OK\r\n")); err != nil {
 		t.Fatal(err)
