@@ -130,10 +130,11 @@ func TestDNSOverTCPAnswersOutOfOrder(t *testing.T) {
 	if s.Answered+1 < s.Sent || len(s.Errors) > 1 || s.Errors["mismatch"] != 0 {
 		t.Errorf("answered %d of %d with answers in swapped pairs; errors %v", s.Answered, s.Sent, s.Errors)
 	}
-	// Half the answers wait a whole 1 ms interval for their pair, half
-	// hardly at all.
-	if s.LatencyUS.P90 < 900 || s.LatencyUS.Mean < 400 || s.LatencyUS.Mean > 900 {
-		t.Errorf("p90 %.0f µs, mean %.0f µs: want p90 ≥ 900 and a mean near 500 (half the answers held 1 ms)", s.LatencyUS.P90, s.LatencyUS.Mean)
+	// Half the answers wait a whole 1 ms interval for their pair (the
+	// other half hardly at all, but on a loaded machine that half's
+	// latency is not predictable enough to bound).
+	if s.LatencyUS.P90 < 900 || s.LatencyUS.Mean < 400 {
+		t.Errorf("p90 %.0f µs, mean %.0f µs: want p90 ≥ 900 and a mean ≥ 400 (half the answers held 1 ms)", s.LatencyUS.P90, s.LatencyUS.Mean)
 	}
 }
 
