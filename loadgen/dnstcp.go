@@ -47,17 +47,7 @@ func newTCPStream(addr *net.UDPAddr) (*tcpStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sa unix.Sockaddr
-	if ip4 := addr.IP.To4(); ip4 != nil {
-		s4 := &unix.SockaddrInet4{Port: addr.Port}
-		copy(s4.Addr[:], ip4)
-		sa = s4
-	} else {
-		s6 := &unix.SockaddrInet6{Port: addr.Port}
-		copy(s6.Addr[:], addr.IP.To16())
-		sa = s6
-	}
-	return &tcpStream{sa: sa, fd: -1, epfd: epfd,
+	return &tcpStream{sa: sockaddrOf(addr.IP, addr.Port), fd: -1, epfd: epfd,
 		wbuf: make([]byte, 0, dnsBatch*(2+512)), rbuf: make([]byte, 2*tcpFrameMax)}, nil
 }
 

@@ -106,14 +106,19 @@ func netipAddrPort(addr string) (unix.Sockaddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ip4 := ta.IP.To4(); ip4 != nil {
-		sa := &unix.SockaddrInet4{Port: ta.Port}
+	return sockaddrOf(ta.IP, ta.Port), nil
+}
+
+// sockaddrOf is ip:port as a socket address (IPv4 when ip is one).
+func sockaddrOf(ip net.IP, port int) unix.Sockaddr {
+	if ip4 := ip.To4(); ip4 != nil {
+		sa := &unix.SockaddrInet4{Port: port}
 		copy(sa.Addr[:], ip4)
-		return sa, nil
+		return sa
 	}
-	sa := &unix.SockaddrInet6{Port: ta.Port}
-	copy(sa.Addr[:], ta.IP.To16())
-	return sa, nil
+	sa := &unix.SockaddrInet6{Port: port}
+	copy(sa.Addr[:], ip.To16())
+	return sa
 }
 
 // runLoops runs a step on event loops.

@@ -36,19 +36,8 @@ type udpSocket struct {
 var oobSize = unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))
 
 func dialUDPSocket(addr *net.UDPAddr, batch, bufSize int) (*udpSocket, error) {
-	var sa unix.Sockaddr
-	family := unix.AF_INET
-	if ip4 := addr.IP.To4(); ip4 != nil {
-		s := &unix.SockaddrInet4{Port: addr.Port}
-		copy(s.Addr[:], ip4)
-		sa = s
-	} else {
-		family = unix.AF_INET6
-		s := &unix.SockaddrInet6{Port: addr.Port}
-		copy(s.Addr[:], addr.IP.To16())
-		sa = s
-	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	sa := sockaddrOf(addr.IP, addr.Port)
+	fd, err := unix.Socket(sockFamily(sa), unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("udp socket: %w", err)
 	}
