@@ -42,6 +42,8 @@ type DNS struct {
 	addr      *net.UDPAddr
 	queries   [][]byte // packed, ID 0
 	questions [][]byte // the question section of each packed query
+
+	tcpSendBuffer int // SO_SNDBUF of TCP connections when > 0; set by tests
 }
 
 // NewDNS validates cfg and prepares the queries.
@@ -173,6 +175,9 @@ func (d *DNS) newSocket() (*dnsSocket, error) {
 	var err error
 	if d.cfg.Transport == "tcp" {
 		s.tcp, err = newTCPStream(d.addr) // it connects at the first send
+		if s.tcp != nil {
+			s.tcp.sndbuf = d.tcpSendBuffer
+		}
 	} else {
 		s.sock, err = dialUDPSocket(d.addr, dnsBatch, dnsMaxAnswer)
 	}

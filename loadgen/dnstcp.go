@@ -40,6 +40,7 @@ type tcpStream struct {
 	rbuf   []byte // bytes read and not yet framed are rbuf[:rlen]
 	rlen   int
 	reader stampedReader
+	sndbuf int // SO_SNDBUF when > 0 (tests: a small one makes writes wait)
 }
 
 func newTCPStream(addr *net.UDPAddr) (*tcpStream, error) {
@@ -58,6 +59,9 @@ func (t *tcpStream) connect(limit time.Duration) error {
 		return err
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if t.sndbuf > 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, t.sndbuf)
+	}
 	enableArrivalStamps(fd)
 	err = unix.Connect(fd, t.sa)
 	if err == unix.EINPROGRESS {
@@ -151,6 +155,13 @@ func (s *dnsSocket) flushTCP(k int, warmup, lateAfter time.Duration, stop *atomi
 		b = append(b, byte(len(m)>>8), byte(len(m)))
 		b = append(b, m...)
 	}
+	// In flight from the first byte: the server may answer the first
+	// frames while the rest still wait to be written.
+	start := s.clk.now()
+	for i := 0; i < k; i++ {
+		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
+		slot.sent, slot.busy = start, true
+	}
 	written := 0
 	for written < len(b) && t.fd >= 0 {
 		nw, err := rawWrite(t.fd, b[written:])
@@ -169,25 +180,13 @@ func (s *dnsSocket) flushTCP(k int, warmup, lateAfter time.Duration, stop *atomi
 				t.waitWritable(time.Millisecond)
 			}
 		default:
-			s.dropTCP()
+			s.dropTCP() // counts this batch's queries with the others lost
 		}
 	}
+	// The queries left when the write completed: late if it waited.
 	sentAt := s.clk.now()
-	lost := t.fd < 0 // the connection broke: the whole batch is lost
 	for i := 0; i < k; i++ {
 		s.stats.account(s.batchIntent[i], sentAt, warmup, lateAfter, s.batchBlocked[i])
-		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
-		if lost {
-			if slot.measured {
-				s.resets++
-			}
-			continue
-		}
-		slot.sent = sentAt
-		slot.busy = true
-	}
-	if lost {
-		s.oldest = s.next
 	}
 }
 
