@@ -127,7 +127,6 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 	loops := make([]*httpLoop, n)
 	counters := make([]*liveCounters, n)
 	length := spec.Warmup + spec.Duration
-	clk := newClock()
 	for i := range loops {
 		conns := h.cfg.Connections / n
 		if i < h.cfg.Connections%n {
@@ -141,9 +140,19 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 			return StepOutcome{}, err
 		}
 		l.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
-		l.clk = clk
 		loops[i] = l
 		counters[i] = &l.live
+	}
+	// Open the connections before the schedule starts, as wrk does, so
+	// that keep-alive latency holds no TCP handshakes (a lost SYN alone
+	// costs a second). Those that fail connect when first used, counted.
+	limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
+	for _, l := range loops {
+		l.preconnect(limit)
+	}
+	clk := newClock()
+	for _, l := range loops {
+		l.clk = clk
 	}
 	defer raiseProcs(n + 1)()
 	var stop atomic.Bool
@@ -319,6 +328,69 @@ func (l *httpLoop) connect(i int, warmup time.Duration) {
 	default:
 		l.fail(i, warmup, &l.errs.connect)
 	}
+}
+
+// preconnect opens every connection of the loop, waiting until deadline at
+// most; a connection not up by then is closed and connects again when a
+// request needs it.
+func (l *httpLoop) preconnect(deadline time.Time) {
+	pending := 0
+	for i := range l.conns {
+		c := &l.conns[i]
+		fd, err := unix.Socket(sockFamily(l.sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		enableArrivalStamps(fd)
+		c.fd = fd
+		c.gen++
+		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(i), Pad: c.gen}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			l.drop(i)
+			continue
+		}
+		switch err := unix.Connect(fd, l.sa); {
+		case err == nil:
+			l.upIdle(i)
+		case err == unix.EINPROGRESS:
+			c.state = connConnecting
+			pending++
+		default:
+			l.drop(i)
+		}
+	}
+	for pending > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		k := epollWait(l.epfd, l.events[:], left)
+		for _, ev := range l.events[:max(k, 0)] {
+			i := int(ev.Fd)
+			if c := &l.conns[i]; c.state == connConnecting && c.gen == ev.Pad {
+				pending--
+				if soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || soErr != 0 {
+					l.drop(i)
+					continue
+				}
+				l.upIdle(i)
+			}
+		}
+	}
+	for i := range l.conns {
+		if l.conns[i].state == connConnecting {
+			l.drop(i)
+		}
+	}
+}
+
+// upIdle makes connected connection i idle, waiting for a request.
+func (l *httpLoop) upIdle(i int) {
+	c := &l.conns[i]
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i), Pad: c.gen}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+	c.state = connIdle
 }
 
 // connected writes the waiting request once the connect has succeeded.

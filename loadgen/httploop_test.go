@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -62,4 +63,45 @@ func TestHTTPLoopReconnectsAfterServerClose(t *testing.T) {
 	if out.Step.Answered != 200 || len(out.Step.Errors) != 0 {
 		t.Errorf("answered %d of 200, errors %v", out.Step.Answered, out.Step.Errors)
 	}
+}
+
+// TestHTTPLoopOpensConnectionsBeforeTheSchedule: every connection is up
+// before the first request, so no request waits for a handshake; ten
+// requests 50 ms apart would otherwise use one connection.
+func TestHTTPLoopOpensConnectionsBeforeTheSchedule(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go serveTinyHTTP(countAccepts{ln, &accepted})
+	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 8, ExpectBodySize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.RunStep(context.Background(), StepSpec{Rate: 20, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Step.Answered != 10 {
+		t.Errorf("answered %d of 10 (errors %v)", out.Step.Answered, out.Step.Errors)
+	}
+	if n := accepted.Load(); n != 8 {
+		t.Errorf("server accepted %d connections, want all 8 opened before the schedule", n)
+	}
+}
+
+// countAccepts counts the connections a listener accepts.
+type countAccepts struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (c countAccepts) Accept() (net.Conn, error) {
+	conn, err := c.Listener.Accept()
+	if err == nil {
+		c.n.Add(1)
+	}
+	return conn, err
 }
