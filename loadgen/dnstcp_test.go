@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -72,12 +73,20 @@ func TestDNSOverTCPDropOneInTenIsTenPercentLoss(t *testing.T) {
 	}
 }
 
+// tcpReflector is how startTCPReflector's "server" misbehaves.
+type tcpReflector struct {
+	swap       bool // answer each pair of queries in reverse order (RFC 7766 allows any order)
+	closeAfter int  // close a connection after answering this many queries (0: never)
+	// Before reading query number pauseAt (counted from 1), stop reading
+	// for pause.
+	pauseAt int
+	pause   time.Duration
+}
+
 // startTCPReflector is a DNS-over-TCP "server" that answers each query
-// with itself, QR bit set. With swap it answers each pair of queries in
-// reverse order (RFC 7766 allows any order); with closeAfter > 0 it
-// closes a connection after answering that many queries. It counts the
+// with itself, QR bit set, misbehaving as r says. It counts the
 // connections it accepted.
-func startTCPReflector(t *testing.T, swap bool, closeAfter int) (string, *atomic.Int32) {
+func startTCPReflector(t *testing.T, r tcpReflector) (string, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +104,10 @@ func startTCPReflector(t *testing.T, swap bool, closeAfter int) (string, *atomic
 			go func() {
 				defer c.Close()
 				var held []byte
-				for n := 1; closeAfter == 0 || n <= closeAfter; n++ {
+				for n := 1; r.closeAfter == 0 || n <= r.closeAfter; n++ {
+					if n == r.pauseAt {
+						time.Sleep(r.pause) // the fault being tested, not a wait for readiness
+					}
 					var size [2]byte
 					if _, err := io.ReadFull(c, size[:]); err != nil {
 						return
@@ -107,8 +119,10 @@ func startTCPReflector(t *testing.T, swap bool, closeAfter int) (string, *atomic
 					}
 					frame[4] |= 0x80
 					switch {
-					case !swap:
-						c.Write(frame)
+					case !r.swap:
+						if _, err := c.Write(frame); err != nil {
+							return
+						}
 					case held == nil:
 						held = frame
 					default:
@@ -123,7 +137,7 @@ func startTCPReflector(t *testing.T, swap bool, closeAfter int) (string, *atomic
 }
 
 func TestDNSOverTCPAnswersOutOfOrder(t *testing.T) {
-	addr, _ := startTCPReflector(t, true, 0)
+	addr, _ := startTCPReflector(t, tcpReflector{swap: true})
 	out := runDNS(t, tcpDNS(addr, 1), loadgen.StepSpec{Rate: 1000, Duration: time.Second})
 	s := out.Step
 	// Each odd query waits for the next one: the last may be left over.
@@ -139,7 +153,7 @@ func TestDNSOverTCPAnswersOutOfOrder(t *testing.T) {
 }
 
 func TestDNSOverTCPReconnectsWhenTheServerCloses(t *testing.T) {
-	addr, conns := startTCPReflector(t, false, 50)
+	addr, conns := startTCPReflector(t, tcpReflector{closeAfter: 50})
 	cfg := tcpDNS(addr, 1)
 	cfg.Timeout = 300 * time.Millisecond
 	out := runDNS(t, cfg, loadgen.StepSpec{Rate: 1000, Duration: time.Second})
@@ -156,6 +170,31 @@ func TestDNSOverTCPReconnectsWhenTheServerCloses(t *testing.T) {
 	}
 	if s.Answered+lost != s.Sent {
 		t.Errorf("answered %d + errors %v ≠ sent %d: a query is unaccounted for", s.Answered, s.Errors, s.Sent)
+	}
+}
+
+// TestDNSOverTCPSlowReaderLosesNothing: the server stops reading for
+// 300 ms while the generator's send buffer is small, so batches wait to be
+// written while the answers to their first queries already come back.
+// Every query must still be answered and matched, and the sends that
+// waited counted late.
+func TestDNSOverTCPSlowReaderLosesNothing(t *testing.T) {
+	addr, _ := startTCPReflector(t, tcpReflector{pauseAt: 500, pause: 300 * time.Millisecond})
+	g, err := loadgen.NewDNS(tcpDNS(addr, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadgen.SetTCPSendBuffer(g, 4096)
+	out, err := g.RunStep(context.Background(), loadgen.StepSpec{Rate: 20000, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.Step
+	if s.Answered != s.Sent || len(s.Errors) != 0 {
+		t.Errorf("answered %d of %d, errors %v: want every query answered and matched", s.Answered, s.Sent, s.Errors)
+	}
+	if s.Lag.LateSends == 0 || s.Lag.MaxLateUS < 100_000 {
+		t.Errorf("lag %+v: sends that waited out a 300 ms pause must count late", s.Lag)
 	}
 }
 
