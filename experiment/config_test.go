@@ -74,6 +74,8 @@ func TestBadConfigs(t *testing.T) {
 		{"missing image", "kind: native\n    app: http", "kind: osv\n    app: http\n    image: ${UKBENCH_TEST_NO_SUCH_IMAGE}/usr.img", "targets[1].image"},
 		{"negative loss", "step: 1s", "step: 1s\n    max_loss: 2", "workloads[0].max_loss: 2"},
 		{"bad transport", "step: 1s", "step: 1s\n    transport: quic", `:16: workloads[0].transport: "quic": want udp or tcp`},
+		{"bad body size", "rates: 100:300:100", "rates: 100:300:100\n    expect_body_size: -1", ":18: workloads[1].expect_body_size: -1: want a byte count above 0"},
+		{"too many connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 5000", ":18: workloads[1].connections: 5000: want 1 to 4096"},
 		{"transport on http", "rates: 100:300:100", "rates: 100:300:100\n    transport: tcp", ":18: workloads[1].transport: only for dns workloads"},
 		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
 	} {

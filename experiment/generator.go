@@ -22,7 +22,7 @@ func newGenerator(w Workload, addr string) (loadgen.Generator, error) {
 		return loadgen.NewDNS(loadgen.DNSConfig{Server: addr, Transport: w.Transport, Sockets: w.Sockets, Queries: qs, Timeout: w.Timeout.D(),
 			Arrivals: arrivals, Seed: w.Seed, Limits: limits})
 	}
-	body := -1
+	body := 0 // any size
 	if w.ExpectBodySize != nil {
 		body = *w.ExpectBodySize
 	}

@@ -147,8 +147,10 @@ func (w Workload) validate() error {
 		return fmt.Errorf("bisect: must not be negative")
 	case w.Sockets < 1 || w.Sockets > 64:
 		return fmt.Errorf("sockets: %d: want 1 to 64", w.Sockets)
-	case w.Connections < 1 || w.Connections > 10000:
-		return fmt.Errorf("connections: %d: want 1 to 10000", w.Connections)
+	case w.Connections < 1 || w.Connections > 4096:
+		return fmt.Errorf("connections: %d: want 1 to 4096", w.Connections)
+	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
+		return fmt.Errorf("expect_body_size: %d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
 	case !strings.HasPrefix(w.Path, "/"):
 		return fmt.Errorf("path: %q: want an absolute path such as /", w.Path)
 	}

@@ -3,7 +3,7 @@ package loadgen_test
 import (
 	"context"
 	"net"
-
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +141,16 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 		if s.Lag.Blocked == 0 {
 			t.Errorf("no send waited for a busy connection during a 200 ms stall")
 		}
+		// About 190 requests fall due while the stall holds all 8
+		// connections, and leave late because of it, themselves or behind
+		// the one that waited first: the server's doing, not the
+		// generator's own delay (which a loaded machine adds on top).
+		if lb := s.Lag.LateBlocked; lb < 150 {
+			t.Errorf("%d of %d late sends attributed to waiting for a connection, want ≥ 150 of the ~190 the stall held up", lb, s.Lag.LateSends)
+		}
+		if !strings.Contains(s.InvalidReason, "waited for a free connection") {
+			t.Errorf("invalid reason %q does not name the wait for connections", s.InvalidReason)
+		}
 		if s.ServiceUS.P99 >= s.LatencyUS.P99 {
 			t.Errorf("service p99 %.0f ≥ latency p99 %.0f: queueing behind the stall not attributed", s.ServiceUS.P99, s.LatencyUS.P99)
 		}
@@ -167,7 +177,7 @@ func TestHTTPAchievedRateAndBodyCheck(t *testing.T) {
 
 func TestHTTPFailuresAreCountedNotRetried(t *testing.T) {
 	url := startHTTP(t, servers.Faults{DropEvery: 4})
-	out := runHTTP(t, loadgen.HTTPConfig{URL: url, Connections: 4, ExpectBodySize: -1},
+	out := runHTTP(t, loadgen.HTTPConfig{URL: url, Connections: 4},
 		loadgen.StepSpec{Rate: 400, Duration: time.Second})
 	s := out.Step
 	if got := s.Errors["status_503"]; got < s.Sent/4-4 || got > s.Sent/4+4 {
@@ -185,7 +195,7 @@ func TestHTTPNewConnectionPerRequest(t *testing.T) {
 	// Count accepted connections through a listener wrapper: a proxy
 	// port in front of the server.
 	accepts := countingProxy(t, s.Addr)
-	out := runHTTP(t, loadgen.HTTPConfig{URL: "http://" + accepts.addr + "/", Connections: 4, NewConnection: true, ExpectBodySize: -1},
+	out := runHTTP(t, loadgen.HTTPConfig{URL: "http://" + accepts.addr + "/", Connections: 4, NewConnection: true},
 		loadgen.StepSpec{Rate: 200, Duration: time.Second})
 	if out.Step.Answered != 200 {
 		t.Fatalf("answered %d of 200 (errors %v)", out.Step.Answered, out.Step.Errors)

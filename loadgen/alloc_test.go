@@ -2,10 +2,13 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startReflector answers every datagram with itself, QR bit set: a DNS
@@ -162,37 +165,105 @@ func TestHTTPWorkerAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own; run without -race")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serveTinyHTTP(ln)
-	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 2, ExpectBodySize: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(d time.Duration) (uint64, StepOutcome) {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		out, err := g.RunStep(context.Background(), StepSpec{Rate: 2000, Duration: d})
-		if err != nil {
-			t.Fatal(err)
+	for _, newConn := range []bool{false, true} {
+		name := "keep-alive"
+		if newConn {
+			name = "new-connection"
 		}
-		runtime.ReadMemStats(&after)
-		return after.Mallocs - before.Mallocs, out
+		t.Run(name, func(t *testing.T) {
+			var addr string
+			if newConn {
+				addr = serveRawCloseHTTP(t)
+			} else {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				go serveTinyHTTP(ln)
+				addr = ln.Addr().String()
+			}
+			g, err := NewHTTP(HTTPConfig{URL: "http://" + addr + "/", Connections: 2, NewConnection: newConn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := func(d time.Duration) (uint64, StepOutcome) {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				out, err := g.RunStep(context.Background(), StepSpec{Rate: 2000, Duration: d})
+				if err != nil {
+					t.Fatal(err)
+				}
+				runtime.ReadMemStats(&after)
+				return after.Mallocs - before.Mallocs, out
+			}
+			shortM, short := run(250 * time.Millisecond)
+			longM, long := run(2500 * time.Millisecond)
+			if short.Step.Answered < 490 || long.Step.Answered < 4900 {
+				t.Fatalf("answered %d and %d (errors %v)", short.Step.Answered, long.Step.Answered, long.Step.Errors)
+			}
+			perReq := float64(longM-min(longM, shortM)) / float64(long.Step.Sent-short.Step.Sent)
+			t.Logf("http %s: %.4f mallocs per extra request (short %d, long %d)", name, perReq, shortM, longM)
+			if perReq > 0.05 {
+				t.Errorf("%.4f allocations per %s request, want none", perReq, name)
+			}
+		})
 	}
-	shortM, short := run(250 * time.Millisecond)
-	longM, long := run(2500 * time.Millisecond)
-	if short.Step.Answered < 490 || long.Step.Answered < 4900 {
-		t.Fatalf("answered %d and %d (errors %v)", short.Step.Answered, long.Step.Answered, long.Step.Errors)
+}
+
+// serveRawCloseHTTP answers each connection's one request and closes it,
+// on one thread with raw system calls, so that it allocates nothing and
+// the process's allocation count belongs to the generator alone.
+func serveRawCloseHTTP(t *testing.T) string {
+	t.Helper()
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	perReq := float64(longM-min(longM, shortM)) / float64(long.Step.Sent-short.Step.Sent)
-	t.Logf("http: %.4f mallocs per extra request (short %d, long %d)", perReq, shortM, longM)
-	if perReq > 0.05 {
-		t.Errorf("%.4f allocations per keep-alive request, want none", perReq)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
 	}
+	if err := unix.Listen(lfd, 128); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		unix.Shutdown(lfd, unix.SHUT_RDWR) // wakes the blocked accept
+		<-done
+		unix.Close(lfd)
+	})
+	go func() {
+		defer close(done)
+		resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		buf := make([]byte, 4096)
+		for {
+			fd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+			if e == unix.EINTR || e == unix.ECONNABORTED {
+				continue
+			}
+			if e != 0 {
+				return
+			}
+			for have := 0; have < len(buf); {
+				n, err := unix.Read(int(fd), buf[have:])
+				if err != nil || n == 0 {
+					break
+				}
+				have += n
+				if indexCRLFCRLF(buf[:have]) >= 0 {
+					unix.Write(int(fd), resp)
+					break
+				}
+			}
+			unix.Close(int(fd))
+		}
+	}()
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
 }
 
 // serveTinyHTTP answers every request on every connection with a fixed

@@ -148,6 +148,7 @@ type dnsSocket struct {
 	n       uint64 // the next request number in this socket's schedule
 	qi      uint64 // the next query (modulo the list); sockets start apart
 	blocked bool   // request n has already waited for a free ID
+	waited  bool   // a query waited for a free ID and the schedule has not caught up since
 
 	next, oldest uint64 // use numbers: next to hand out; oldest possibly in flight
 	stats        sendStats
@@ -328,10 +329,12 @@ func (s *dnsSocket) prepare(now, warmup time.Duration) (k int, finished bool) {
 			return k, true
 		}
 		if at > now {
+			s.waited = false // caught up
 			break
 		}
 		if s.next-s.oldest >= dnsIDs {
 			s.blocked = true // every ID is in flight
+			s.waited = true
 			break
 		}
 		use := s.next
@@ -346,7 +349,7 @@ func (s *dnsSocket) prepare(now, warmup time.Duration) (k int, finished bool) {
 		s.sendMsgs[k] = buf
 		s.batchIntent[k] = at
 		s.batchUse[k] = use
-		s.batchBlocked[k] = s.blocked
+		s.batchBlocked[k] = s.waited
 		s.blocked = false
 		k++
 		s.n++

@@ -102,6 +102,7 @@ type sendStats struct {
 	sent     uint64
 	late     uint64
 	blocked  uint64
+	lateBlk  uint64 // late and blocked
 	maxLate  time.Duration
 	warmSent uint64
 }
@@ -116,6 +117,9 @@ func (st *sendStats) account(intended, sentAt, warmup, lateAfter time.Duration, 
 	late := sentAt - intended
 	if late > lateAfter {
 		st.late++
+		if blocked {
+			st.lateBlk++
+		}
 	}
 	if late > st.maxLate {
 		st.maxLate = late
@@ -129,6 +133,7 @@ func (st *sendStats) add(o sendStats) {
 	st.sent += o.sent
 	st.late += o.late
 	st.blocked += o.blocked
+	st.lateBlk += o.lateBlk
 	st.warmSent += o.warmSent
 	if o.maxLate > st.maxLate {
 		st.maxLate = o.maxLate
@@ -136,5 +141,5 @@ func (st *sendStats) add(o sendStats) {
 }
 
 func (st sendStats) lag() results.Lag {
-	return results.Lag{LateSends: st.late, MaxLateUS: float64(st.maxLate.Microseconds()), Blocked: st.blocked}
+	return results.Lag{LateSends: st.late, MaxLateUS: float64(st.maxLate.Microseconds()), Blocked: st.blocked, LateBlocked: st.lateBlk}
 }

@@ -40,23 +40,23 @@ type HTTPConfig struct {
 	// ExpectStatus: a response with another status is an error. 0 accepts
 	// any 2xx.
 	ExpectStatus int
-	// ExpectBodySize: a response body of another size is an error. -1 (or
-	// any negative value) skips the check.
+	// ExpectBodySize: when above 0, a response body of another size is an
+	// error. 0 (the zero value) checks nothing.
 	ExpectBodySize int
 	Arrivals       Arrivals
 	Seed           uint64
 	Limits         Limits
 }
 
-// HTTP is an open-loop HTTP/1.1 load generator on fasthttp. One pacer
-// goroutine follows the schedule and hands each request, at its intended
-// time, to an idle worker; each worker owns one connection and parks in the
-// netpoller while its request runs, so the generator needs few threads, as
-// wrk's event loop does. A
-// request that finds no idle worker waits for one and is counted as
-// blocked; its latency still runs from its intended time. It never
-// retries: fasthttp's retry of idempotent requests is switched off, so
-// every failure is counted.
+// HTTP is an open-loop HTTP/1.1 load generator. Plain http runs on epoll
+// event loops (httploop.go), keep-alive or a new connection per request.
+// https runs on fasthttp: one pacer goroutine follows the schedule and
+// hands each request, at its intended time, to an idle worker; each worker
+// owns one connection and parks in the netpoller while its request runs.
+// Either way a request that finds no free connection waits for one and is
+// counted as blocked; its latency still runs from its intended time. It
+// never retries (fasthttp's retry of idempotent requests is switched off),
+// so every failure is counted.
 type HTTP struct {
 	cfg   HTTPConfig
 	uri   *url.URL
@@ -96,6 +96,9 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	}
 	if cfg.ExpectStatus != 0 && (cfg.ExpectStatus < 100 || cfg.ExpectStatus >= maxStatus) {
 		return nil, fmt.Errorf("%w: expected status %d: want 100 to 599", ErrConfig, cfg.ExpectStatus)
+	}
+	if cfg.ExpectBodySize < 0 {
+		return nil, fmt.Errorf("%w: expected body size %d: want a byte count, or 0 for any size", ErrConfig, cfg.ExpectBodySize)
 	}
 	if cfg.Arrivals == "" {
 		cfg.Arrivals = Constant
@@ -168,7 +171,7 @@ func (t *httpTally) answer(h *HTTP, at, sentAt, done, warmup time.Duration, stat
 	if !h.statusOK(status) {
 		return // counted by status code in collect
 	}
-	if h.cfg.ExpectBodySize >= 0 && bodyLen != int64(h.cfg.ExpectBodySize) {
+	if h.cfg.ExpectBodySize > 0 && bodyLen != int64(h.cfg.ExpectBodySize) {
 		t.errs.badBody++
 		return
 	}
@@ -184,7 +187,7 @@ type httpErrors struct {
 // httpJob is one request handed to a worker.
 type httpJob struct {
 	at      time.Duration // intended send time
-	blocked bool          // it waited for an idle worker
+	blocked bool          // it, or a request ahead of it, waited for an idle worker
 }
 
 func (h *HTTP) newWorker() *httpWorker {
@@ -300,22 +303,28 @@ func (h *HTTP) pace(p Pacer, workers []*httpWorker, clk clock, stop *atomic.Bool
 		}
 	}()
 	next := 0
+	waited := false // a request waited for a worker and the schedule has not caught up since
 	for n := uint64(0); ; n++ {
 		at, ok := p.Due(n)
-		if !ok || !clk.sleepUntilSharingP(at, stop) {
+		if !ok {
 			return
 		}
-		blocked := false
+		if at > clk.now() {
+			waited = false
+		}
+		if !clk.sleepUntilSharingP(at, stop) {
+			return
+		}
 		for {
 			w := idleWorker(workers, &next)
 			if w != nil {
 				w.idle.Store(false)
-				w.due <- httpJob{at: at, blocked: blocked}
+				w.due <- httpJob{at: at, blocked: waited}
 				runtime.Gosched()
 				break
 			}
 			// Every connection is busy: wait for one.
-			blocked = true
+			waited = true
 			if !clk.sleepUntilSharingP(clk.now()+20*time.Microsecond, stop) {
 				return
 			}
@@ -375,7 +384,7 @@ func (h *HTTP) statusOK(code int) bool {
 }
 
 func (h *HTTP) good(status int, bodyLen int64) bool {
-	return h.statusOK(status) && (h.cfg.ExpectBodySize < 0 || bodyLen == int64(h.cfg.ExpectBodySize))
+	return h.statusOK(status) && (h.cfg.ExpectBodySize == 0 || bodyLen == int64(h.cfg.ExpectBodySize))
 }
 
 // count classifies a failed request.

@@ -20,8 +20,8 @@ import (
 // intended time and reading the answers as they arrive, as wrk's event
 // loop does, with no goroutine hand-off per request (which made the
 // fasthttp path cost 3x wrk's CPU per request and wake late at low rates).
-// Used for plain http with keep-alive; https and --new-connection use the
-// fasthttp workers.
+// Used for plain http, keep-alive or a new connection per request; https
+// uses the fasthttp workers.
 
 // connsPerLoop is how many connections one loop thread drives.
 const connsPerLoop = 256
@@ -35,6 +35,7 @@ const (
 	connIdle              // connected, no request
 	connConnecting        // connecting, a request waiting to be written
 	connBusy              // request written, reading the response
+	connDraining          // new connection per request: answered, waiting for the server to close
 )
 
 type loopConn struct {
@@ -49,18 +50,24 @@ type loopConn struct {
 // httpLoop is one loop thread and its connections; everything in it is
 // owned by that thread until the step ends.
 type httpLoop struct {
-	h      *HTTP
-	sa     unix.Sockaddr
-	req    []byte
-	head   bool
-	conns  []loopConn
-	idle   []int // connections free for a request (connIdle or connDown), a stack
-	epfd   int
-	events [128]unix.EpollEvent
-	rbuf   [64 << 10]byte
-	reader stampedReader
-	pacer  Pacer
-	clk    clock
+	h    *HTTP
+	sa   unix.Sockaddr
+	req  []byte
+	head bool
+	// newConn: one connection per request (httperf's method). After the
+	// response the connection waits for the server's close before it is
+	// closed, so the TIME_WAIT stays on the server's side, as a client that
+	// asked for Connection: close would have it.
+	newConn bool
+	conns   []loopConn
+	idle    []int // connections free for a request (connIdle or connDown), a stack
+	epfd    int
+	keeper  int // holds arrival stamping on (holdArrivalStamps); -1 if none
+	events  [128]unix.EpollEvent
+	rbuf    [64 << 10]byte
+	reader  stampedReader
+	pacer   Pacer
+	clk     clock
 
 	httpTally
 	inflight int
@@ -79,7 +86,7 @@ type httpLoop struct {
 
 // useLoop reports whether a step can run on the event loop.
 func (h *HTTP) useLoop() bool {
-	return !h.isTLS && !h.cfg.NewConnection && len(h.rawRequest) <= 16<<10 && h.sockaddr != nil
+	return !h.isTLS && len(h.rawRequest) <= 16<<10 && h.sockaddr != nil
 }
 
 // buildRawRequest writes the request once, as it goes on the wire.
@@ -89,6 +96,9 @@ func (h *HTTP) buildRawRequest() {
 	for _, hd := range h.cfg.Headers {
 		name, value, _ := strings.Cut(hd, ":")
 		b = append(b, strings.TrimSpace(name)+": "+strings.TrimSpace(value)+"\r\n"...)
+	}
+	if h.cfg.NewConnection {
+		b = append(b, "Connection: close\r\n"...)
 	}
 	if len(h.cfg.Body) > 0 || h.cfg.Method == "POST" || h.cfg.Method == "PUT" {
 		b = append(b, "Content-Length: "+strconv.Itoa(len(h.cfg.Body))+"\r\n"...)
@@ -146,9 +156,11 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 	// Open the connections before the schedule starts, as wrk does, so
 	// that keep-alive latency holds no TCP handshakes (a lost SYN alone
 	// costs a second). Those that fail connect when first used, counted.
-	limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
-	for _, l := range loops {
-		l.preconnect(limit)
+	if !h.cfg.NewConnection {
+		limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
+		for _, l := range loops {
+			l.preconnect(limit)
+		}
 	}
 	clk := newClock()
 	for _, l := range loops {
@@ -160,7 +172,10 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 	var wg sync.WaitGroup
 	for _, l := range loops {
 		wg.Add(1)
-		go func() { defer wg.Done(); l.run(spec.Warmup, &stop) }()
+		// Every request ends by its timeout, so the loop ends by
+		// length + timeout; the deadline is a second later, a bound that
+		// holds whatever happens (requests not sent by then never were).
+		go func() { defer wg.Done(); l.run(spec.Warmup, length+h.cfg.Timeout+time.Second, &stop) }()
 	}
 	wg.Wait()
 	end()
@@ -178,7 +193,7 @@ func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	l := &httpLoop{h: h, sa: h.sockaddr, req: h.rawRequest, head: h.cfg.Method == "HEAD", epfd: epfd,
+	l := &httpLoop{h: h, sa: h.sockaddr, req: h.rawRequest, head: h.cfg.Method == "HEAD", newConn: h.cfg.NewConnection, epfd: epfd, keeper: holdArrivalStamps(),
 		conns: make([]loopConn, conns), httpTally: httpTally{rec: NewRecorder()}}
 	for i := range l.conns {
 		l.conns[i].fd = -1
@@ -194,6 +209,10 @@ func (l *httpLoop) close() {
 	if l.epfd >= 0 {
 		unix.Close(l.epfd)
 		l.epfd = -1
+	}
+	if l.keeper >= 0 {
+		unix.Close(l.keeper)
+		l.keeper = -1
 	}
 }
 
@@ -211,7 +230,7 @@ func (l *httpLoop) drop(i int) {
 // in flight until they arrive or time out. Sends that fall due while a
 // batch of events is handled go out between those events, so a burst of
 // answers after a stall does not make the next sends late.
-func (l *httpLoop) run(warmup time.Duration, stop *atomic.Bool) {
+func (l *httpLoop) run(warmup, deadline time.Duration, stop *atomic.Bool) {
 	lockPacingThread(l.h.cfg.Limits.TimerSlack)
 	l.warmup, l.lateAfter = warmup, l.h.cfg.Limits.LateAfter
 	l.wakeAhead = 2 * l.h.cfg.Limits.TimerSlack
@@ -221,7 +240,7 @@ func (l *httpLoop) run(warmup time.Duration, stop *atomic.Bool) {
 	for !stop.Load() {
 		now := l.clk.now()
 		l.sendDue(now)
-		if !l.more && l.inflight == 0 {
+		if (!l.more && l.inflight == 0) || now > deadline {
 			return
 		}
 		if now-lastScan >= scanEvery {
@@ -238,7 +257,9 @@ func (l *httpLoop) run(warmup time.Duration, stop *atomic.Bool) {
 		if l.more && !l.blocked {
 			wait = min(wait, l.next-l.clk.now()-l.wakeAhead)
 		}
-		if l.inflight > 0 {
+		if l.inflight > 0 || l.blocked {
+			// Scan for timeouts (a blocked loop may be waiting for an
+			// answered connection's server to close it).
 			wait = min(wait, scanEvery)
 		}
 		if wait < 0 {
@@ -275,10 +296,11 @@ func (l *httpLoop) sendDue(now time.Duration) {
 		c.at, c.sentAt = l.next, sentAt
 		l.inflight++
 		l.send(i, l.warmup)
-		l.blocked = false
 		l.sent++
 		l.next, l.more = l.pacer.Due(l.sent)
 	}
+	// Caught up: the sends that queued behind a wait have all left.
+	l.blocked = false
 }
 
 // send writes connection i's request, connecting first when it has no
@@ -449,6 +471,11 @@ func (l *httpLoop) event(i int, events uint32, now, warmup time.Duration) {
 		l.drop(i)
 	case connBusy:
 		l.read(i, now, warmup)
+	case connDraining:
+		// The server's close (or bytes it should not have sent): either
+		// way the connection is done.
+		l.drop(i)
+		l.idle = append(l.idle, i)
 	}
 }
 
@@ -482,9 +509,16 @@ func (l *httpLoop) read(i int, now, warmup time.Duration) {
 		}
 		if done {
 			l.complete(i, at, warmup)
-			if c.resp.close {
+			switch {
+			case l.newConn:
+				// Answered; the connection is free once the server
+				// has closed it (the next event, or the timeout).
+				l.inflight--
+				c.state = connDraining
+				return
+			case c.resp.close:
 				l.drop(i)
-			} else {
+			default:
 				c.state = connIdle
 			}
 			l.finish(i)
@@ -502,12 +536,20 @@ func (l *httpLoop) complete(i int, now, warmup time.Duration) {
 	l.answer(l.h, c.at, c.sentAt, now, warmup, c.resp.status, c.resp.bodyLen)
 }
 
-// expire ends the requests older than the timeout.
+// expire ends the requests older than the timeout, and closes answered
+// connections whose server has not closed them within it.
 func (l *httpLoop) expire(now, timeout, warmup time.Duration) {
 	for i := range l.conns {
 		c := &l.conns[i]
-		if (c.state == connBusy || c.state == connConnecting) && now-c.sentAt > timeout {
+		if now-c.sentAt <= timeout {
+			continue
+		}
+		switch c.state {
+		case connBusy, connConnecting:
 			l.fail(i, warmup, &l.errs.timeout)
+		case connDraining:
+			l.drop(i)
+			l.idle = append(l.idle, i)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -104,4 +106,49 @@ func (c countAccepts) Accept() (net.Conn, error) {
 		c.n.Add(1)
 	}
 	return conn, err
+}
+
+// TestHTTPLoopNewConnectionPerRequest: with NewConnection every request
+// goes out on a connection of its own and asks the server to close it. A
+// server that keeps the connection open anyway holds the connection's slot
+// only until the timeout: with 2 connections and a 100 ms timeout, all 10
+// requests 100 ms apart are answered (if the slots waited for the server's
+// close, 2 would be).
+func TestHTTPLoopNewConnectionPerRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted, askedToClose atomic.Int32
+	go serveEach(countAccepts{ln, &accepted}, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if bytes.Contains(buf[:n], []byte("\r\nConnection: close\r\n")) {
+			askedToClose.Add(1)
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		io.Copy(io.Discard, c) // keep it open until the client closes
+	})
+	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 2, NewConnection: true,
+		Timeout: 100 * time.Millisecond, ExpectBodySize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.useLoop() {
+		t.Fatal("a plain http generator with a new connection per request does not use the event loop")
+	}
+	out, err := g.RunStep(context.Background(), StepSpec{Rate: 10, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Step.Answered != 10 {
+		t.Errorf("answered %d of 10 (errors %v)", out.Step.Answered, out.Step.Errors)
+	}
+	if n, asked := accepted.Load(), askedToClose.Load(); n != 10 || asked != 10 {
+		t.Errorf("server accepted %d connections, %d requests asked it to close; want 10 and 10", n, asked)
+	}
 }

@@ -25,6 +25,22 @@ func enableArrivalStamps(fd int) {
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 }
 
+// holdArrivalStamps opens a socket whose only job is to ask for arrival
+// stamps while a loop runs, and returns it (-1 if it could not). The
+// kernel stamps while any socket asks and, when the last one closes,
+// switches stamping off by patching its own code, which stalls the CPUs;
+// with a new connection per request that happened on nearly every request
+// (at 2,000/s: latency p50 1.77 ms and half the sends late, against
+// 0.18 ms with this socket held). The caller closes it.
+func holdArrivalStamps() int {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	enableArrivalStamps(fd)
+	return fd
+}
+
 // read reads into p without blocking. at is the arrival of the newest byte
 // read, on clk; stamped is false when the kernel gave no stamp. err is
 // unix.EAGAIN when nothing is waiting; n == 0 with no error is the peer's

@@ -65,8 +65,9 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 		if err != nil {
 			return false, err
 		}
-		ok, _ := cfg.Criteria.Sustainable(out.Step)
+		ok, why := cfg.Criteria.Sustainable(out.Step)
 		out.Step.Sustainable = ok
+		out.Step.NotSustainableReason = why
 		out.Step.Phase = phase
 		res.Steps = append(res.Steps, out)
 		if ok && rate > res.MaxSustainableRPS {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,11 @@ func TestSweepFindMaxBisects(t *testing.T) {
 		// knee/0.99; bisection at 1 % resolution lands within 2 % of it.
 		if hi := tt.wantMax / 0.99; res.MaxSustainableRPS > hi || res.MaxSustainableRPS < hi*0.98 {
 			t.Errorf("knee %v: max %v, want within 2%% below %v (ran %v)", tt.knee, res.MaxSustainableRPS, hi, g.ran)
+		}
+		for _, st := range res.Steps {
+			if s := st.Step; s.Sustainable == (s.NotSustainableReason != "") {
+				t.Errorf("knee %v: step at %v/s sustainable=%v with reason %q: a reason is due exactly when it is not", tt.knee, s.OfferedRPS, s.Sustainable, s.NotSustainableReason)
+			}
 		}
 		limit := firstAbove(tt.rates, tt.knee/0.99)
 		for _, r := range g.ran {
@@ -148,6 +154,13 @@ func TestLimitsJudge(t *testing.T) {
 	l.judge(&s)
 	if s.Valid || s.InvalidReason == "" {
 		t.Errorf("1.1%% late sends at a 1%% limit: valid")
+	}
+	// The reason tells the server's hold on every connection from the
+	// generator's own delay.
+	s.Lag.LateBlocked = 8
+	l.judge(&s)
+	if want := "8 of them waited for a free connection or query ID (the server held them all), 3 were the generator's own delay"; !strings.Contains(s.InvalidReason, want) {
+		t.Errorf("reason %q, want it to contain %q", s.InvalidReason, want)
 	}
 }
 

@@ -26,7 +26,8 @@ func NewStepTable(w io.Writer) *StepTable {
 }
 
 // Row prints one step. "valid" says whether the generator kept its
-// schedule; "ok" whether the step met the sustainability criteria.
+// schedule; "ok" whether the step met the sustainability criteria. A step
+// that did not gets a second line saying why.
 func (t *StepTable) Row(s results.Step) {
 	late := 0.0
 	if s.Sent > 0 {
@@ -38,6 +39,9 @@ func (t *StepTable) Row(s results.Step) {
 		fmt.Sprint(s.Sent), fmt.Sprint(s.Answered), fmt.Sprintf("%.2f", 100*s.LossFraction()),
 		ms(s.LatencyUS.P50), ms(s.LatencyUS.P90), ms(s.LatencyUS.P99), ms(s.LatencyUS.P999), ms(s.LatencyUS.Max),
 		fmt.Sprintf("%.2f", late), yesNo(s.Valid), yesNo(s.Sustainable), FormatCounts(s.Errors))
+	if !s.Sustainable && s.NotSustainableReason != "" {
+		fmt.Fprintf(t.w, "%9s  ↳ %s\n", "", s.NotSustainableReason)
+	}
 }
 
 func yesNo(b bool) string {

@@ -17,9 +17,10 @@ func TestStepTableGolden(t *testing.T) {
 		{OfferedRPS: 1000, Sent: 10000, Answered: 10000, AchievedRPS: 1000, Valid: true, Sustainable: true,
 			LatencyUS: results.Latency{P50: 210, P90: 380, P99: 900, P999: 2100, Max: 3900}},
 		{OfferedRPS: 20000, Sent: 200000, Answered: 150000, AchievedRPS: 15000, Valid: false,
-			Lag:       results.Lag{LateSends: 4000},
-			Errors:    map[string]uint64{"timeout": 49000, "rcode_SERVFAIL": 1000},
-			LatencyUS: results.Latency{P50: 12000, P90: 250000, P99: 1900000, P999: 2000000, Max: 2000001}},
+			Lag:                  results.Lag{LateSends: 4000},
+			NotSustainableReason: "invalid: schedule not kept: 2.00% of sends left more than 1ms late (limit 1.00%)",
+			Errors:               map[string]uint64{"timeout": 49000, "rcode_SERVFAIL": 1000},
+			LatencyUS:            results.Latency{P50: 12000, P90: 250000, P99: 1900000, P999: 2000000, Max: 2000001}},
 		{OfferedRPS: 500}, // a step with nothing sent: loss 100 %, no latency
 	}
 	var b bytes.Buffer

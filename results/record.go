@@ -94,6 +94,9 @@ type Step struct {
 	// Sustainable says whether the step met the sustainability criteria
 	// (DESIGN.md rule 4) of the run.
 	Sustainable bool `json:"sustainable"`
+	// NotSustainableReason says which criterion a step that is not
+	// Sustainable missed.
+	NotSustainableReason string `json:"not_sustainable_reason,omitempty"`
 }
 
 // Lag counts how far the generator fell behind its schedule.
@@ -104,8 +107,13 @@ type Lag struct {
 	// MaxLateUS is the largest send delay seen, in microseconds.
 	MaxLateUS float64 `json:"max_late_us"`
 	// Blocked counts sends that waited because no socket ID or connection
-	// was free at their intended time (a subset of the causes of LateSends).
+	// was free at their intended time, or that queued behind such a send
+	// (a subset of the causes of LateSends).
 	Blocked uint64 `json:"blocked,omitempty"`
+	// LateBlocked counts the late sends that were also Blocked: late
+	// because the server held every connection, not because the generator
+	// was slow to send.
+	LateBlocked uint64 `json:"late_blocked,omitempty"`
 }
 
 // Latency holds percentiles in microseconds.

@@ -134,7 +134,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Var(&headers, "header", "request header \"Name: value\" (repeatable)")
 		fs.StringVar(&body, "body", "", "request body")
 		fs.IntVar(&expectStatus, "expect-status", 0, "only this status is a good answer (default: any 2xx)")
-		fs.IntVar(&expectBody, "expect-body-size", -1, "only a body of this many bytes is a good answer (-1: any)")
+		fs.IntVar(&expectBody, "expect-body-size", 0, "only a body of this many bytes is a good answer (0: any)")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
