@@ -42,7 +42,7 @@ quickstart: build-static deps-vm
 	$(BIN)/ukbench run configs/quickstart.yaml -o ukbench-results/quickstart-$$(date +%Y%m%d-%H%M%S)
 
 deps-bench:
-	scripts/install-deps.sh nsd dnsperf wrk lighttpd bind9-dnsutils time curl
+	scripts/install-deps.sh nsd dnsperf wrk httperf lighttpd bind9-dnsutils time curl
 
 bench: build-static deps-bench
 	bench/dns.sh $(BIN)/ukbench

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/http.sh [UKBENCH]: ukbench's HTTP generator against wrk, and
-# `ukbench serve http` against lighttpd, on loopback. Prints Markdown for
-# BENCHMARKS.md. Needs lighttpd, wrk (make deps-bench).
+# bench/http.sh [UKBENCH]: ukbench's HTTP generator against wrk (keep-alive)
+# and httperf (a new connection per request), and `ukbench serve http`
+# against lighttpd, on loopback. Prints Markdown for BENCHMARKS.md. Needs
+# lighttpd, wrk, httperf (make deps-bench).
 set -euo pipefail
 bin=$(realpath "${1:-bin/ukbench}")
 . "$(dirname "$0")/lib.sh"
@@ -24,6 +25,7 @@ server.errorlog = "$work/lighttpd.err"
 index-file.names = ( "index.html" )
 CONF
 start_bg "$work/lighttpd.out" taskset -c "$SERVER_CPU" lighttpd -D -f "$work/lighttpd.conf"
+lt_pid=${server_pids[-1]} # taskset execs lighttpd: same process
 for i in $(seq 1 100); do
   curl -sf -o /dev/null "http://127.0.0.1:$lt_port/" && break
   [ "$i" = 100 ] && { echo "lighttpd did not answer" >&2; cat "$work/lighttpd.err" >&2; exit 1; }
@@ -31,11 +33,18 @@ for i in $(seq 1 100); do
 done
 start_server "ukbench serve: ready" "$work/serve.log" taskset -c "$SERVER_CPU" "$bin" serve http --listen 127.0.0.1:0
 uk_port=$(awk '/ukbench serve: ready/ {print $5; exit}' "$work/serve.log"); uk_port=${uk_port##*:}
+uk_pid=${server_pids[-1]}
 
 machine
 echo
-wrk_rps() { # port
+# wrk_rps PORT SERVER_PID: wrk's requests/s; writes the server's share of
+# its CPU (percent) during the run to $work/busy.
+wrk_rps() {
+  local c0 c1
+  c0=$(proc_cpu "$2")
   cpu_of wrk -t1 -c32 -d"${STEP}s" "http://127.0.0.1:$1/" >"$work/wrk.out" 2>&1
+  c1=$(proc_cpu "$2")
+  python3 -c "print(f'{($c1 - $c0) / $STEP * 100:.0f}')" >"$work/busy"
   awk '/Requests\/sec/ {printf "%d", $2}' "$work/wrk.out"
 }
 # uk_max PORT AROUND: ukbench's highest valid, sustainable keep-alive rate on
@@ -58,18 +67,22 @@ ROUNDS=${ROUNDS:-3}
 # machine whose scheduling hiccups last several milliseconds.
 UK_FLAGS=${UK_FLAGS:-}
 [ -n "$UK_FLAGS" ] && echo "ukbench search flags: $UK_FLAGS" && echo
-echo "| round | server | wrk -t1 -c32 (closed loop), requests/s | ukbench --find-max keep-alive, 32 connections, max sustainable offered/s | ratio |"
-echo "|---|---|---|---|---|"
+echo "| round | server | wrk -t1 -c32 (closed loop), requests/s | server CPU busy under wrk | ukbench --find-max keep-alive, 32 connections, max sustainable offered/s | ratio |"
+echo "|---|---|---|---|---|---|"
 : >"$work/ratios"
 for r in $(seq 1 "$ROUNDS"); do
   for s in lighttpd:$lt_port ukbench:$uk_port; do
-    name=${s%%:*} port=${s##*:}
-    w=$(wrk_rps "$port")
-    if [ "$name" = lighttpd ] && [ "$r" = 1 ]; then wrk_cpu=$(cpu_total); wrk_n=$(awk '/requests in/ {print $1}' "$work/wrk.out"); fi
+    name=${s%%:*} port=${s##*:} pid=$lt_pid
+    [ "$name" = ukbench ] && pid=$uk_pid
+    w=$(wrk_rps "$port" "$pid")
+    if [ "$name" = lighttpd ] && [ "$r" = 1 ]; then
+      wrk_cpu=$(cpu_total) wrk_n=$(awk '/requests in/ {print $1}' "$work/wrk.out") wrk_w=$w
+      wrk_srv=$(python3 -c "print(f'{$(cat "$work/busy") * $STEP / 100 / $wrk_n * 1e6:.2f}')")
+    fi
     u=$(uk_max "$port" "$w")
     ratio=$(python3 -c "print(f'{$u/$w:.2f}')")
     echo "$name $ratio $w $u" >>"$work/ratios"
-    echo "| $r | $name | $w | $u | $ratio |"
+    echo "| $r | $name | $w | $(cat "$work/busy") % | $u | $ratio |"
   done
 done
 echo
@@ -83,13 +96,21 @@ for name in ("lighttpd", "ukbench"):
     print(f"{name}: median ratio {statistics.median(r):.2f} over {len(r)} rounds (range {r[0]:.2f}-{r[-1]:.2f}), pooled {u/w:.2f}")
 PY
 echo
-echo "| generator against lighttpd | requests | user+sys s | µs CPU per request |"
-echo "|---|---|---|---|"
-echo "| wrk -t1 -c32 (closed loop, as fast as it can) | $wrk_n | $wrk_cpu | $(python3 -c "print(f'{$wrk_cpu/$wrk_n*1e6:.2f}')") |"
-cpu_of "$bin" load http --url "http://127.0.0.1:$lt_port/" --quiet --connections 32 --rates "$FIXED_RATE" --step "${STEP}s" --warmup 0s --out "$work/fixed.json" >"$work/fixed.out" 2>&1
-n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps"][0]["answered"])' "$work/fixed.json")
-c=$(cpu_total)
-echo "| ukbench load http --rates $FIXED_RATE (open loop) | $n | $c | $(python3 -c "print(f'{$c/$n*1e6:.2f}')") |"
+# The server's CPU per request shows what open-loop arrivals cost it: with
+# requests arriving one at a time it wakes and polls per request, where
+# wrk's closed loop hands it a batch on every wake-up.
+echo "| generator against lighttpd | requests | generator user+sys s | generator µs CPU per request | lighttpd µs CPU per request |"
+echo "|---|---|---|---|---|"
+echo "| wrk -t1 -c32 (closed loop, as fast as it can) | $wrk_n | $wrk_cpu | $(python3 -c "print(f'{$wrk_cpu/$wrk_n*1e6:.2f}')") | $wrk_srv |"
+: >"$work/fixed.out"
+for rate in "$FIXED_RATE" $((wrk_w * 3 / 4)); do
+  c0=$(proc_cpu "$lt_pid")
+  cpu_of "$bin" load http --url "http://127.0.0.1:$lt_port/" --quiet --connections 32 --rates "$rate" --step "${STEP}s" --warmup 0s --out "$work/fixed.json" >>"$work/fixed.out" 2>&1
+  c1=$(proc_cpu "$lt_pid")
+  n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps"][0]["answered"])' "$work/fixed.json")
+  c=$(cpu_total)
+  echo "| ukbench load http --rates $rate (open loop) | $n | $c | $(python3 -c "print(f'{$c/$n*1e6:.2f}')") | $(python3 -c "print(f'{($c1 - $c0)/$n*1e6:.2f}')") |"
+done
 echo
 echo '```'
 cat "$work/fixed.out"
@@ -100,7 +121,33 @@ echo '```'
 cat "$work/find-max.log"
 echo '```'
 echo
-echo "new connection per request (httperf style), 64 connections:"
+# A new connection per request: the Utah study's method, with httperf
+# (open loop, like ukbench) at the same rates. httperf can hang (with --hog
+# it ran out of ports at 5,000/s), so each run is bounded. Its CPU time is
+# not compared: it polls, using a full core at any rate.
+echo "new connection per request against lighttpd: httperf (open loop) vs ukbench --new-connection --connections 64"
+echo
+echo "| offered/s | httperf replies/s | httperf errors | httperf median connection ms | ukbench answered/s | ukbench p50 ms | ukbench late % | ukbench valid |"
+echo "|---|---|---|---|---|---|---|---|"
+: >"$work/newconn.out"
+for rate in ${NEWCONN_RATES:-2000 5000 8000 11000}; do
+  hp="- | - | did not finish in $((STEP * 3)) s"
+  if timeout -s KILL $((STEP * 3)) taskset -c "$GEN_CPU" httperf --server 127.0.0.1 --port "$lt_port" --uri / --rate "$rate" \
+    --num-conns $((rate * STEP)) --num-calls 1 --timeout 2 >"$work/httperf.out" 2>&1; then
+    hp=$(awk '/^Reply rate/ {r=$7} /^Errors: total/ {e=$3} /^Connection time \[ms\]: min/ {m=$11} END {printf "%s | %s | %s", r, e, m}' "$work/httperf.out")
+  fi
+  taskset -c "$GEN_CPU" "$bin" load http --url "http://127.0.0.1:$lt_port/" --quiet --connections 64 --new-connection --expect-body-size 612 \
+    --rates "$rate" --step "${STEP}s" --warmup 1s --out "$work/newconn.json" >>"$work/newconn.out" 2>&1 || true
+  uk=$(python3 - "$work/newconn.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["steps"][0]
+late = 100 * s["lag"]["late_sends"] / max(s["sent"], 1)
+print(f'{s["answered"] / s["duration_s"]:.0f} | {s["latency_us"]["p50"] / 1000:.3f} | {late:.2f} | {"yes" if s["valid"] else "no"}')
+PY
+)
+  echo "| $rate | $hp | $uk |"
+done
+echo
 echo '```'
-"$bin" load http --url "http://127.0.0.1:$lt_port/" --quiet --connections 64 --new-connection --rates 1000,2000,5000 --step "${STEP}s" --warmup 1s 2>&1
+cat "$work/newconn.out"
 echo '```'
