@@ -96,9 +96,9 @@ for name in ("lighttpd", "ukbench"):
     print(f"{name}: median ratio {statistics.median(r):.2f} over {len(r)} rounds (range {r[0]:.2f}-{r[-1]:.2f}), pooled {u/w:.2f}")
 PY
 echo
-# The server's CPU per request shows what open-loop arrivals cost it: with
-# requests arriving one at a time it wakes and polls per request, where
-# wrk's closed loop hands it a batch on every wake-up.
+# The server's CPU per request shows what open-loop arrivals cost it next
+# to wrk's closed loop, which keeps it saturated (lighttpd cost 1.2-1.6x
+# more per request at 0.75x wrk's rate: BENCHMARKS.md).
 echo "| generator against lighttpd | requests | generator user+sys s | generator µs CPU per request | lighttpd µs CPU per request |"
 echo "|---|---|---|---|---|"
 echo "| wrk -t1 -c32 (closed loop, as fast as it can) | $wrk_n | $wrk_cpu | $(python3 -c "print(f'{$wrk_cpu/$wrk_n*1e6:.2f}')") | $wrk_srv |"
