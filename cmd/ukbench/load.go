@@ -210,7 +210,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if rec.Steps == nil {
 		rec.Steps = []results.Step{}
 	}
-	fmt.Fprintln(stdout, maxLine(res))
+	fmt.Fprintln(stdout, maxLine(rec.Steps, res.MaxSustainableRPS))
 	if lf.out != "" {
 		if err := writeRecord(lf.out, rec); err != nil {
 			return errors.Join(sweepErr, err)
@@ -225,16 +225,22 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return sweepErr
 }
 
-func maxLine(res loadgen.SweepResult) string {
-	switch {
-	case len(res.Steps) == 0:
-		return "no step finished"
-	case res.MaxSustainableRPS == 0:
-		return "max sustainable rate: none of the rates tried was sustainable"
-	case !res.Bound:
-		return fmt.Sprintf("max sustainable rate: ≥ %.0f/s (every rate tried was sustainable)", res.MaxSustainableRPS)
+// maxLine sums up a sweep's steps and its maximum sustainable rate (0:
+// none), for `load` and `run` alike.
+func maxLine(steps []results.Step, maxRPS float64) string {
+	bound := false // a step failed: the maximum is bounded from above
+	for _, s := range steps {
+		bound = bound || !s.Sustainable
 	}
-	return fmt.Sprintf("max sustainable rate: %.0f/s", res.MaxSustainableRPS)
+	switch {
+	case len(steps) == 0:
+		return "no step finished"
+	case maxRPS == 0:
+		return "max sustainable rate: none of the rates tried was sustainable"
+	case !bound:
+		return fmt.Sprintf("max sustainable rate: ≥ %.0f/s (every rate tried was sustainable)", maxRPS)
+	}
+	return fmt.Sprintf("max sustainable rate: %.0f/s", maxRPS)
 }
 
 // writeRecord writes the run record as one JSON line (a valid runs.jsonl).
