@@ -37,13 +37,15 @@ uk_pid=${server_pids[-1]}
 
 machine
 echo
-# wrk_rps PORT SERVER_PID: wrk's requests/s; writes the server's share of
-# its CPU (percent) during the run to $work/busy.
+# wrk_rps PORT SERVER_PID: wrk's requests/s; writes the server's CPU time
+# during the run (seconds) to $work/srvcpu and its share of the run
+# (percent) to $work/busy.
 wrk_rps() {
   local c0 c1
   c0=$(proc_cpu "$2")
   cpu_of wrk -t1 -c32 -d"${STEP}s" "http://127.0.0.1:$1/" >"$work/wrk.out" 2>&1
   c1=$(proc_cpu "$2")
+  python3 -c "print(f'{$c1 - $c0:.2f}')" >"$work/srvcpu"
   python3 -c "print(f'{($c1 - $c0) / $STEP * 100:.0f}')" >"$work/busy"
   awk '/Requests\/sec/ {printf "%d", $2}' "$work/wrk.out"
 }
@@ -77,7 +79,7 @@ for r in $(seq 1 "$ROUNDS"); do
     w=$(wrk_rps "$port" "$pid")
     if [ "$name" = lighttpd ] && [ "$r" = 1 ]; then
       wrk_cpu=$(cpu_total) wrk_n=$(awk '/requests in/ {print $1}' "$work/wrk.out") wrk_w=$w
-      wrk_srv=$(python3 -c "print(f'{$(cat "$work/busy") * $STEP / 100 / $wrk_n * 1e6:.2f}')")
+      wrk_srv=$(python3 -c "print(f'{$(cat "$work/srvcpu") / $wrk_n * 1e6:.2f}')")
     fi
     u=$(uk_max "$port" "$w")
     ratio=$(python3 -c "print(f'{$u/$w:.2f}')")
@@ -127,14 +129,14 @@ echo
 # not compared: it polls, using a full core at any rate.
 echo "new connection per request against lighttpd: httperf (open loop) vs ukbench --new-connection --connections 64"
 echo
-echo "| offered/s | httperf replies/s | httperf errors | httperf median connection ms | ukbench answered/s | ukbench p50 ms | ukbench late % | ukbench valid |"
+echo "| offered/s | httperf replies/s (replies / test duration) | httperf errors | httperf median connection ms | ukbench answered/s | ukbench p50 ms | ukbench late % | ukbench valid |"
 echo "|---|---|---|---|---|---|---|---|"
 : >"$work/newconn.out"
 for rate in ${NEWCONN_RATES:-2000 5000 8000 11000}; do
   hp="- | - | did not finish in $((STEP * 3)) s"
   if timeout -s KILL $((STEP * 3)) taskset -c "$GEN_CPU" httperf --server 127.0.0.1 --port "$lt_port" --uri / --rate "$rate" \
     --num-conns $((rate * STEP)) --num-calls 1 --timeout 2 >"$work/httperf.out" 2>&1; then
-    hp=$(awk '/^Reply rate/ {r=$7} /^Errors: total/ {e=$3} /^Connection time \[ms\]: min/ {m=$11} END {printf "%s | %s | %s", r, e, m}' "$work/httperf.out")
+    hp=$(awk '/^Total: / {r=sprintf("%.1f", $7 / $9)} /^Errors: total/ {e=$3} /^Connection time \[ms\]: min/ {m=$11} END {printf "%s | %s | %s", r, e, m}' "$work/httperf.out")
   fi
   taskset -c "$GEN_CPU" "$bin" load http --url "http://127.0.0.1:$lt_port/" --quiet --connections 64 --new-connection --expect-body-size 612 \
     --rates "$rate" --step "${STEP}s" --warmup 1s --out "$work/newconn.json" >>"$work/newconn.out" 2>&1 || true

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -323,14 +322,15 @@ func (l *httpLoop) send(i int, warmup time.Duration) {
 	c.state = connBusy
 }
 
-// connect starts a non-blocking connect for connection i; its request is
-// written when the connect completes.
-func (l *httpLoop) connect(i int, warmup time.Duration) {
+// dial opens a socket for connection i, adds it to the loop's epoll set
+// and starts a non-blocking connect. It returns nil once connected,
+// unix.EINPROGRESS while connecting, or the error, leaving any socket for
+// the caller to drop.
+func (l *httpLoop) dial(i int) error {
 	c := &l.conns[i]
 	fd, err := unix.Socket(sockFamily(l.sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		l.fail(i, warmup, &l.errs.connect)
-		return
+		return err
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	enableArrivalStamps(fd)
@@ -338,15 +338,19 @@ func (l *httpLoop) connect(i int, warmup time.Duration) {
 	c.gen++
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(i), Pad: c.gen}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		l.fail(i, warmup, &l.errs.other)
-		return
+		return err
 	}
-	err = unix.Connect(fd, l.sa)
-	switch {
-	case err == nil:
+	return unix.Connect(fd, l.sa)
+}
+
+// connect starts a non-blocking connect for connection i; its request is
+// written when the connect completes.
+func (l *httpLoop) connect(i int, warmup time.Duration) {
+	switch err := l.dial(i); err {
+	case nil:
 		l.connected(i, warmup)
-	case errors.Is(err, unix.EINPROGRESS):
-		c.state = connConnecting
+	case unix.EINPROGRESS:
+		l.conns[i].state = connConnecting
 	default:
 		l.fail(i, warmup, &l.errs.connect)
 	}
@@ -358,25 +362,11 @@ func (l *httpLoop) connect(i int, warmup time.Duration) {
 func (l *httpLoop) preconnect(deadline time.Time) {
 	pending := 0
 	for i := range l.conns {
-		c := &l.conns[i]
-		fd, err := unix.Socket(sockFamily(l.sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			continue
-		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		enableArrivalStamps(fd)
-		c.fd = fd
-		c.gen++
-		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(i), Pad: c.gen}
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			l.drop(i)
-			continue
-		}
-		switch err := unix.Connect(fd, l.sa); {
-		case err == nil:
+		switch err := l.dial(i); err {
+		case nil:
 			l.upIdle(i)
-		case err == unix.EINPROGRESS:
-			c.state = connConnecting
+		case unix.EINPROGRESS:
+			l.conns[i].state = connConnecting
 			pending++
 		default:
 			l.drop(i)
@@ -446,6 +436,14 @@ func (l *httpLoop) fail(i int, warmup time.Duration, kind *uint64) {
 	l.finish(i)
 }
 
+// release closes answered connection i (a new connection per request) and
+// returns it to the free stack; its request was counted out of inflight
+// when the answer came.
+func (l *httpLoop) release(i int) {
+	l.drop(i)
+	l.idle = append(l.idle, i)
+}
+
 // finish returns connection i to the free stack.
 func (l *httpLoop) finish(i int) {
 	l.inflight--
@@ -474,8 +472,7 @@ func (l *httpLoop) event(i int, events uint32, now, warmup time.Duration) {
 	case connDraining:
 		// The server's close (or bytes it should not have sent): either
 		// way the connection is done.
-		l.drop(i)
-		l.idle = append(l.idle, i)
+		l.release(i)
 	}
 }
 
@@ -548,8 +545,7 @@ func (l *httpLoop) expire(now, timeout, warmup time.Duration) {
 		case connBusy, connConnecting:
 			l.fail(i, warmup, &l.errs.timeout)
 		case connDraining:
-			l.drop(i)
-			l.idle = append(l.idle, i)
+			l.release(i)
 		}
 	}
 }
