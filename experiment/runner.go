@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	accel := "none"
 	for _, t := range cfg.Targets {
 		if t.Kind != targets.KindNative {
-			if accel, err = vm.ResolveAccel(cfg.VM.Accel); err != nil {
+			if accel, err = vm.ResolveAccel(vm.WantedAccel("", cfg.VM.Accel)); err != nil {
 				return sum, fmt.Errorf("vm.accel: %w", err)
 			}
 			break

@@ -23,6 +23,22 @@ func KVMUsable() (bool, error) {
 	return true, nil
 }
 
+// EnvAccel names the environment variable that overrides an experiment's or
+// a target's accelerator (auto, kvm or tcg) when no --accel flag is given:
+// for tests and CI.
+const EnvAccel = "UKBENCH_ACCEL"
+
+// WantedAccel is the accelerator asked for: the flag when given, else
+// $UKBENCH_ACCEL when set, else the config's, else auto.
+func WantedAccel(flag, config string) string {
+	for _, a := range []string{flag, os.Getenv(EnvAccel), config} {
+		if a != "" {
+			return a
+		}
+	}
+	return AccelAuto
+}
+
 // ResolveAccel turns auto into kvm or tcg, and checks that kvm is usable
 // when asked for.
 func ResolveAccel(want string) (string, error) {

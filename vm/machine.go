@@ -254,7 +254,11 @@ func (m *Machine) push(name string, fn func() error) {
 }
 
 func (m *Machine) resolveAccel(context.Context) error {
-	a, err := ResolveAccel(m.cfg.Accel)
+	want := m.cfg.Accel
+	if want == AccelAuto { // a config that left it open: $UKBENCH_ACCEL may decide
+		want = WantedAccel("", want)
+	}
+	a, err := ResolveAccel(want)
 	m.accel = a
 	return err
 }

@@ -78,7 +78,7 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, VM: spec.VM.WithDefaults(), Accel: "none"}
 	if spec.Kind != targets.KindNative {
-		if sum.Accel, err = vm.ResolveAccel(spec.VM.Accel); err != nil {
+		if sum.Accel, err = vm.ResolveAccel(vm.WantedAccel(*accel, spec.VM.Accel)); err != nil {
 			return fmt.Errorf("boot: %w", err)
 		}
 	}
