@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/vm"
 )
 
 // Manifest is manifest.json: the config as run, its provenance (DESIGN.md
@@ -33,17 +33,21 @@ type Manifest struct {
 
 // Provenance says what ran where.
 type Provenance struct {
-	Ukbench    string          `json:"ukbench"`
-	GoVersion  string          `json:"go"`
-	HostCPU    string          `json:"host_cpu"`
-	HostCPUs   int             `json:"host_cpus"`
-	HostKernel string          `json:"host_kernel"`
-	QEMU       string          `json:"qemu,omitempty"`
-	Accel      string          `json:"accel"`
-	VM         targets.VMShape `json:"vm"`
-	Placement  Placement       `json:"placement"`
-	Images     []ImageInfo     `json:"images,omitempty"`
-	TCGWarning string          `json:"tcg_warning,omitempty"`
+	Ukbench    string `json:"ukbench"`
+	GoVersion  string `json:"go"`
+	HostCPU    string `json:"host_cpu"`
+	HostCPUs   int    `json:"host_cpus"`
+	HostKernel string `json:"host_kernel"`
+	QEMU       string `json:"qemu,omitempty"`
+	Accel      string `json:"accel"`
+	// AccelReason says why Accel was chosen; AccelProbe is the KVM probe's
+	// verdict behind it, when one was made (accel auto or kvm).
+	AccelReason string          `json:"accel_reason,omitempty"`
+	AccelProbe  *vm.KVMProbe    `json:"accel_probe,omitempty"`
+	VM          targets.VMShape `json:"vm"`
+	Placement   Placement       `json:"placement"`
+	Images      []ImageInfo     `json:"images,omitempty"`
+	TCGWarning  string          `json:"tcg_warning,omitempty"`
 }
 
 // ImageInfo names a file a target booted, with its digest.
@@ -55,8 +59,8 @@ type ImageInfo struct {
 	Bytes  int64  `json:"bytes"`
 }
 
-func hostProvenance(version, qemu, accel string, vm targets.VMShape, pl Placement) Provenance {
-	p := Provenance{Ukbench: version, GoVersion: runtime.Version(), HostCPUs: runtime.NumCPU(), Accel: accel, VM: vm, Placement: pl}
+func hostProvenance(version, qemu string, accel vm.AccelChoice, shape targets.VMShape, pl Placement) Provenance {
+	p := Provenance{Ukbench: version, GoVersion: runtime.Version(), HostCPUs: runtime.NumCPU(), VM: shape, Placement: pl}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -71,14 +75,21 @@ func hostProvenance(version, qemu, accel string, vm targets.VMShape, pl Placemen
 		p.HostKernel = strings.TrimSpace(string(b))
 	}
 	if qemu != "" {
-		if out, err := exec.Command(qemu, "--version").Output(); err == nil {
-			p.QEMU = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
-		}
+		p.QEMU = vm.QEMUVersion(qemu)
 	}
-	if accel == "tcg" {
-		p.TCGWarning = "QEMU ran under TCG (software emulation, no KVM): guest figures are 10-30x slower than under KVM and not comparable with KVM results"
-	}
+	p.setAccel(accel)
 	return p
+}
+
+// setAccel records the accelerator a session chose, and why.
+func (p *Provenance) setAccel(c vm.AccelChoice) {
+	p.Accel, p.AccelReason, p.AccelProbe, p.TCGWarning = c.Accel, c.Reason, c.Probe, ""
+	if c.Probe != nil && p.QEMU == "" {
+		p.QEMU = c.Probe.QEMUVersion
+	}
+	if c.Accel == vm.AccelTCG {
+		p.TCGWarning = "QEMU ran under TCG (software emulation, no KVM): guest figures are " + vm.TCGSlowdown + " than under KVM and not comparable with KVM results"
+	}
 }
 
 func fileInfo(target, role, path string) (ImageInfo, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ukbench/ukbench/results"
@@ -31,9 +32,22 @@ func TestQuickstartEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// native and linux × dns and http; the osv runs skipped.
-	if sum.Done != 4 || sum.Failed != 0 || sum.Skipped != 1 || len(notes) != 1 {
+	// native and linux × dns and http; the osv runs skipped, said once.
+	if sum.Done != 4 || sum.Failed != 0 || sum.Skipped != 1 || countContaining(notes, "skipping optional target osv") != 1 {
 		t.Fatalf("summary %+v, notes %q", sum, notes)
+	}
+	// The accelerator and why: in the summary, the manifest and every
+	// guest run; a fallback to TCG is told once.
+	if sum.AccelReason == "" {
+		t.Errorf("summary has no accel reason: %+v", sum)
+	}
+	if fellBack := countContaining(notes, "using TCG"); fellBack > 1 || (fellBack == 1) != (sum.Accel == "tcg" && os.Getenv("UKBENCH_ACCEL") == "") {
+		t.Errorf("accel %s: notes %q; want one TCG notice exactly when auto fell back", sum.Accel, notes)
+	}
+	if man, err := readManifest(filepath.Join(out, results.ManifestFile)); err != nil {
+		t.Fatal(err)
+	} else if p := man.Provenance; p.Accel != sum.Accel || p.AccelReason != sum.AccelReason || (p.Accel == "tcg") != (p.TCGWarning != "") {
+		t.Errorf("manifest accel %q reason %q tcg warning %q; want %q and %q", p.Accel, p.AccelReason, p.TCGWarning, sum.Accel, sum.AccelReason)
 	}
 	runs, err := results.ReadRuns(out)
 	if err != nil {
@@ -54,6 +68,9 @@ func TestQuickstartEndToEnd(t *testing.T) {
 		}
 		if st, err := os.Stat(filepath.Join(out, r.ConsoleLog)); err != nil || st.Size() == 0 {
 			t.Errorf("%s %s: console log %q: %v", r.Target, r.Workload, r.ConsoleLog, err)
+		}
+		if r.Target == "linux" && (r.Accel != sum.Accel || r.AccelReason != sum.AccelReason) {
+			t.Errorf("linux %s: accel %q (%q), want the campaign's %q (%q)", r.Workload, r.Accel, r.AccelReason, sum.Accel, sum.AccelReason)
 		}
 		if r.Target == "linux" {
 			if r.Boot == nil || r.Memory == nil || r.Memory.QEMURSSAfterKiB == 0 || (r.Accel != "tcg" && r.Accel != "kvm") {
@@ -88,4 +105,14 @@ func TestQuickstartEndToEnd(t *testing.T) {
 			t.Errorf("report: %v", err)
 		}
 	}
+}
+
+func countContaining(lines []string, substr string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, substr) {
+			n++
+		}
+	}
+	return n
 }

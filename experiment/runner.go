@@ -35,6 +35,9 @@ type Options struct {
 	ConfigFile string // for the manifest
 	ConfigData []byte // the file's bytes: their digest guards --resume
 	Version    string // ukbench's version, for the provenance
+	// Accel is the --accel flag (auto, kvm or tcg): it overrides
+	// $UKBENCH_ACCEL, which overrides the config's vm.accel.
+	Accel string
 	// Binary is the static ukbench put in Linux guests and run natively
 	// (default: the running executable).
 	Binary   string
@@ -75,14 +78,16 @@ type Event struct {
 
 // Summary is what a campaign did.
 type Summary struct {
-	OutDir   string
-	Report   string // report.md, when written
-	Planned  int    // runs in the plan
-	Skipped  int    // already in runs.jsonl (--resume) or optional targets missing
-	Done     int    // finished now (appended to runs.jsonl)
-	Failed   int    // of Done, with an error
-	Accel    string
-	Duration time.Duration
+	OutDir  string
+	Report  string // report.md, when written
+	Planned int    // runs in the plan
+	Skipped int    // already in runs.jsonl (--resume) or optional targets missing
+	Done    int    // finished now (appended to runs.jsonl)
+	Failed  int    // of Done, with an error
+	Accel   string // kvm, tcg, or none when every target is native
+	// AccelReason says why Accel was chosen (the KVM probe's verdict).
+	AccelReason string
+	Duration    time.Duration
 }
 
 // Run carries out the campaign. Every finished run is appended to
@@ -100,6 +105,29 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	manPath := filepath.Join(out, results.ManifestFile)
 	cfgSHA := sha256.Sum256(o.ConfigData)
 	sha := hex.EncodeToString(cfgSHA[:])
+
+	emit := func(e Event) {
+		if o.Events != nil {
+			o.Events(e)
+		}
+	}
+	// The accelerator is settled before anything is written: an explicit
+	// kvm that cannot run guests stops the campaign here, with the reason.
+	accel := vm.AccelChoice{Accel: "none", Reason: "native targets only"}
+	for _, t := range cfg.Targets {
+		if t.Kind != targets.KindNative {
+			c, err := vm.ResolveAccel(ctx, cfg.VM.QEMU, vm.WantedAccel(o.Accel, cfg.VM.Accel))
+			if err != nil {
+				return sum, fmt.Errorf("vm.accel: %w", err)
+			}
+			accel = c
+			if n := c.Notice(); n != "" {
+				emit(Event{Kind: Note, Msg: n})
+			}
+			break
+		}
+	}
+	sum.Accel, sum.AccelReason = accel.Accel, accel.Reason
 
 	var man *Manifest
 	if old, err := readManifest(manPath); err == nil {
@@ -124,19 +152,11 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	}
 
 	pl := choosePlacement(cfg.Placement)
-	accel := "none"
-	for _, t := range cfg.Targets {
-		if t.Kind != targets.KindNative {
-			if accel, err = vm.ResolveAccel(vm.WantedAccel("", cfg.VM.Accel)); err != nil {
-				return sum, fmt.Errorf("vm.accel: %w", err)
-			}
-			break
-		}
-	}
-	sum.Accel = accel
 	if man == nil {
 		man = &Manifest{Config: cfg, ConfigFile: o.ConfigFile, ConfigSHA: sha, Started: time.Now().UTC(),
 			Provenance: hostProvenance(o.Version, cfg.VM.QEMU, accel, cfg.VM, pl)}
+	} else {
+		man.Provenance.setAccel(accel) // this session's verdict
 	}
 	man.Sessions = append(man.Sessions, time.Now().UTC())
 	man.Ended = time.Time{}
@@ -144,11 +164,6 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	plan := cfg.Plan()
 	man.Planned = len(plan)
 	sum.Planned = len(plan)
-	emit := func(e Event) {
-		if o.Events != nil {
-			o.Events(e)
-		}
-	}
 	var todo []PlannedRun
 	missing := map[string]bool{}
 	for _, pr := range plan {
@@ -232,7 +247,7 @@ type runner struct {
 	cfg    *Config
 	o      Options
 	out    string
-	accel  string
+	accel  vm.AccelChoice
 	pl     Placement
 	man    *Manifest
 	emit   func(Event)
@@ -243,13 +258,15 @@ type runner struct {
 // says whether ctx cut the run short.
 func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec results.Run, interrupted bool) {
 	key := pr.Key
-	rec = results.Run{Target: key.Target, Workload: key.Workload, Repeat: key.Repeat, Accel: r.accel,
-		Started: time.Now().UTC(), Steps: []results.Step{}}
-	if pr.Spec.Kind == targets.KindNative {
-		rec.Accel = "none"
+	rec = results.Run{Target: key.Target, Workload: key.Workload, Repeat: key.Repeat, Accel: r.accel.Accel,
+		AccelReason: r.accel.Reason, Started: time.Now().UTC(), Steps: []results.Step{}}
+	spec := pr.Spec
+	if spec.Kind == targets.KindNative {
+		rec.Accel, rec.AccelReason = "none", ""
+	} else {
+		spec.VM.Accel = r.accel.Accel // settled once for the campaign
 	}
 	defer func() { rec.Ended = time.Now().UTC() }()
-	spec := pr.Spec
 	if len(spec.HostCPUs) == 0 {
 		spec.HostCPUs = r.pl.TargetCPUs
 	}
@@ -265,7 +282,7 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	}
 	defer inst.Stop(context.Background())
 	r.recordFiles(inst)
-	rec.Accel = inst.Accel
+	rec.Accel = inst.Accel // the campaign's choice; its reason is the campaign's too
 	rec.Boot = inst.Boot
 	if mem, err := inst.Memory(); err == nil {
 		rec.Memory = mem

@@ -12,14 +12,17 @@ import (
 // one line of runs.jsonl. A run that failed part-way keeps the steps it
 // finished and says why in Error.
 type Run struct {
-	Target   string    `json:"target"`
-	Workload string    `json:"workload"`
-	Repeat   int       `json:"repeat"`
-	Accel    string    `json:"accel"` // "kvm", "tcg", or "none" for native and external servers
-	Started  time.Time `json:"started"`
-	Ended    time.Time `json:"ended,omitempty"`
-	Boot     *Boot     `json:"boot,omitempty"`
-	Memory   *Memory   `json:"memory,omitempty"`
+	Target   string `json:"target"`
+	Workload string `json:"workload"`
+	Repeat   int    `json:"repeat"`
+	Accel    string `json:"accel"` // "kvm", "tcg", or "none" for native and external servers
+	// AccelReason says why Accel was chosen (the KVM probe's verdict, or
+	// "tcg asked for").
+	AccelReason string    `json:"accel_reason,omitempty"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended,omitempty"`
+	Boot        *Boot     `json:"boot,omitempty"`
+	Memory      *Memory   `json:"memory,omitempty"`
 	// Load describes how the load was generated, so a reader can tell two
 	// sweeps apart without the manifest.
 	Load  *LoadInfo `json:"load,omitempty"`

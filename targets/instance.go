@@ -25,7 +25,7 @@ type BootOptions struct {
 	// (default: the running executable).
 	Binary string
 	// CacheDir keeps fetched kernels and built images (default
-	// linuximage.CacheDir()).
+	// cachedir.Dir()).
 	CacheDir string
 	// Timeout bounds the boot, exec to first answer (default 60 s under
 	// KVM, 300 s under TCG).
@@ -67,6 +67,8 @@ func (o BootOptions) consolePath() string {
 type Instance struct {
 	Spec  Spec
 	Accel string // kvm or tcg; "none" for native
+	// AccelReason says why Accel was chosen (the KVM probe's verdict).
+	AccelReason string
 	// Addr is the HOST:PORT a load generator on the host reaches the
 	// server at.
 	Addr string
@@ -245,7 +247,7 @@ func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begu
 	if err := m.Start(ctx); err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
-	inst := &Instance{Spec: spec, Accel: m.Accel(), ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
+	inst := &Instance{Spec: spec, Accel: m.Accel(), AccelReason: m.AccelChoice().Reason, ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
 	inst.Command, _ = m.CommandLine()
 	fail := func(err error) (*Instance, error) {
 		m.Shutdown(context.Background())

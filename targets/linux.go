@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/cachedir"
 	"github.com/ukbench/ukbench/targets/guestinit"
 	"github.com/ukbench/ukbench/targets/linuximage"
 	"github.com/ukbench/ukbench/vm"
@@ -73,7 +74,7 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	cache := o.CacheDir
 	if cache == "" {
 		var err error
-		if cache, err = linuximage.CacheDir(); err != nil {
+		if cache, err = cachedir.Dir(); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ukbench/ukbench/internal/cachedir"
 	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/targets/linuximage"
 )
@@ -38,7 +39,7 @@ func testKernel(t *testing.T) *linuximage.Kernel {
 		}
 		return k
 	}
-	cache, err := linuximage.CacheDir()
+	cache, err := cachedir.Dir()
 	if err != nil {
 		t.Skip(err)
 	}

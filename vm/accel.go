@@ -1,27 +1,19 @@
 package vm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 )
 
-// ErrNoKVM is returned when KVM was asked for and /dev/kvm is not usable.
+// ErrNoKVM is returned when KVM was asked for and cannot run guests here;
+// the message says why (the probe's reason).
 var ErrNoKVM = errors.New("KVM not available")
 
-// kvmDevice is the device KVM needs; a variable so tests can point it elsewhere.
-var kvmDevice = "/dev/kvm"
-
-// KVMUsable reports whether /dev/kvm can be opened for reading and writing,
-// and if not, why.
-func KVMUsable() (bool, error) {
-	f, err := os.OpenFile(kvmDevice, os.O_RDWR, 0)
-	if err != nil {
-		return false, err
-	}
-	f.Close()
-	return true, nil
-}
+// TCGSlowdown is how much slower guests run under TCG than under KVM, as
+// every TCG label says it.
+const TCGSlowdown = "10–30× slower"
 
 // EnvAccel names the environment variable that overrides an experiment's or
 // a target's accelerator (auto, kvm or tcg) when no --accel flag is given:
@@ -39,23 +31,66 @@ func WantedAccel(flag, config string) string {
 	return AccelAuto
 }
 
-// ResolveAccel turns auto into kvm or tcg, and checks that kvm is usable
-// when asked for.
-func ResolveAccel(want string) (string, error) {
-	ok, why := KVMUsable()
-	switch want {
-	case "", AccelAuto:
-		if ok {
-			return AccelKVM, nil
-		}
-		return AccelTCG, nil
-	case AccelKVM:
-		if !ok {
-			return "", fmt.Errorf("%w: %v", ErrNoKVM, why)
-		}
-		return AccelKVM, nil
-	case AccelTCG:
-		return AccelTCG, nil
+// AccelChoice is the accelerator a campaign or a machine runs under, and
+// why: what the manifest and the run records keep.
+type AccelChoice struct {
+	Accel  string `json:"accel"`  // kvm or tcg
+	Wanted string `json:"wanted"` // auto, kvm or tcg, as asked
+	Reason string `json:"reason"`
+	// Probe is the KVM probe's verdict, when one was needed (auto or kvm).
+	Probe *KVMProbe `json:"probe,omitempty"`
+}
+
+// Notice is the one line to tell a user when auto fell back to TCG, "" when
+// there is nothing to tell.
+func (c AccelChoice) Notice() string {
+	if c.Wanted != AccelAuto || c.Accel != AccelTCG {
+		return ""
 	}
-	return "", fmt.Errorf("%w: accel %q: want auto, kvm or tcg", ErrInvalidConfig, want)
+	return c.Reason + "; using TCG, " + TCGSlowdown
+}
+
+// ResolveAccel turns want (auto, kvm or tcg; "" is auto) into kvm or tcg
+// for guests run with qemu. auto means KVM only when ProbeKVM has seen it run
+// a guest, else TCG; kvm fails with ErrNoKVM and the probe's reason when KVM
+// cannot run guests; tcg needs no probe. It returns ctx's error when ctx
+// ends during a probe.
+func ResolveAccel(ctx context.Context, qemu, want string) (AccelChoice, error) {
+	if want == "" {
+		want = AccelAuto
+	}
+	if qemu == "" {
+		qemu = Config{}.WithDefaults().QEMU
+	}
+	c := AccelChoice{Wanted: want}
+	switch want {
+	case AccelTCG:
+		c.Accel, c.Reason = AccelTCG, "tcg asked for"
+		return c, nil
+	case AccelAuto, AccelKVM:
+	default:
+		return c, fmt.Errorf("%w: accel %q: want auto, kvm or tcg", ErrInvalidConfig, want)
+	}
+	p, err := ProbeKVM(ctx, qemu)
+	if err != nil {
+		if ctx.Err() != nil {
+			return c, err
+		}
+		if want == AccelKVM {
+			return c, fmt.Errorf("%w: %w", ErrNoKVM, err)
+		}
+		// No QEMU: the machine's own start says so, by name.
+		c.Accel, c.Reason = AccelTCG, err.Error()
+		return c, nil
+	}
+	c.Probe, c.Reason = &p, p.Reason
+	switch {
+	case p.Usable:
+		c.Accel = AccelKVM
+	case want == AccelKVM:
+		return c, fmt.Errorf("%w: %s", ErrNoKVM, p.Reason)
+	default:
+		c.Accel = AccelTCG
+	}
+	return c, nil
 }

@@ -83,24 +83,6 @@ func containsPair(a, pair []string) bool {
 	return false
 }
 
-func TestResolveAccel(t *testing.T) {
-	defer func(d string) { kvmDevice = d }(kvmDevice)
-	kvmDevice = filepath.Join(t.TempDir(), "kvm")
-	if a, err := ResolveAccel(AccelAuto); err != nil || a != AccelTCG {
-		t.Errorf("auto without KVM = %q, %v", a, err)
-	}
-	if _, err := ResolveAccel(AccelKVM); !errors.Is(err, ErrNoKVM) {
-		t.Errorf("kvm without KVM = %v, want ErrNoKVM", err)
-	}
-	os.WriteFile(kvmDevice, nil, 0o666) // an openable stand-in for /dev/kvm
-	if a, err := ResolveAccel(AccelAuto); err != nil || a != AccelKVM {
-		t.Errorf("auto with KVM = %q, %v", a, err)
-	}
-	if a, err := ResolveAccel(AccelTCG); err != nil || a != AccelTCG {
-		t.Errorf("forced tcg = %q, %v", a, err)
-	}
-}
-
 func TestParseStatus(t *testing.T) {
 	if s, err := parseStatus([]byte(`{"return":{"status":"paused","running":false}}`)); err != nil || s != "paused" {
 		t.Errorf("= %q, %v", s, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -13,7 +14,11 @@ import (
 // serves QMP on the -qmp socket, prints console lines and behaves as the
 // variable says: "ok" (quit exits), "ignore-quit" (quit is answered but
 // ignored), "powerdown" (the guest powers off on system_powerdown) or
-// "exit-early" (fails before QMP).
+// "exit-early" (fails before QMP); or as QEMU running the accelerator
+// probe's guest: "probe-ok" (the marker, then isa-debug-exit's status),
+// "probe-abort" (kvm_pvm's MSR abort), "probe-hang" (no progress) or
+// "probe-no-marker" (exits 0 having printed only SEABIOS's lines). Every
+// run but --version appends a line to $UKBENCH_FAKE_QEMU_CALLS when set.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("UKBENCH_FAKE_QEMU"); mode != "" {
 		os.Exit(fakeQEMU(mode, os.Args[1:]))
@@ -22,6 +27,38 @@ func TestMain(m *testing.M) {
 }
 
 func fakeQEMU(mode string, args []string) int {
+	if len(args) == 1 && args[0] == "--version" {
+		fmt.Println("QEMU emulator version 7.2.99 (fake)")
+		return 0
+	}
+	if calls := os.Getenv("UKBENCH_FAKE_QEMU_CALLS"); calls != "" {
+		f, err := os.OpenFile(calls, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err == nil {
+			fmt.Fprintln(f, strings.Join(args, " "))
+			f.Close()
+		}
+	}
+	switch mode {
+	case "probe-ok":
+		fmt.Println("SeaBIOS (version fake)")
+		fmt.Println(probeGuestMarker)
+		return probeGuestExit
+	case "probe-abort":
+		fmt.Println("SeaBIOS (version fake)")
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69")
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.")
+		// Die of SIGABRT as QEMU's failed assertion does (Go's runtime would
+		// turn its own SIGABRT into exit status 2).
+		syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -ABRT $$"}, os.Environ())
+		return 1
+	case "probe-hang":
+		fmt.Println("SeaBIOS (version fake)")
+		fmt.Println("Booting from Hard Disk..")
+		select {}
+	case "probe-no-marker":
+		fmt.Println("SeaBIOS (version fake)")
+		return 0
+	}
 	var sock string
 	for i, a := range args {
 		if a == "-qmp" && i+1 < len(args) {

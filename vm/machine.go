@@ -93,7 +93,7 @@ type Machine struct {
 	cfg   Config
 	dial  Dialer
 	con   *console
-	accel string
+	accel AccelChoice
 	dir   string
 	qmp   string // socket path
 
@@ -173,7 +173,11 @@ func (m *Machine) startTime() time.Time {
 }
 
 // Accel is the accelerator the machine runs under (after Start).
-func (m *Machine) Accel() string { return m.accel }
+func (m *Machine) Accel() string { return m.accel.Accel }
+
+// AccelChoice is the accelerator the machine runs under and why (after
+// Start).
+func (m *Machine) AccelChoice() AccelChoice { return m.accel }
 
 // Forwards are the host→guest forwards with their host ports (after Start).
 func (m *Machine) Forwards() []Forward { return append([]Forward(nil), m.cfg.Net.Forwards...) }
@@ -201,12 +205,13 @@ func (m *Machine) Exited() <-chan struct{} { return m.exited }
 // logs and --dry-run. The accelerator is resolved; ports are those chosen
 // (0 before Start).
 func (m *Machine) CommandLine() ([]string, error) {
-	accel := m.accel
+	accel := m.accel.Accel
 	if accel == "" {
-		var err error
-		if accel, err = ResolveAccel(m.cfg.Accel); err != nil {
+		c, err := ResolveAccel(context.Background(), m.cfg.QEMU, m.wantedAccel())
+		if err != nil {
 			return nil, err
 		}
+		accel = c.Accel
 	}
 	qmpPath := m.qmp
 	if qmpPath == "" {
@@ -253,14 +258,19 @@ func (m *Machine) push(name string, fn func() error) {
 	m.mu.Unlock()
 }
 
-func (m *Machine) resolveAccel(context.Context) error {
-	want := m.cfg.Accel
-	if want == AccelAuto { // a config that left it open: $UKBENCH_ACCEL may decide
-		want = WantedAccel("", want)
-	}
-	a, err := ResolveAccel(want)
-	m.accel = a
+func (m *Machine) resolveAccel(ctx context.Context) error {
+	c, err := ResolveAccel(ctx, m.cfg.QEMU, m.wantedAccel())
+	m.accel = c
 	return err
+}
+
+// wantedAccel is the config's accelerator; a config that left it open (auto)
+// lets $UKBENCH_ACCEL decide.
+func (m *Machine) wantedAccel() string {
+	if m.cfg.Accel == AccelAuto {
+		return WantedAccel("", AccelAuto)
+	}
+	return m.cfg.Accel
 }
 
 func (m *Machine) makeDir(context.Context) error {
@@ -320,7 +330,7 @@ func (m *Machine) exec(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("console log: %w", err)
 	}
-	args := Args(m.cfg, m.accel, m.qmp)
+	args := Args(m.cfg, m.accel.Accel, m.qmp)
 	cmd := exec.Command(m.cfg.QEMU, args...)
 	cmd.Stdin = nil
 	cmd.Stderr = m.stderr

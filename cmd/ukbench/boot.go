@@ -32,13 +32,15 @@ type bootRecord struct {
 
 // bootSummary is what `ukbench boot --out` writes.
 type bootSummary struct {
-	Target  string          `json:"target"`
-	Kind    string          `json:"kind"`
-	App     string          `json:"app"`
-	Accel   string          `json:"accel"`
-	VM      targets.VMShape `json:"vm"`
-	Command []string        `json:"command"`
-	Boots   []bootRecord    `json:"boots"`
+	Target string `json:"target"`
+	Kind   string `json:"kind"`
+	App    string `json:"app"`
+	Accel  string `json:"accel"`
+	// AccelReason says why Accel was chosen (the KVM probe's verdict).
+	AccelReason string          `json:"accel_reason,omitempty"`
+	VM          targets.VMShape `json:"vm"`
+	Command     []string        `json:"command"`
+	Boots       []bootRecord    `json:"boots"`
 }
 
 func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,7 +52,7 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	runs := fs.Int("runs", 3, "boots")
 	out := fs.String("out", "", "write the figures as JSON to this file")
 	dir := fs.String("dir", "", "directory for console logs (default: a temporary one, removed)")
-	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: the target's, else auto)")
+	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $UKBENCH_ACCEL, else the target's, else auto: KVM only if it runs the probe guest)")
 	timeout := fs.Duration("timeout", 0, "boot deadline, exec to first answer (default 60s KVM, 300s TCG)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
@@ -61,9 +63,6 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	spec, err := targetArg(args[0])
 	if err != nil {
 		return err
-	}
-	if *accel != "" {
-		spec.VM.Accel = *accel
 	}
 	logDir := *dir
 	if logDir == "" {
@@ -78,9 +77,14 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, VM: spec.VM.WithDefaults(), Accel: "none"}
 	if spec.Kind != targets.KindNative {
-		if sum.Accel, err = vm.ResolveAccel(vm.WantedAccel(*accel, spec.VM.Accel)); err != nil {
+		c, err := vm.ResolveAccel(ctx, spec.VM.QEMU, vm.WantedAccel(*accel, spec.VM.Accel))
+		if err != nil {
 			return fmt.Errorf("boot: %w", err)
 		}
+		if n := c.Notice(); n != "" {
+			fmt.Fprintln(stderr, "ukbench:", n)
+		}
+		spec.VM.Accel, sum.Accel, sum.AccelReason = c.Accel, c.Accel, c.Reason
 	}
 	var failed error
 	for i := 1; i <= *runs; i++ {
@@ -154,6 +158,9 @@ func printBootSummary(w io.Writer, s bootSummary) {
 		label = "tcg: software emulation, not representative of KVM"
 	}
 	fmt.Fprintf(w, "\n%s (%s %s), %d boots, accel %s\n", s.Target, s.Kind, s.App, len(s.Boots), label)
+	if s.AccelReason != "" {
+		fmt.Fprintf(w, "accel chosen: %s\n", s.AccelReason)
+	}
 	fmt.Fprintf(w, "%-18s %10s %10s %10s\n", "figure (ms, KiB)", "median", "min", "max")
 	row := func(name string, get func(bootRecord) (float64, bool)) {
 		var v []float64

@@ -13,6 +13,7 @@ import (
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/vm"
 )
 
 const experimentUsage = `Usage: ukbench run CONFIG [flags]
@@ -35,6 +36,7 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dry := fs.Bool("dry-run", false, "print the plan and the QEMU command lines; run nothing")
 	failFast := fs.Bool("fail-fast", false, "stop at the first failed run")
 	quick := fs.Bool("quick", false, "a trimmed campaign: one repeat, the first two rates, 1 s steps (a smoke test)")
+	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $UKBENCH_ACCEL, else the config's vm.accel, else auto: KVM only if it runs the probe guest)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -52,10 +54,10 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		*out = cfg.Output
 	}
 	if *dry {
-		return printPlan(ctx, stdout, cfg, *out)
+		return printPlan(ctx, stdout, cfg, *out, *accel)
 	}
 	opts := experiment.Options{OutDir: *out, Resume: *resume, FailFast: *failFast, ConfigFile: args[0],
-		ConfigData: data, Version: version(), Log: stderr}
+		ConfigData: data, Version: version(), Accel: *accel, Log: stderr}
 	p := newProgress(stdout, stderr)
 	opts.Events = p.event
 	sum, err := experiment.Run(ctx, cfg, opts)
@@ -76,8 +78,9 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 // printPlan prints every run in order and each target's command line.
-func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out string) error {
+func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out, accel string) error {
 	plan := cfg.Plan()
+	wanted := vm.WantedAccel(accel, cfg.VM.Accel)
 	fmt.Fprintf(w, "experiment %s: %d runs into %s\n", cfg.Name, len(plan), out)
 	seen := map[string]bool{}
 	for i, pr := range plan {
@@ -96,6 +99,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out str
 				continue
 			}
 		}
+		pr.Spec.VM.Accel = wanted
 		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID()})
 		if err != nil {
 			return fmt.Errorf("%s: %w", pr.Spec.Label(), err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ukbench/ukbench/internal/cachedir"
 	"github.com/ukbench/ukbench/targets/linuximage"
 )
 
@@ -46,7 +47,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *kroot != "" {
 		k, err = linuximage.FindKernel(*kroot)
 	} else {
-		cache, cerr := linuximage.CacheDir()
+		cache, cerr := cachedir.Dir()
 		if cerr != nil {
 			return cerr
 		}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/ukbench/ukbench/vm"
 )
 
 // errUsage marks bad command-line input (exit status 2).
@@ -23,6 +25,8 @@ func exitCode(err error) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	case errors.Is(err, vm.ErrNoKVM): // asked for what this host cannot do
 		return 2
 	}
 	return 1 // a failure, or errRegression

@@ -123,19 +123,6 @@ func resolvePackage(ctx context.Context, pkg string) (string, error) {
 	return pkg, nil // already a versioned package
 }
 
-// CacheDir is where fetched kernels and built images are kept:
-// $UKBENCH_CACHE, else $XDG_CACHE_HOME/ukbench, else ~/.cache/ukbench.
-func CacheDir() (string, error) {
-	if d := os.Getenv("UKBENCH_CACHE"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("cache directory: %w (set UKBENCH_CACHE)", err)
-	}
-	return filepath.Join(d, "ukbench"), nil
-}
-
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func lastLine(out []byte) string {
