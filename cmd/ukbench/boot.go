@@ -44,18 +44,21 @@ type bootSummary struct {
 }
 
 func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, bootUsage)
-		return usageError("boot: no target given")
-	}
 	fs := newFlags("boot", bootUsage, stderr)
 	runs := fs.Int("runs", 3, "boots")
 	out := fs.String("out", "", "write the figures as JSON to this file")
 	dir := fs.String("dir", "", "directory for console logs (default: a temporary one, removed)")
 	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $UKBENCH_ACCEL, else the target's, else auto: KVM only if it runs the probe guest)")
 	timeout := fs.Duration("timeout", 0, "boot deadline, exec to first answer (default 60s KVM, 300s TCG)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	args, err := parseFlags(fs, args, stdout)
+	switch {
+	case err != nil:
 		return err
+	case len(args) == 0:
+		fmt.Fprint(stderr, bootUsage)
+		return usageError("boot: no target given")
+	case len(args) > 1:
+		return usageError("boot: unexpected argument %q", args[1])
 	}
 	if *runs < 1 {
 		return usageError("boot: --runs %d: want at least 1", *runs)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -40,11 +39,9 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&opt.AllowMismatch, "allow-mismatch", false, "compare results from different accelerators or VM shapes")
 	fs.StringVar(&mdOut, "markdown", "", "also write the comparison as Markdown to this file")
 	fs.StringVar(&jsonOut, "json", "", "also write the verdict per metric as JSON to this file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: compare: %v", errUsage, err)
+	args, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
 	}
 	switch {
 	case opt.Threshold < 0 || opt.Threshold >= 1:
@@ -60,30 +57,30 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	case (baseTarget == "") != (newTarget == ""):
 		return usageError("compare: --base-target and --new-target go together")
 	case baseTarget != "":
-		if fs.NArg() != 1 {
-			return usageError("compare: with --base-target, give one result directory (got %d arguments)", fs.NArg())
+		if len(args) != 1 {
+			return usageError("compare: with --base-target, give one result directory (got %d arguments)", len(args))
 		}
-		runs, err := results.ReadRuns(fs.Arg(0))
+		runs, err := results.ReadRuns(args[0])
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		// Labels are the directories until the manifests are read.
-		base = report.Side{Label: fs.Arg(0), Runs: runs, Target: baseTarget}
-		new = report.Side{Label: fs.Arg(0), Runs: runs, Target: newTarget}
+		base = report.Side{Label: args[0], Runs: runs, Target: baseTarget}
+		new = report.Side{Label: args[0], Runs: runs, Target: newTarget}
 	default:
-		if fs.NArg() != 2 {
-			return usageError("compare: want BASE and NEW result directories (got %d arguments)", fs.NArg())
+		if len(args) != 2 {
+			return usageError("compare: want BASE and NEW result directories (got %d arguments)", len(args))
 		}
-		b, err := results.ReadRuns(fs.Arg(0))
+		b, err := results.ReadRuns(args[0])
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		n, err := results.ReadRuns(fs.Arg(1))
+		n, err := results.ReadRuns(args[1])
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		base = report.Side{Label: fs.Arg(0), Runs: b}
-		new = report.Side{Label: fs.Arg(1), Runs: n}
+		base = report.Side{Label: args[0], Runs: b}
+		new = report.Side{Label: args[1], Runs: n}
 	}
 	for _, side := range []*report.Side{&base, &new} {
 		shape, err := results.ReadVMShape(side.Label)

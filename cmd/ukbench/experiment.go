@@ -26,10 +26,6 @@ the report to DIR/report/. Ctrl-C stops every VM and keeps what finished;
 `
 
 func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, experimentUsage)
-		return usageError("run: no config given")
-	}
 	fs := newFlags("run", experimentUsage, stderr)
 	out := fs.String("o", "", "result directory (default: the config's output, else ukbench-results/NAME)")
 	resume := fs.Bool("resume", false, "continue the campaign in the result directory: skip finished runs")
@@ -37,8 +33,15 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	failFast := fs.Bool("fail-fast", false, "stop at the first failed run")
 	quick := fs.Bool("quick", false, "a trimmed campaign: one repeat, the first two rates, 1 s steps (a smoke test)")
 	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $UKBENCH_ACCEL, else the config's vm.accel, else auto: KVM only if it runs the probe guest)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	args, err := parseFlags(fs, args, stdout)
+	switch {
+	case err != nil:
 		return err
+	case len(args) == 0:
+		fmt.Fprint(stderr, experimentUsage)
+		return usageError("run: no config given")
+	case len(args) > 1:
+		return usageError("run: unexpected argument %q", args[1])
 	}
 	cfg, data, err := experiment.Load(args[0])
 	if err != nil {

@@ -19,13 +19,14 @@ Writes a result directory's runs for other tools, on stdout:
 func runExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", exportUsage, stderr)
 	format := fs.String("format", "gobench", "gobench or bmf")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: export: %v", errUsage, err)
+	args, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
-		return usageError("export: want one result directory (got %d arguments)", fs.NArg())
+	if len(args) != 1 {
+		return usageError("export: want one result directory (got %d arguments)", len(args))
 	}
-	runs, err := results.ReadRuns(fs.Arg(0))
+	runs, err := results.ReadRuns(args[0])
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

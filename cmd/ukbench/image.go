@@ -17,10 +17,6 @@ holding the virtio modules, ukbench's init and the server.
 `
 
 func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "linux" {
-		fmt.Fprint(stderr, imageUsage)
-		return usageError("image: want linux")
-	}
 	fs := newFlags("image linux", imageUsage, stderr)
 	app := fs.String("app", "dns", "server: dns, http (ukbench serve), nsd or lighttpd (the host's)")
 	out := fs.String("o", "", "output directory (required)")
@@ -29,8 +25,15 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	machine := fs.String("machine", "pc", "machine type the image is for: pc, q35 or microvm")
 	binary := fs.String("binary", "", "static ukbench to put in the image (default: this executable)")
 	sockets := fs.Int("sockets", 2, "UDP sockets of the guest's DNS server")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	args, err := parseFlags(fs, args, stdout)
+	switch {
+	case err != nil:
 		return err
+	case len(args) == 0 || args[0] != "linux":
+		fmt.Fprint(stderr, imageUsage)
+		return usageError("image: want linux")
+	case len(args) > 1:
+		return usageError("image linux: unexpected argument %q", args[1])
 	}
 	if *out == "" {
 		return usageError("image linux: -o DIR is required")
@@ -43,7 +46,6 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*binary = b
 	}
 	var k *linuximage.Kernel
-	var err error
 	if *kroot != "" {
 		k, err = linuximage.FindKernel(*kroot)
 	} else {

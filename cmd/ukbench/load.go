@@ -31,7 +31,7 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ", ") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
-// loadFlags are the flags both generators share.
+// loadFlags are the flags of load dns and load http: most are both's.
 type loadFlags struct {
 	rates, arrivals, out, histDir string
 	step, warmup, timeout         time.Duration
@@ -41,8 +41,41 @@ type loadFlags struct {
 	findMax                       bool
 	bisect, retries               int
 	quiet                         bool
+
+	target                          string
+	server, transport, queries      string     // dns
+	sockets                         int        // dns
+	urlS, method, body              string     // http
+	conns, expectStatus, expectBody int        // http
+	newConn                         bool       // http
+	headers                         stringList // http
 }
 
+// loadFlagSet returns the flag set of load KIND and the flags it sets.
+func loadFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
+	fs := newFlags("load "+kind, loadUsage, stderr)
+	var f loadFlags
+	fs.StringVar(&f.target, "target", "external", "target name written into the run record")
+	if kind == "dns" {
+		fs.StringVar(&f.server, "server", "127.0.0.1:5353", "DNS server address (HOST:PORT)")
+		fs.StringVar(&f.transport, "transport", "udp", "udp, or tcp: pipelined queries on persistent connections (RFC 7766)")
+		fs.IntVar(&f.sockets, "sockets", 2, "UDP sockets or TCP connections, each with its own loop")
+		fs.StringVar(&f.queries, "queries", "", "dnsperf-format query file, one \"name TYPE\" a line (default: names of the built-in zone)")
+	} else {
+		fs.StringVar(&f.urlS, "url", "http://127.0.0.1:8080/", "URL to request")
+		fs.IntVar(&f.conns, "connections", 32, "connections (workers), each with its share of the schedule")
+		fs.BoolVar(&f.newConn, "new-connection", false, "one TCP connection per request (httperf style)")
+		fs.StringVar(&f.method, "method", "GET", "request method")
+		fs.Var(&f.headers, "header", "request header \"Name: value\" (repeatable)")
+		fs.StringVar(&f.body, "body", "", "request body")
+		fs.IntVar(&f.expectStatus, "expect-status", 0, "only this status is a good answer (default: any 2xx)")
+		fs.IntVar(&f.expectBody, "expect-body-size", 0, "only a body of this many bytes is a good answer (0: any)")
+	}
+	f.register(fs)
+	return fs, &f
+}
+
+// register registers the flags both generators share.
 func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.rates, "rates", "1000:10000:1000", "offered rates in requests/s")
 	fs.DurationVar(&f.step, "step", 10*time.Second, "measured window per rate")
@@ -105,39 +138,19 @@ func (f *loadFlags) limits() loadgen.Limits {
 }
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "dns" && args[0] != "http") {
+	var lf *loadFlags
+	kind, args, err := parseKindFlags(args, loadUsage, []string{"dns", "http"}, func(k string) (fs *flag.FlagSet) {
+		fs, lf = loadFlagSet(k, stderr)
+		return fs
+	}, stdout)
+	switch {
+	case err != nil:
+		return err
+	case kind == "":
 		fmt.Fprint(stderr, loadUsage)
 		return usageError("load: want dns or http")
-	}
-	kind := args[0]
-	fs := newFlags("load "+kind, loadUsage, stderr)
-	var lf loadFlags
-	lf.register(fs)
-	var (
-		server, transport, queries, target, urlS string
-		method, body                             string
-		sockets, conns, expectStatus, expectBody int
-		newConn                                  bool
-		headers                                  stringList
-	)
-	fs.StringVar(&target, "target", "external", "target name written into the run record")
-	if kind == "dns" {
-		fs.StringVar(&server, "server", "127.0.0.1:5353", "DNS server address (HOST:PORT)")
-		fs.StringVar(&transport, "transport", "udp", "udp, or tcp: pipelined queries on persistent connections (RFC 7766)")
-		fs.IntVar(&sockets, "sockets", 2, "UDP sockets or TCP connections, each with its own loop")
-		fs.StringVar(&queries, "queries", "", "dnsperf-format query file, one \"name TYPE\" a line (default: names of the built-in zone)")
-	} else {
-		fs.StringVar(&urlS, "url", "http://127.0.0.1:8080/", "URL to request")
-		fs.IntVar(&conns, "connections", 32, "connections (workers), each with its share of the schedule")
-		fs.BoolVar(&newConn, "new-connection", false, "one TCP connection per request (httperf style)")
-		fs.StringVar(&method, "method", "GET", "request method")
-		fs.Var(&headers, "header", "request header \"Name: value\" (repeatable)")
-		fs.StringVar(&body, "body", "", "request body")
-		fs.IntVar(&expectStatus, "expect-status", 0, "only this status is a good answer (default: any 2xx)")
-		fs.IntVar(&expectBody, "expect-body-size", 0, "only a body of this many bytes is a good answer (0: any)")
-	}
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+	case len(args) > 0:
+		return usageError("load %s: unexpected argument %q", kind, args[0])
 	}
 	arrivals, rates, err := lf.check()
 	if err != nil {
@@ -146,19 +159,19 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var gen loadgen.Generator
 	if kind == "dns" {
 		var qs []loadgen.DNSQuery
-		if queries != "" {
-			if qs, err = loadgen.LoadDNSQueries(queries); err != nil {
+		if lf.queries != "" {
+			if qs, err = loadgen.LoadDNSQueries(lf.queries); err != nil {
 				return err
 			}
 		}
 		gen, err = loadgen.NewDNS(loadgen.DNSConfig{
-			Server: server, Transport: transport, Sockets: sockets, Queries: qs, Timeout: lf.timeout,
+			Server: lf.server, Transport: lf.transport, Sockets: lf.sockets, Queries: qs, Timeout: lf.timeout,
 			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
 		})
 	} else {
 		gen, err = loadgen.NewHTTP(loadgen.HTTPConfig{
-			URL: urlS, Method: method, Headers: headers, Body: []byte(body), Connections: conns,
-			NewConnection: newConn, Timeout: lf.timeout, ExpectStatus: expectStatus, ExpectBodySize: expectBody,
+			URL: lf.urlS, Method: lf.method, Headers: lf.headers, Body: []byte(lf.body), Connections: lf.conns,
+			NewConnection: lf.newConn, Timeout: lf.timeout, ExpectStatus: lf.expectStatus, ExpectBodySize: lf.expectBody,
 			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
 		})
 	}
@@ -175,7 +188,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	info.WarmupS = lf.warmup.Seconds()
 	info.SLOP99US = float64(lf.sloP99.Microseconds())
 	info.MaxLoss = lf.maxLoss
-	rec := results.Run{Target: target, Workload: kind, Repeat: 1, Accel: "none", Started: time.Now().UTC(), Load: &info}
+	rec := results.Run{Target: lf.target, Workload: kind, Repeat: 1, Accel: "none", Started: time.Now().UTC(), Load: &info}
 
 	over := ""
 	if info.Transport != "" {

@@ -23,14 +23,15 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("report", reportUsage, stderr)
 	out := fs.String("o", "", "output directory (default: DIR/report of the first DIR)")
 	formats := fs.String("format", "png,svg", "figure formats: png, svg")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: report: %v", errUsage, err)
+	args, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() == 0 {
+	if len(args) == 0 {
 		return usageError("report: want at least one result directory")
 	}
 	var sources []report.Source
-	for _, dir := range fs.Args() {
+	for _, dir := range args {
 		runs, err := results.ReadRuns(dir)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
@@ -42,7 +43,7 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		sources = append(sources, src)
 	}
 	if *out == "" {
-		*out = filepath.Join(fs.Arg(0), "report")
+		*out = filepath.Join(args[0], "report")
 	}
 	w, err := report.Write(*out, sources, strings.Split(*formats, ","))
 	if err != nil {

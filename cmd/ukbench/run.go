@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -8,6 +10,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
+	"strings"
 
 	"github.com/ukbench/ukbench/vm"
 )
@@ -24,7 +28,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
 		return 2
 	case errors.Is(err, vm.ErrNoKVM): // asked for what this host cannot do
 		return 2
@@ -46,12 +50,22 @@ Usage:
   ukbench report DIR...            write figures, report.md and results.csv
   ukbench version                  print the version
 
-Run "ukbench COMMAND -h" for a command's flags.
+Run "ukbench COMMAND -h" for a command's flags. Flags go before or after a
+command's arguments; "--" ends them.
 `
 
 // run is the whole CLI: it parses args, runs the command and returns its
 // error; it writes results to stdout and diagnostics to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h or --help: the command printed its usage and flags
+	}
+	return err
+}
+
+// runCommand runs the command args[0] names.
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage)
 		return usageError("no command given")
@@ -105,29 +119,116 @@ func version() string {
 	return v
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
+// newFlags returns a subcommand's flag set. Its usage, printed for -h and
+// --help and after a bad flag, is the usage text followed by the flags.
 func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage+"\nFlags:\n")
+		fmt.Fprint(fs.Output(), usage+"\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parseFlags parses and wraps errors as usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parseFlags parses the flags in args, before, between and after the
+// positional arguments, and returns the positional arguments in order.
+// "--" ends the flags: every argument after it is positional, as is "-".
+// Flags start with - or --. A boolean flag takes no value (-x, -x=false);
+// another flag takes -name=value or the next argument, whatever it is. -h
+// and --help print the usage and the flags to stdout and return
+// flag.ErrHelp, which run turns into exit status 0; any other error is a
+// usage error, printed with the usage to the flag set's output.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	flags, at := splitArgs(fs, args)
+	// flags holds only flags and their values, so Parse consumes it all.
+	// Its messages are kept until it is known whether they are help.
+	out := fs.Output()
+	var msg bytes.Buffer
+	fs.SetOutput(&msg)
+	err := fs.Parse(flags)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, werr := msg.WriteTo(stdout)
+		return nil, cmp.Or(werr, err)
+	case err != nil:
+		msg.WriteTo(out)
+		return nil, fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+	}
+	positional := make([]string, len(at))
+	for i, j := range at {
+		positional[i] = args[j]
+	}
+	return positional, nil
+}
+
+// splitArgs splits args, read with fs's flags as parseFlags describes, into
+// the flags with their values and the indexes of the positional arguments.
+func splitArgs(fs *flag.FlagSet, args []string) (flags []string, positional []int) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			for j := i + 1; j < len(args); j++ {
+				positional = append(positional, j)
+			}
+			break
 		}
-		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, i)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
 	}
-	if fs.NArg() > 0 {
-		return usageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	return flags, positional
+}
+
+// isBoolFlag reports whether f takes no value, as the flag package decides.
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// parseKindFlags is parseFlags for a command whose first positional
+// argument is a kind that decides its flags (serve dns, load http).
+// flagSet(k) returns a new flag set for kind k. The kind is the k of kinds
+// that is the first positional argument when args are read with k's flags.
+// parseKindFlags returns it and the other positional arguments, and parses
+// the flags with the flag set flagSet returned last, the kind's, so that
+// the caller can keep the values that set fills in. Without a kind it
+// returns "" (the caller says what is missing), or, given -h or --help,
+// prints the usage and every kind's flags to stdout and returns
+// flag.ErrHelp.
+func parseKindFlags(args []string, usage string, kinds []string, flagSet func(kind string) *flag.FlagSet, stdout io.Writer) (string, []string, error) {
+	for _, k := range kinds {
+		_, at := splitArgs(flagSet(k), args)
+		if len(at) > 0 && args[at[0]] == k {
+			rest := slices.Delete(slices.Clone(args), at[0], at[0]+1)
+			positional, err := parseFlags(flagSet(k), rest, stdout)
+			return k, positional, err
+		}
 	}
-	return nil
+	for _, a := range args {
+		switch a {
+		case "--":
+			return "", nil, nil
+		case "-h", "-help", "--h", "--help":
+			fmt.Fprint(stdout, usage)
+			for _, k := range kinds {
+				fs := flagSet(k)
+				fmt.Fprintf(stdout, "\nFlags of %s:\n", fs.Name())
+				fs.SetOutput(stdout)
+				fs.PrintDefaults()
+			}
+			return "", nil, flag.ErrHelp
+		}
+	}
+	return "", nil, nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).

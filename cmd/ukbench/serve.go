@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ukbench/ukbench/targets/servers"
 )
@@ -18,61 +20,81 @@ Runs a benchmark server until SIGTERM or Ctrl-C. It prints one line,
 "` + readyPrefix + ` KIND ADDR", once it listens.
 `
 
+// serveFlags are the flags of serve KIND; zone, origin and sockets are
+// dns's, bodySize http's.
+type serveFlags struct {
+	listen                      string
+	delay, stallAfter, stallFor time.Duration
+	dropEvery                   uint64
+	zone, origin                string
+	sockets, bodySize           int
+	printIt                     bool
+}
+
+// serveFlagSet returns the flag set of serve KIND and the flags it sets.
+func serveFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *serveFlags) {
+	var f serveFlags
+	fs := newFlags("serve "+kind, serveUsage, stderr)
+	fs.StringVar(&f.listen, "listen", defaultListen(kind), "address to listen on (HOST:PORT)")
+	fs.DurationVar(&f.delay, "delay", 0, "fault: hold every answer this long")
+	fs.Uint64Var(&f.dropEvery, "drop-every", 0, "fault: drop (dns) or fail with 503 (http) every Nth request; 0 never")
+	fs.DurationVar(&f.stallAfter, "stall-after", 0, "fault: start a stall this long after the first request")
+	fs.DurationVar(&f.stallFor, "stall-for", 0, "fault: hold every answer during a stall this long; 0 no stall")
+	if kind == "dns" {
+		fs.StringVar(&f.zone, "zone", "", "zone master file (default: a built-in example.com zone)")
+		fs.StringVar(&f.origin, "origin", "", "origin for a zone file without $ORIGIN")
+		fs.IntVar(&f.sockets, "sockets", 2, "UDP sockets sharing the port (SO_REUSEPORT)")
+		fs.BoolVar(&f.printIt, "print-zone", false, "print the built-in zone (for other servers to serve) and exit")
+	} else {
+		fs.IntVar(&f.bodySize, "body-size", servers.DefaultBodySize, "bytes served at /")
+		fs.BoolVar(&f.printIt, "print-page", false, "print the page served at / (for other servers to serve) and exit")
+	}
+	return fs, &f
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "dns" && args[0] != "http") {
+	var f *serveFlags
+	kind, args, err := parseKindFlags(args, serveUsage, []string{"dns", "http"}, func(k string) (fs *flag.FlagSet) {
+		fs, f = serveFlagSet(k, stderr)
+		return fs
+	}, stdout)
+	switch {
+	case err != nil:
+		return err
+	case kind == "":
 		fmt.Fprint(stderr, serveUsage)
 		return usageError("serve: want dns or http")
+	case len(args) > 0:
+		return usageError("serve %s: unexpected argument %q", kind, args[0])
 	}
-	kind := args[0]
-	fs := newFlags("serve "+kind, serveUsage, stderr)
-	listen := fs.String("listen", defaultListen(kind), "address to listen on (HOST:PORT)")
-	delay := fs.Duration("delay", 0, "fault: hold every answer this long")
-	dropEvery := fs.Uint64("drop-every", 0, "fault: drop (dns) or fail with 503 (http) every Nth request; 0 never")
-	stallAfter := fs.Duration("stall-after", 0, "fault: start a stall this long after the first request")
-	stallFor := fs.Duration("stall-for", 0, "fault: hold every answer during a stall this long; 0 no stall")
-	var zone, origin *string
-	var sockets, bodySize *int
-	var printIt *bool
-	if kind == "dns" {
-		zone = fs.String("zone", "", "zone master file (default: a built-in example.com zone)")
-		origin = fs.String("origin", "", "origin for a zone file without $ORIGIN")
-		sockets = fs.Int("sockets", 2, "UDP sockets sharing the port (SO_REUSEPORT)")
-		printIt = fs.Bool("print-zone", false, "print the built-in zone (for other servers to serve) and exit")
-	} else {
-		bodySize = fs.Int("body-size", servers.DefaultBodySize, "bytes served at /")
-		printIt = fs.Bool("print-page", false, "print the page served at / (for other servers to serve) and exit")
-	}
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	if *printIt {
+	if f.printIt {
 		if kind == "dns" {
 			_, err := io.WriteString(stdout, servers.DefaultZone)
 			return err
 		}
-		if *bodySize <= 0 {
-			return usageError("serve http: --body-size %d: want at least 1", *bodySize)
+		if f.bodySize <= 0 {
+			return usageError("serve http: --body-size %d: want at least 1", f.bodySize)
 		}
-		_, err := stdout.Write(servers.Page(*bodySize))
+		_, err := stdout.Write(servers.Page(f.bodySize))
 		return err
 	}
-	faults := servers.Faults{Delay: *delay, DropEvery: *dropEvery, StallAfter: *stallAfter, StallFor: *stallFor}
-	if *delay < 0 || *stallAfter < 0 || *stallFor < 0 {
+	faults := servers.Faults{Delay: f.delay, DropEvery: f.dropEvery, StallAfter: f.stallAfter, StallFor: f.stallFor}
+	if f.delay < 0 || f.stallAfter < 0 || f.stallFor < 0 {
 		return usageError("serve %s: durations must not be negative", kind)
 	}
 	if kind == "dns" {
-		z, err := servers.LoadZone(*zone, *origin)
+		z, err := servers.LoadZone(f.zone, f.origin)
 		if err != nil {
 			return err
 		}
-		s, err := servers.StartDNS(ctx, servers.DNSConfig{Listen: *listen, Zone: z, Sockets: *sockets, Faults: faults})
+		s, err := servers.StartDNS(ctx, servers.DNSConfig{Listen: f.listen, Zone: z, Sockets: f.sockets, Faults: faults})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s dns %s zone %s\n", readyPrefix, s.Addr, z.Origin)
 		return waitServer(ctx, s.Wait)
 	}
-	s, err := servers.StartHTTP(ctx, servers.HTTPConfig{Listen: *listen, BodySize: *bodySize, Faults: faults})
+	s, err := servers.StartHTTP(ctx, servers.HTTPConfig{Listen: f.listen, BodySize: f.bodySize, Faults: faults})
 	if err != nil {
 		return err
 	}
