@@ -11,11 +11,13 @@ import (
 
 	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/vm"
 )
 
 // failingConfig is a campaign with a guest target whose QEMU aborts at once
 // (testbin.FailingQEMU) and a native target that works.
 func failingConfig(t *testing.T) string {
+	t.Setenv(vm.EnvAccel, "") // the config's tcg: no KVM probe, whatever the host has
 	return fmt.Sprintf(`name: failing
 repeats: 2
 vm:
