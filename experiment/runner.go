@@ -23,8 +23,14 @@ var (
 	ErrResultsExist  = errors.New("result directory already holds runs")
 	ErrConfigChanged = errors.New("config changed since the campaign started")
 	ErrInterrupted   = errors.New("campaign interrupted")
-	ErrFailFast      = errors.New("a run failed (--fail-fast)")
-	errGuestExited   = errors.New("guest exited")
+	// ErrRunsFailed: runs of the plan ended with an error. Their records
+	// are kept in runs.jsonl and the report is written; Summary.Failures
+	// says which.
+	ErrRunsFailed = errors.New("runs failed")
+	// ErrFailFast: --fail-fast stopped the campaign at a failed run (the
+	// error wraps ErrRunsFailed too).
+	ErrFailFast    = errors.New("stopped at the first failed run (--fail-fast)")
+	errGuestExited = errors.New("guest exited")
 )
 
 // Options are a campaign's settings that are not in the config.
@@ -88,12 +94,16 @@ type Summary struct {
 	// AccelReason says why Accel was chosen (the KVM probe's verdict).
 	AccelReason string
 	Duration    time.Duration
+	// Failures are the targets' workloads with failed runs among all the
+	// plan's runs in runs.jsonl (earlier sessions' too), in plan order.
+	Failures []Failure
 }
 
 // Run carries out the campaign. Every finished run is appended to
 // runs.jsonl (and synced) as it ends; a run cut short by ctx goes to
 // interrupted.jsonl and is redone by --resume. It returns ErrInterrupted
-// when ctx ended it.
+// when ctx ended it, else ErrRunsFailed (wrapped, after writing the
+// report) when runs of the plan ended with an error.
 func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	start := time.Now()
 	out := o.OutDir
@@ -195,6 +205,8 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 
 	r := &runner{cfg: cfg, o: o, out: out, accel: accel, pl: pl, man: man, emit: emit, imaged: map[string]bool{}}
 	var runErr error
+	var session []results.Run // the runs appended now
+	notRun := 0               // runs --fail-fast left undone
 	for i, pr := range todo {
 		if ctx.Err() != nil {
 			runErr = ErrInterrupted
@@ -214,22 +226,44 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 			runErr = err
 			break
 		}
+		session = append(session, rec)
 		sum.Done++
 		if rec.Error != "" {
 			sum.Failed++
 		}
 		emit(Event{Kind: RunDone, Index: i + 1, Total: len(todo), Key: pr.Key, Run: &rec})
 		if rec.Error != "" && o.FailFast {
-			runErr = fmt.Errorf("%w: %s: %s", ErrFailFast, pr.Key, rec.Error)
+			notRun = len(todo) - (i + 1)
+			runErr = ErrFailFast
 			break
 		}
+	}
+	runs, readErr := results.ReadRuns(runsPath)
+	if readErr != nil {
+		runs = session // no runs at all, or the file went bad: what this session did
+	}
+	var recorded int
+	sum.Failures, recorded = failures(plan, runs)
+	// A campaign cut short (Ctrl-C, a file that could not be written)
+	// says so; one that ran to its end, or to --fail-fast's stop, says
+	// what failed.
+	if len(sum.Failures) > 0 && (runErr == nil || runErr == ErrFailFast) {
+		failed := 0
+		for _, f := range sum.Failures {
+			failed += f.Failed
+		}
+		failedErr := fmt.Errorf("%d of %d %w", failed, recorded, ErrRunsFailed)
+		if runErr == ErrFailFast {
+			failedErr = fmt.Errorf("%w: %w, %d not run", ErrFailFast, failedErr, notRun)
+		}
+		runErr = failedErr
 	}
 	man.Ended = time.Now().UTC()
 	if err := writeManifest(manPath, man); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
 	if !o.NoReport {
-		if runs, err := results.ReadRuns(runsPath); err == nil && len(runs) > 0 {
+		if readErr == nil && len(runs) > 0 {
 			dir := filepath.Join(out, ReportDir)
 			if _, err := report.Write(dir, []report.Source{{Label: out, Runs: runs, Dir: out}}, []string{"png", "svg"}); err != nil {
 				runErr = errors.Join(runErr, fmt.Errorf("report: %w", err))

@@ -146,8 +146,8 @@ func TestGuestKilledMidStep(t *testing.T) {
 		}
 	}
 	sum, err := Run(context.Background(), cfg, opts)
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, ErrRunsFailed) {
+		t.Fatalf("err = %v, want ErrRunsFailed", err)
 	}
 	if qemuPID == 0 {
 		t.Fatal("the linux guest never booted")

@@ -21,7 +21,7 @@ var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left}
 th{background:#eee}.tcg{background:#fff3cd;border:1px solid #e0b000;padding:.8em;margin:1em 0}
-figure{margin:1.5em 0}img{max-width:100%}
+figure{margin:1.5em 0}img{max-width:100%}td.err{white-space:pre-wrap;font-family:monospace}
 </style></head>
 <body data-images-loaded="0">
 <h1>ukbench report</h1>
@@ -34,6 +34,11 @@ not with published figures.</div>{{end}}
 {{end}}</table>
 <p>Latency is measured from each request's intended send time, at the highest offered rate at or below the
 median maximum sustainable rate (else the lowest rate run); medians over repeats.</p>
+{{if .Failed}}<h2 id="failed-runs">Failed runs</h2>
+<p>The steps a run finished before its error are kept in results.csv.</p>
+<table><tr><th>target</th><th>workload</th><th>repeat</th><th>error</th></tr>
+{{range .Failed}}<tr><td>{{.Target}}</td><td>{{.Workload}}</td><td>{{.Repeat}}</td><td class="err">{{.Error}}</td></tr>
+{{end}}</table>{{end}}
 {{range .Figures}}<figure><img alt="{{.Title}}" src="{{.Src}}"><figcaption>{{.Title}}</figcaption></figure>
 {{end}}
 <p>Data: <a href="results.csv">results.csv</a>.</p>
@@ -58,8 +63,9 @@ func writeHTML(w io.Writer, dir string, sources []Source, ss []*series, figs []F
 		Sources []string
 		TCG     bool
 		Rows    [][]string
+		Failed  []failedRun
 		Figures []htmlFigure
-	}{TCG: tcg}
+	}{TCG: tcg, Failed: failedRuns(sources)}
 	for _, s := range sources {
 		data.Sources = append(data.Sources, s.Label)
 	}

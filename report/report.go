@@ -89,6 +89,7 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Latency is measured from each request's intended send time, at the highest offered rate at or below")
 	fmt.Fprintln(w, "the median maximum sustainable rate (else the lowest rate run); medians over repeats.")
+	writeFailedMarkdown(w, failedRuns(sources))
 	for _, f := range figs {
 		fmt.Fprintf(w, "\n## %s\n\n", f.Title)
 		for _, file := range f.Files {
@@ -117,7 +118,7 @@ func summaryCells(s *series) []string {
 			maxCell = "none sustainable"
 		}
 	}
-	return []string{s.Name, s.Workload, s.Accel, runs, maxCell, latencyCell(s), lossCell(s)}
+	return []string{s.Name, s.Workload, s.Accel, runs, maxCell, latencyCell(s), errorsCell(s)}
 }
 
 // referencePoint is the highest offered rate at or below the median

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/csv"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -110,5 +111,67 @@ func TestSummaryMarksALowerBound(t *testing.T) {
 	ss = buildSeries([]Source{{Label: "x", Runs: runs}})
 	if cell := summaryCells(ss[0])[4]; strings.HasPrefix(cell, "≥") {
 		t.Errorf("max cell %q: a failing step bounds it", cell)
+	}
+}
+
+// failedFixture is a campaign whose linux target never booted (every run
+// failed before its first step, as under a broken KVM) while native ran,
+// and one native run that failed part-way, keeping its first step.
+func failedFixture() []Source {
+	abort := "boot: target linux: vm: connect QMP: QEMU exited: signal: aborted: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n" +
+		"qemu-system-x86_64: ../target/i386/kvm/kvm.c:3067: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed. | x"
+	var runs []results.Run
+	for i := 1; i <= 3; i++ {
+		runs = append(runs, results.Run{Target: "linux", Workload: "dns", Repeat: i, Accel: "kvm", Error: abort})
+	}
+	native := runsOf("native", "none", 2000, 2100, 1900)
+	native[2].Error = "guest exited during the sweep after 1 steps (console: console/native-dns-3.log)"
+	return []Source{{Label: "failing", Runs: append(runs, native...)}}
+}
+
+func TestWriteReportFailedRuns(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Write(dir, failedFixture(), []string{"png"}); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenFile(t, "report-failed-report.md.golden", md)
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for _, want := range []string{"<td>all 3 runs failed (see Failed runs)</td>", `<h2 id="failed-runs">Failed runs</h2>`,
+		"<td>linux</td><td>dns</td><td>3</td><td class=\"err\">boot: target linux: vm: connect QMP: QEMU exited: signal: aborted: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n",
+		"<td>native</td><td>dns</td><td>3</td>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if strings.Count(html, `<td class="err">`) != 4 {
+		t.Errorf("report.html lists %d failed runs, want 4", strings.Count(html, `<td class="err">`))
+	}
+	// results.csv has a row for each failed run (the one that failed
+	// part-way by its step), with the error.
+	f, err := os.Open(filepath.Join(dir, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]string{}
+	for _, row := range rows[1:] {
+		if e := row[len(row)-1]; e != "" {
+			failed[row[1]+" "+row[3]] = e
+		}
+	}
+	if len(failed) != 4 || !strings.Contains(failed["linux 2"], "MSR 0x10a") || !strings.Contains(failed["native 3"], "guest exited") {
+		t.Errorf("results.csv failed runs: %q", failed)
 	}
 }

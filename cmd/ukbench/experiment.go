@@ -71,6 +71,9 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if sum.Report != "" {
 		fmt.Fprintf(stdout, "report:  %s\n", sum.Report)
 	}
+	for _, f := range sum.Failures {
+		fmt.Fprintf(stderr, "failed: %s\n", f)
+	}
 	if errors.Is(err, experiment.ErrResultsExist) || errors.Is(err, experiment.ErrConfigChanged) {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -79,6 +82,10 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	return err
 }
+
+// errRunsFailed: a campaign's runs failed; exit status 1, once the results
+// and the report are written.
+var errRunsFailed = experiment.ErrRunsFailed
 
 // printPlan prints every run in order and each target's command line.
 func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out, accel string) error {
