@@ -28,7 +28,7 @@ figure{margin:1.5em 0}img{max-width:100%}td.err{white-space:pre-wrap;font-family
 <p>Results: {{range $i, $s := .Sources}}{{if $i}}, {{end}}<code>{{$s}}</code>{{end}}.</p>
 {{if .TCG}}<div class="tcg"><strong>TCG:</strong> some of these results come from software emulation (no KVM).
 Absolute rates are far below what a hardware-accelerated guest serves; compare targets with each other,
-not with published figures.</div>{{end}}
+not with published figures.{{range .TCGReasons}}<br>Why TCG: {{.}}.{{end}}</div>{{end}}
 <table><tr><th>target</th><th>workload</th><th>accel</th><th>runs</th><th>max sustainable req/s (median, min–max)</th><th>p50 / p99 latency</th><th>errors</th></tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
@@ -60,12 +60,13 @@ type htmlFigure struct {
 // writeHTML writes report.html, embedding each figure's PNG.
 func writeHTML(w io.Writer, dir string, sources []Source, ss []*series, figs []Figure, tcg bool) error {
 	data := struct {
-		Sources []string
-		TCG     bool
-		Rows    [][]string
-		Failed  []failedRun
-		Figures []htmlFigure
-	}{TCG: tcg, Failed: failedRuns(sources)}
+		Sources    []string
+		TCG        bool
+		TCGReasons []string
+		Rows       [][]string
+		Failed     []failedRun
+		Figures    []htmlFigure
+	}{TCG: tcg, TCGReasons: tcgReasons(sources), Failed: failedRuns(sources)}
 	for _, s := range sources {
 		data.Sources = append(data.Sources, s.Label)
 	}

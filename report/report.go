@@ -79,6 +79,9 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 	if tcg {
 		fmt.Fprintln(w, "> **TCG**: some of these results come from software emulation (no KVM). Absolute rates are far below")
 		fmt.Fprintln(w, "> what a hardware-accelerated guest serves; compare targets with each other, not with published figures.")
+		for _, why := range tcgReasons(sources) {
+			fmt.Fprintf(w, "> Why TCG: %s.\n", why)
+		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "| target | workload | accel | runs | max sustainable req/s (median, min–max) | p50 / p99 latency | errors |")

@@ -175,3 +175,32 @@ func TestWriteReportFailedRuns(t *testing.T) {
 		t.Errorf("results.csv failed runs: %q", failed)
 	}
 }
+
+// TestTCGBannerSaysWhy: the TCG banner of report.md and report.html gives
+// each distinct reason the runs record for running under TCG.
+func TestTCGBannerSaysWhy(t *testing.T) {
+	why := "KVM present (kvm_pvm) but unusable: QEMU aborted: failed to set MSR 0x10a to 0x69"
+	runs := runsOf("linux", "tcg", 900, 1000, 1100)
+	for i := range runs {
+		runs[i].AccelReason = why
+	}
+	runs[2].AccelReason = "tcg asked for"
+	dir := t.TempDir()
+	if _, err := Write(dir, []Source{{Label: "tcg", Runs: append(runs, runsOf("native", "none", 2000)...)}}, []string{"png"}); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string][]string{
+		"report.md":   {"> Why TCG: " + why + ".\n", "> Why TCG: tcg asked for.\n"},
+		"report.html": {"<br>Why TCG: " + why + ".", "<br>Why TCG: tcg asked for."},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if strings.Count(string(b), w) != 1 {
+				t.Errorf("%s: %q appears %d times, want once", file, w, strings.Count(string(b), w))
+			}
+		}
+	}
+}
