@@ -35,8 +35,8 @@ type Options struct {
 	ConfigFile string // for the manifest
 	ConfigData []byte // the file's bytes: their digest guards --resume
 	Version    string // ukbench's version, for the provenance
-	// Binary is the static ukbench put in Linux guests and run natively
-	// (default: the running executable).
+	// Binary is the ukbench (static or dynamically linked) put in Linux
+	// guests and run natively (default: the running executable).
 	Binary   string
 	CacheDir string
 	// Events, if set, is told what happens (from the campaign's goroutine).
