@@ -44,8 +44,8 @@ type Options struct {
 	// Accel is the --accel flag (auto, kvm or tcg): it overrides
 	// $UKBENCH_ACCEL, which overrides the config's vm.accel.
 	Accel string
-	// Binary is the static ukbench put in Linux guests and run natively
-	// (default: the running executable).
+	// Binary is the ukbench (static or dynamically linked) put in Linux
+	// guests and run natively (default: the running executable).
 	Binary   string
 	CacheDir string
 	// Events, if set, is told what happens (from the campaign's goroutine).

@@ -22,9 +22,15 @@ func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 // and checks nothing is left.
 func bootAndCheck(t *testing.T, spec Spec) *Instance {
 	t.Helper()
+	return bootAndCheckBinary(t, spec, testBinary)
+}
+
+// bootAndCheckBinary is bootAndCheck with the given ukbench in the guest.
+func bootAndCheckBinary(t *testing.T, spec Spec, binary string) *Instance {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	inst, err := Boot(ctx, spec, BootOptions{WorkDir: t.TempDir(), RunID: spec.Label(), Binary: testBinary, CacheDir: t.TempDir()})
+	inst, err := Boot(ctx, spec, BootOptions{WorkDir: t.TempDir(), RunID: spec.Label(), Binary: binary, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ type BootOptions struct {
 	// exist. RunID names the files (e.g. "linux-dns-r1").
 	WorkDir string
 	RunID   string
-	// Binary is the static ukbench put in Linux images and run natively
-	// (default: the running executable).
+	// Binary is the ukbench (static or dynamically linked) put in Linux
+	// images and run natively (default: the running executable).
 	Binary string
 	// CacheDir keeps fetched kernels and built images (default
 	// cachedir.Dir()).

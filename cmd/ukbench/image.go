@@ -23,7 +23,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	kroot := fs.String("kernel-root", "", "an unpacked kernel package or root tree (boot/vmlinuz-V, lib/modules/V)")
 	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "Debian kernel package to fetch")
 	machine := fs.String("machine", "pc", "machine type the image is for: pc, q35 or microvm")
-	binary := fs.String("binary", "", "static ukbench to put in the image (default: this executable)")
+	binary := fs.String("binary", "", "ukbench to put in the image, static or dynamically linked (default: this executable)")
 	sockets := fs.Int("sockets", 2, "UDP sockets of the guest's DNS server")
 	args, err := parseFlags(fs, args, stdout)
 	switch {
@@ -66,5 +66,8 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "  %-18s %10d bytes  sha256 %s\n", im.Kernel, im.KernelBytes, im.KernelSHA256[:16])
 	fmt.Fprintf(stdout, "  %-18s %10d bytes  sha256 %s\n", im.Initrd, im.InitrdBytes, im.InitrdSHA256[:16])
 	fmt.Fprintf(stdout, "  modules: %v\n", im.Modules)
+	if len(im.Libraries) > 0 {
+		fmt.Fprintf(stdout, "  libraries: %v\n", im.Libraries)
+	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -23,7 +24,7 @@ var (
 // init and server, and the native server). Call Cleanup from TestMain.
 func Static() (string, error) {
 	once.Do(func() {
-		if dir, err = os.MkdirTemp("", "ukbench-testbin-"); err != nil {
+		if err = makeDir(); err != nil {
 			return
 		}
 		path = filepath.Join(dir, "ukbench")
@@ -34,6 +35,52 @@ func Static() (string, error) {
 		}
 	})
 	return path, err
+}
+
+// Cgo builds ukbench as a Go user gets it from go build or go install:
+// cgo on (CGO_ENABLED=1, so dynamically linked against the C library),
+// with extra build flags (e.g. -ldflags=-linkmode=external), once per name.
+// It skips t when there is no C compiler (go build then turns cgo off).
+// The binary is removed by Cleanup.
+func Cgo(t testing.TB, name string, flags ...string) string {
+	t.Helper()
+	cc, _ := exec.Command("go", "env", "CC").Output()
+	if _, err := exec.LookPath(strings.Fields(string(cc) + " gcc")[0]); err != nil {
+		t.Skipf("no C compiler (go env CC: %q): a cgo build needs one: %v", strings.TrimSpace(string(cc)), err)
+	}
+	cgoMu.Lock()
+	defer cgoMu.Unlock()
+	if p, ok := cgoBuilt[name]; ok {
+		return p
+	}
+	if err := makeDir(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	args := append(append([]string{"build", "-o", p}, flags...), "github.com/ukbench/ukbench/cmd/ukbench")
+	build := exec.Command("go", args...)
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go %v (CGO_ENABLED=1): %v\n%s", args, err, out)
+	}
+	cgoBuilt[name] = p
+	return p
+}
+
+var (
+	cgoMu    sync.Mutex
+	cgoBuilt = map[string]string{}
+)
+
+var (
+	dirOnce sync.Once
+	dirErr  error
+)
+
+// makeDir makes the directory the binaries are built in.
+func makeDir() error {
+	dirOnce.Do(func() { dir, dirErr = os.MkdirTemp("", "ukbench-testbin-") })
+	return dirErr
 }
 
 // Cleanup removes the built binary.

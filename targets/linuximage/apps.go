@@ -1,13 +1,13 @@
 package linuximage
 
 import (
-	"bufio"
 	"context"
 	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ukbench/ukbench/targets/servers"
@@ -47,6 +47,7 @@ type appFiles struct {
 	command []string
 	dirs    []string
 	started string
+	libs    []string // shared objects added (paths in the image)
 }
 
 type hostFile struct {
@@ -59,9 +60,9 @@ func (a *appFiles) write(path string, data string) {
 	a.files[path] = hostFile{data: []byte(data), perm: 0o644}
 }
 
-// appFor returns the files and command of an app. ukbench is the static
-// ukbench binary to put in the image.
-func appFor(ctx context.Context, app, ukbench string, sockets int) (*appFiles, error) {
+// appFor returns the files and command of an app (the ukbench binary,
+// /init, is added by Build).
+func appFor(ctx context.Context, app string, sockets int) (*appFiles, error) {
 	a := &appFiles{files: map[string]hostFile{}}
 	switch app {
 	case AppDNS, AppHTTP:
@@ -113,53 +114,69 @@ func appFor(ctx context.Context, app, ukbench string, sockets int) (*appFiles, e
 	return a, nil
 }
 
-// withLibraries adds a host binary (at dst in the image) and the shared
-// libraries ldd lists for it, with the dynamic loader.
+// withLibraries adds a host ELF file (at dst in the image) and the shared
+// objects the dynamic loader maps for it: its interpreter (at the path in
+// its PT_INTERP) and the libraries ldd lists, at the paths this host's
+// loader finds them, which the guest's copy of that loader searches too
+// (its default directories, RUNPATH). The guest has no /etc/ld.so.cache
+// and no LD_LIBRARY_PATH, so ldd runs without the latter, and a library
+// this host's loader finds only through its cache is refused
+// (ErrLibraryPath) rather than packed where the guest would not look, as
+// is a RUNPATH relative to a binary that moves ($ORIGIN). A file that
+// needs no loader (a static build) is added alone.
 func (a *appFiles) withLibraries(ctx context.Context, src, dst string) error {
 	a.files[dst] = hostFile{src: src, perm: 0o755}
-	out, err := exec.CommandContext(ctx, "ldd", src).Output()
+	f, err := elf.Open(src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	interp, needed, origin, err := dynamicInfo(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	if interp == "" && len(needed) == 0 {
+		return nil
+	}
+	if origin && filepath.Dir(filepath.Clean(src)) != filepath.Dir(dst) {
+		return fmt.Errorf("%w: %s finds its libraries relative to itself ($ORIGIN in its RUNPATH), but it is %s in the guest", ErrLibraryPath, src, dst)
+	}
+	cmd := exec.CommandContext(ctx, "ldd", src)
+	cmd.Env = loaderEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("ldd %s: %w: %s", src, err, strings.TrimSpace(stderr.String()))
+	}
+	objs, err := parseLoaderList(string(out))
 	if err != nil {
 		return fmt.Errorf("ldd %s: %w", src, err)
 	}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		for _, f := range strings.Fields(sc.Text()) {
-			if strings.HasPrefix(f, "/") {
-				real, err := filepath.EvalSymlinks(f)
-				if err != nil {
-					return fmt.Errorf("ldd %s: %s: %w", src, f, err)
-				}
-				a.files[f] = hostFile{src: real, perm: 0o755}
+	if interp != "" && !slices.ContainsFunc(objs, func(o sharedObject) bool { return o.path == interp }) {
+		objs = append(objs, sharedObject{name: interp, path: interp})
+	}
+	for _, o := range objs {
+		if o.path == "" {
+			why := ""
+			if os.Getenv("LD_LIBRARY_PATH") != "" {
+				why = " (LD_LIBRARY_PATH is not used: the guest has none)"
 			}
+			return fmt.Errorf("%w: %s needs %s, which this host's loader does not find%s", ErrMissingLibrary, src, o.name, why)
+		}
+		real, err := filepath.EvalSymlinks(o.path)
+		if err != nil {
+			return fmt.Errorf("%w: %s needs %s: %v", ErrMissingLibrary, src, o.path, err)
+		}
+		a.files[o.path] = hostFile{src: real, perm: 0o755}
+		if !slices.Contains(a.libs, o.path) {
+			a.libs = append(a.libs, o.path)
 		}
 	}
-	return sc.Err()
-}
-
-// checkStatic fails unless path is a statically linked ELF executable,
-// which the guest needs (it has no C library).
-func checkStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("server binary %s: %w", path, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("server binary %s is dynamically linked; the guest needs a static build (make build-static, or CGO_ENABLED=0 go build ./cmd/ukbench)", path)
-		}
+	if interp != "" {
+		return checkGuestFinds(ctx, src, interp, objs)
 	}
 	return nil
-}
-
-// DefaultBinary is the static ukbench to put in images: the running
-// executable when it is static.
-func DefaultBinary() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	return exe, checkStatic(exe)
 }
 
 const nsdConf = `server:

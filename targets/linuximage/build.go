@@ -20,7 +20,7 @@ import (
 type Options struct {
 	App     string  // dns, http, nsd or lighttpd
 	Kernel  *Kernel // from FindKernel or FetchDebianKernel
-	Binary  string  // static ukbench for the dns and http apps
+	Binary  string  // ukbench, the guest's init (and server of the dns and http apps)
 	Machine string  // pc (default), q35 or microvm: decides the virtio transport
 	Sockets int     // DNS sockets of `serve dns` (default 2)
 	OutDir  string
@@ -39,6 +39,10 @@ type Image struct {
 	InitrdSHA256  string   `json:"initrd_sha256"`
 	Modules       []string `json:"modules"`
 	Ready         string   `json:"ready_line"`
+	// Libraries are the shared objects in the initramfs (paths there):
+	// the loader and libraries of a dynamically linked ukbench, NSD or
+	// lighttpd, copied from the host.
+	Libraries []string `json:"libraries,omitempty"`
 	// Dir is the image's directory (not stored).
 	Dir string `json:"-"`
 }
@@ -61,9 +65,18 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if o.OutDir == "" {
 		return nil, fmt.Errorf("image: no output directory")
 	}
-	app, err := appFor(ctx, o.App, o.Binary, o.Sockets)
+	app, err := appFor(ctx, o.App, o.Sockets)
 	if err != nil {
 		return nil, err
+	}
+	// /init is ukbench itself: run as PID 1 it is the guest init. A
+	// dynamically linked one (cgo, as go build and go install make it)
+	// brings its loader and libraries.
+	if err := checkGuestBinary(o.Binary); err != nil {
+		return nil, err
+	}
+	if err := app.withLibraries(ctx, o.Binary, "/init"); err != nil {
+		return nil, fmt.Errorf("server binary: %w", err)
 	}
 	roots := NetModules
 	if o.Machine == "microvm" {
@@ -88,17 +101,6 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 		return nil, err
 	}
 	if err := a.CharDev("/dev/null", 0o666, 1, 3); err != nil {
-		return nil, err
-	}
-	// /init is ukbench itself (static): run as PID 1 it is the guest init.
-	if err := checkStatic(o.Binary); err != nil {
-		return nil, err
-	}
-	init, err := os.ReadFile(o.Binary)
-	if err != nil {
-		return nil, fmt.Errorf("server binary: %w", err)
-	}
-	if err := a.File("/init", 0o755, init); err != nil {
 		return nil, err
 	}
 	cfg := guestinit.Config{Command: app.command, Dirs: app.dirs, StartedLine: app.started}
@@ -148,8 +150,9 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
+	sort.Strings(app.libs)
 	im := &Image{App: o.App, KernelVersion: o.Kernel.Version, KernelPackage: o.Kernel.Package,
-		Kernel: "vmlinuz", Initrd: "initramfs.cpio.gz", Modules: modNames, Ready: ReadyLine(o.App), Dir: o.OutDir}
+		Kernel: "vmlinuz", Initrd: "initramfs.cpio.gz", Modules: modNames, Ready: ReadyLine(o.App), Libraries: app.libs, Dir: o.OutDir}
 	if im.KernelBytes, im.KernelSHA256, err = copyFile(o.Kernel.Image, im.KernelPath()); err != nil {
 		return nil, err
 	}

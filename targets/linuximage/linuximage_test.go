@@ -2,9 +2,15 @@ package linuximage
 
 import (
 	"bytes"
+	"compress/gzip"
+	"context"
+	"debug/elf"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,8 +122,251 @@ func TestNewcReadBack(t *testing.T) {
 	}
 }
 
-func TestCheckStaticRejectsADynamicBinary(t *testing.T) {
-	if err := checkStatic("/bin/sh"); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
-		t.Errorf("checkStatic(/bin/sh) = %v", err)
+func TestCheckGuestBinary(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := checkGuestBinary(sh); err != nil { // dynamically linked: fine now
+		t.Errorf("checkGuestBinary(%s) = %v", sh, err)
+	}
+	text := filepath.Join(t.TempDir(), "script")
+	os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755)
+	if err := checkGuestBinary(text); !errors.Is(err, ErrGuestBinary) || !strings.Contains(err.Error(), text) {
+		t.Errorf("checkGuestBinary(a script) = %v", err)
+	}
+}
+
+func TestParseLoaderList(t *testing.T) {
+	out := "\tlinux-vdso.so.1 (0x00007ffd5a1f2000)\n" +
+		"\tlibfoo.so.1 => not found\n" +
+		"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f0b60268000)\n" +
+		"\t/lib64/ld-linux-x86-64.so.2 (0x00007f0b60473000)\n"
+	got, err := parseLoaderList(out)
+	want := []sharedObject{{"libfoo.so.1", ""}, {"libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6"}, {"/lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("parseLoaderList = %v, %v; want %v", got, err, want)
+	}
+	if _, err := parseLoaderList("\tlibfoo.so => lib/libfoo.so (0x1)\n"); err == nil {
+		t.Errorf("a relative path (from a relative LD_LIBRARY_PATH) was taken")
+	}
+}
+
+// fakeKernel is a kernel with the virtio modules (empty files) for images
+// that are read back, not booted.
+func fakeKernel(t *testing.T) *Kernel {
+	t.Helper()
+	mods := fakeModules(t, "kernel/drivers/virtio/virtio_pci.ko:\nkernel/drivers/net/virtio_net.ko:\n")
+	img := filepath.Join(t.TempDir(), "vmlinuz-6.1.0-test")
+	os.WriteFile(img, []byte("kernel"), 0o644)
+	return &Kernel{Version: "6.1.0-test", Image: img, ModulesDir: mods}
+}
+
+// cpioEntry is a file of an initramfs read back.
+type cpioEntry struct {
+	mode os.FileMode
+	link string
+	data []byte
+}
+
+func readInitramfs(t *testing.T, path string) map[string]cpioEntry {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cpio.NewReader(zr)
+	got := map[string]cpioEntry{}
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(r)
+		got["/"+h.Name] = cpioEntry{h.FileInfo().Mode(), h.Linkname, data}
+	}
+}
+
+// dynamicInterp returns the PT_INTERP of an executable ("" when static).
+func dynamicInterp(t *testing.T, path string) string {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	interp, _, _, err := dynamicInfo(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return interp
+}
+
+// TestBuildPacksTheLoaderAndLibrariesOfADynamicInit builds an image whose
+// /init is the host's dynamically linked sh (a stand-in for a cgo ukbench:
+// the packing does not care what the program is) and reads it back: the
+// interpreter at its PT_INTERP path and libc where ldd finds it, as regular
+// files with the host's content, and both in image.json.
+func TestBuildPacksTheLoaderAndLibrariesOfADynamicInit(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	sh, _ = filepath.EvalSymlinks(sh)
+	interp := dynamicInterp(t, sh)
+	if interp == "" {
+		t.Skipf("%s is statically linked", sh)
+	}
+	out := filepath.Join(t.TempDir(), "image")
+	im, err := Build(context.Background(), Options{App: AppDNS, Kernel: fakeKernel(t), Binary: sh, OutDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readInitramfs(t, im.InitrdPath())
+	same := func(inImage, host string) {
+		t.Helper()
+		want, err := os.ReadFile(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := files[inImage]
+		if !ok || !e.mode.IsRegular() || !bytes.Equal(e.data, want) {
+			t.Errorf("%s in the image: present %v, mode %v, %d bytes; want a copy of %s (%d bytes)", inImage, ok, e.mode, len(e.data), host, len(want))
+		}
+	}
+	same("/init", sh)
+	same(interp, interp)
+	libc := ""
+	for _, l := range im.Libraries {
+		if filepath.Base(l) == "libc.so.6" {
+			libc = l
+		}
+	}
+	if libc == "" || !slices.Contains(im.Libraries, interp) {
+		t.Fatalf("libraries = %v, want %s and a libc.so.6", im.Libraries, interp)
+	}
+	same(libc, libc)
+	if files[interp].mode&0o111 == 0 {
+		t.Errorf("%s is not executable: %v", interp, files[interp].mode)
+	}
+	back, err := ReadImage(out)
+	if err != nil || !slices.Equal(back.Libraries, im.Libraries) {
+		t.Errorf("image.json libraries = %v, %v; want %v", back, err, im.Libraries)
+	}
+	t.Logf("libraries: %v; initramfs %d bytes", im.Libraries, im.InitrdBytes)
+}
+
+// TestBuildAStaticInitAddsNoLibraries: a static build is /init alone.
+func TestBuildAStaticInitAddsNoLibraries(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
+	bin := filepath.Join(dir, "static")
+	build := exec.Command("go", "build", "-o", bin, "main.go")
+	build.Dir, build.Env = dir, append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	im, err := Build(context.Background(), Options{App: AppHTTP, Kernel: fakeKernel(t), Binary: bin, OutDir: filepath.Join(dir, "image")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Libraries) != 0 {
+		t.Errorf("libraries = %v, want none", im.Libraries)
+	}
+	data, _ := os.ReadFile(filepath.Join(im.Dir, ImageFile))
+	if strings.Contains(string(data), "libraries") {
+		t.Errorf("image.json of a static init names libraries:\n%s", data)
+	}
+	files := readInitramfs(t, im.InitrdPath())
+	for name, e := range files {
+		if strings.Contains(name, ".so") {
+			t.Errorf("%s (%v) in a static init's image", name, e.mode)
+		}
+	}
+}
+
+// TestWithLibrariesNamesWhatIsMissing builds a program against a library
+// of its own (with gcc) and checks that each way the guest's loader would
+// not find it fails with a named error naming the library and the binary,
+// and that a library found through RUNPATH is packed where RUNPATH says.
+func TestWithLibrariesNamesWhatIsMissing(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not installed: cannot build a program with a library of its own")
+	}
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib")
+	os.Mkdir(lib, 0o755)
+	os.WriteFile(filepath.Join(dir, "foo.c"), []byte("int foo(void) { return 42; }\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.c"), []byte("int foo(void);\nint main(void) { return foo() != 42; }\n"), 0o644)
+	gcc := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("gcc", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gcc %v: %v\n%s", args, err, out)
+		}
+	}
+	gcc("-shared", "-fPIC", "-o", "lib/libukbenchfoo.so", "foo.c")
+	gcc("-o", "plain", "main.c", "-Llib", "-lukbenchfoo")
+	gcc("-o", "rpath", "main.c", "-Llib", "-lukbenchfoo", "-Wl,-rpath,"+lib)
+	gcc("-o", "origin", "main.c", "-Llib", "-lukbenchfoo", "-Wl,-rpath,$ORIGIN/lib")
+	ctx := context.Background()
+	add := func(src, dst string) (*appFiles, error) {
+		a := &appFiles{files: map[string]hostFile{}}
+		return a, a.withLibraries(ctx, filepath.Join(dir, src), dst)
+	}
+
+	_, err := add("plain", "/init")
+	if !errors.Is(err, ErrMissingLibrary) || !strings.Contains(err.Error(), "libukbenchfoo.so") || !strings.Contains(err.Error(), filepath.Join(dir, "plain")) {
+		t.Errorf("a library the loader does not find: %v", err)
+	}
+	t.Log(err)
+	t.Setenv("LD_LIBRARY_PATH", lib) // found here, not in the guest
+	_, err = add("plain", "/init")
+	if !errors.Is(err, ErrMissingLibrary) || !strings.Contains(err.Error(), "LD_LIBRARY_PATH") {
+		t.Errorf("a library found only through LD_LIBRARY_PATH: %v", err)
+	}
+	t.Log(err)
+	_, err = add("origin", "/init")
+	if !errors.Is(err, ErrLibraryPath) || !strings.Contains(err.Error(), "$ORIGIN") {
+		t.Errorf("$ORIGIN with the binary moved to /init: %v", err)
+	}
+	t.Log(err)
+	if _, err := add("origin", filepath.Join(dir, "origin")); err != nil {
+		t.Errorf("$ORIGIN with the binary where it is: %v", err)
+	}
+	a, err := add("rpath", "/init")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foo := filepath.Join(lib, "libukbenchfoo.so")
+	if f, ok := a.files[foo]; !ok || f.src != foo || !slices.Contains(a.libs, foo) {
+		t.Errorf("the RUNPATH library is not packed at %s: files %v, libs %v", foo, a.files, a.libs)
+	}
+
+	// What ldd (with the host's cache) says and what the loader says
+	// without it differ: the guest would load something else.
+	bin := filepath.Join(dir, "rpath")
+	interp := dynamicInterp(t, bin)
+	objs, _ := parseLoaderList("libukbenchfoo.so => " + foo + " (0x1)\nlibc.so.6 => /opt/elsewhere/libc.so.6 (0x1)\n" + interp + " (0x1)\n")
+	if err := checkGuestFinds(ctx, bin, interp, objs); !errors.Is(err, ErrLibraryPath) || !strings.Contains(err.Error(), "/opt/elsewhere/libc.so.6") {
+		t.Errorf("a library the host takes from elsewhere: %v", err)
+	}
+	if err := checkGuestFinds(ctx, bin, interp, objs[:1]); !errors.Is(err, ErrLibraryPath) || !strings.Contains(err.Error(), "libc.so.6") {
+		t.Errorf("a library ldd did not list: %v", err)
+	}
+	// A library ldd finds (as through the cache) that the loader, without
+	// the cache, does not.
+	plain := filepath.Join(dir, "plain")
+	if err := checkGuestFinds(ctx, plain, interp, []sharedObject{{"libukbenchfoo.so", foo}}); !errors.Is(err, ErrLibraryPath) || !strings.Contains(err.Error(), "ld.so.cache") || !strings.Contains(err.Error(), plain) {
+		t.Errorf("a library found only through the cache: %v", err)
 	}
 }
