@@ -42,7 +42,8 @@ type KVMProbe struct {
 	// Cached says the verdict was read from the cache file, not made now.
 	Cached bool `json:"cached"`
 	// Key digests what can change the verdict: the boot, the QEMU binary
-	// and version, the KVM modules and the probe itself.
+	// (its path, size and modification time: a new version is a new file),
+	// the KVM modules and the probe itself.
 	Key string `json:"key,omitempty"`
 }
 
@@ -86,8 +87,8 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 	if err != nil {
 		return p, fmt.Errorf("%w: %v (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
 	}
-	p.QEMU, p.QEMUVersion = path, QEMUVersion(path)
-	p.Key = probeKey(path, p.QEMUVersion, p.Modules)
+	p.QEMU = path
+	p.Key = probeKey(path, p.Modules)
 
 	probeMu.Lock()
 	defer probeMu.Unlock()
@@ -98,6 +99,7 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 		probeMemo[p.Key] = v
 		return v, nil
 	}
+	p.QEMUVersion = QEMUVersion(path)
 	start := time.Now()
 	failure, err := runProbeGuest(ctx, path, AccelKVM)
 	if err != nil {
@@ -236,16 +238,17 @@ func kvmModules() []string {
 }
 
 // probeKey digests what can change the verdict: this boot, the QEMU
-// binary (path, size, modification time, version), the KVM modules, and
-// the probe guest and its command line.
-func probeKey(qemu, version string, modules []string) string {
+// binary (path, size, modification time), the KVM modules, and the probe
+// guest and its command line. It runs nothing, so a cached verdict costs
+// a few file reads.
+func probeKey(qemu string, modules []string) string {
 	h := sha256.New()
 	boot, _ := os.ReadFile(bootIDFile)
 	fmt.Fprintf(h, "boot %s\n", bytes.TrimSpace(boot))
 	if st, err := os.Stat(qemu); err == nil {
 		fmt.Fprintf(h, "qemu %s %d %d\n", qemu, st.Size(), st.ModTime().UnixNano())
 	}
-	fmt.Fprintf(h, "version %s\nmodules %s\nargs %s\n", version, strings.Join(modules, ","), strings.Join(probeArgs(AccelKVM, ""), " "))
+	fmt.Fprintf(h, "modules %s\nargs %s\n", strings.Join(modules, ","), strings.Join(probeArgs(AccelKVM, ""), " "))
 	h.Write(probeGuest[:])
 	return hex.EncodeToString(h.Sum(nil))
 }
