@@ -22,7 +22,10 @@ import (
 var (
 	ErrResultsExist  = errors.New("result directory already holds runs")
 	ErrConfigChanged = errors.New("config changed since the campaign started")
-	ErrInterrupted   = errors.New("campaign interrupted")
+	// ErrAccelChanged: --resume would run under another accelerator than
+	// the campaign's runs so far (mixing KVM and TCG repeats).
+	ErrAccelChanged = errors.New("accelerator changed since the campaign started")
+	ErrInterrupted  = errors.New("campaign interrupted")
 	// ErrRunsFailed: runs of the plan ended with an error. Their records
 	// are kept in runs.jsonl and the report is written; Summary.Failures
 	// says which.
@@ -123,12 +126,16 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	}
 	// The accelerator is settled before anything is written: an explicit
 	// kvm that cannot run guests stops the campaign here, with the reason.
-	accel := vm.AccelChoice{Accel: "none", Reason: "native targets only"}
+	req := vm.WantedAccel(o.Accel, cfg.VM.Accel)
+	if err := req.Validate(); err != nil {
+		return sum, err
+	}
+	accel := vm.AccelChoice{Accel: "none", Wanted: req.Accel, WantedBy: req.Source, Reason: "native targets only"}
 	for _, t := range cfg.Targets {
 		if t.Kind != targets.KindNative {
-			c, err := vm.ResolveAccel(ctx, cfg.VM.QEMU, vm.WantedAccel(o.Accel, cfg.VM.Accel))
+			c, err := vm.ResolveAccel(ctx, cfg.VM.QEMU, req)
 			if err != nil {
-				return sum, fmt.Errorf("vm.accel: %w", err)
+				return sum, fmt.Errorf("accel %s (%s): %w", req.Accel, req.Source, err)
 			}
 			accel = c
 			if n := c.Notice(); n != "" {
@@ -146,6 +153,10 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 		}
 		if old.ConfigSHA != sha {
 			return sum, fmt.Errorf("%w: %s was started from a config with sha256 %s, this one is %s (use another -o)", ErrConfigChanged, out, old.ConfigSHA[:12], sha[:12])
+		}
+		if was := old.Provenance.Accel; was != "" && was != accel.Accel {
+			return sum, fmt.Errorf("%w: %s ran under %s (%s); this session would run under %s (%s): use another -o, or --accel %s",
+				ErrAccelChanged, out, was, old.Provenance.AccelReason, accel.Accel, accel.Reason, was)
 		}
 		man = old
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -297,8 +308,6 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	spec := pr.Spec
 	if spec.Kind == targets.KindNative {
 		rec.Accel, rec.AccelReason = "none", ""
-	} else {
-		spec.VM.Accel = r.accel.Accel // settled once for the campaign
 	}
 	defer func() { rec.Ended = time.Now().UTC() }()
 	if len(spec.HostCPUs) == 0 {
@@ -306,7 +315,7 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	}
 	consoleRel := filepath.Join(ConsoleDir, key.ID()+".log")
 	inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: filepath.Join(r.out, ConsoleDir), RunID: key.ID(),
-		Binary: r.o.Binary, CacheDir: r.o.CacheDir, Timeout: r.cfg.BootTimeout.D(), Log: r.o.Log})
+		Binary: r.o.Binary, CacheDir: r.o.CacheDir, Timeout: r.cfg.BootTimeout.D(), Log: r.o.Log, Accel: &r.accel})
 	if _, statErr := os.Stat(filepath.Join(r.out, consoleRel)); statErr == nil {
 		rec.ConsoleLog = consoleRel
 	}
@@ -316,7 +325,7 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	}
 	defer inst.Stop(context.Background())
 	r.recordFiles(inst)
-	rec.Accel = inst.Accel // the campaign's choice; its reason is the campaign's too
+	rec.Accel, rec.AccelReason = inst.Accel, inst.AccelReason
 	rec.Boot = inst.Boot
 	if mem, err := inst.Memory(); err == nil {
 		rec.Memory = mem

@@ -32,6 +32,10 @@ type BootOptions struct {
 	Timeout time.Duration
 	// Log receives progress lines (kernel fetch, image build); may be nil.
 	Log io.Writer
+	// Accel is the accelerator the caller settled (a campaign's or the
+	// boot command's, from vm.ResolveAccel); nil: a guest's Boot resolves
+	// vm.WantedAccel("", spec.VM.Accel) itself, $UKBENCH_ACCEL included.
+	Accel *vm.AccelChoice
 }
 
 func (o BootOptions) logf(format string, args ...any) {
@@ -162,7 +166,8 @@ func Boot(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
 // guestPlan is a guest ready to launch.
 type guestPlan struct {
 	cfg   vm.Config
-	ready string // console line that says the app is up
+	accel vm.AccelChoice // settled: cfg.Accel is its kvm or tcg
+	ready string         // console line that says the app is up
 	files []File
 	addr  func(m *vm.Machine) string
 }
@@ -185,10 +190,23 @@ func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	return m.CommandLine()
+	return m.CommandLine(ctx)
+}
+
+// settleAccel returns the accelerator o settled, or resolves the spec's.
+func settleAccel(ctx context.Context, spec Spec, o BootOptions) (vm.AccelChoice, error) {
+	if o.Accel != nil {
+		return *o.Accel, nil
+	}
+	return vm.ResolveAccel(ctx, spec.VM.QEMU, vm.WantedAccel("", spec.VM.Accel))
 }
 
 func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, error) {
+	accel, err := settleAccel(ctx, spec, o)
+	if err != nil {
+		return nil, err
+	}
+	spec.VM.Accel = accel.Accel
 	shape := spec.VM.WithDefaults()
 	cfg := vm.Config{
 		QEMU: shape.QEMU, Accel: shape.Accel, CPUs: shape.CPUs, MemoryMiB: shape.MemoryMiB,
@@ -196,7 +214,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		Net: vm.Network{Mode: shape.Network, Bridge: shape.Bridge}, Powerdown: shape.Powerdown,
 	}
 	port := spec.GuestPort()
-	p := &guestPlan{}
+	p := &guestPlan{accel: accel}
 	if shape.Network == vm.NetUser {
 		proto := "tcp"
 		if spec.Protocol() == "dns" {
@@ -216,7 +234,6 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		ip, _, _ := net.ParseCIDR(shape.GuestIP)
 		p.addr = func(*vm.Machine) string { return net.JoinHostPort(ip.String(), strconv.Itoa(port)) }
 	}
-	var err error
 	switch spec.Kind {
 	case KindLinux:
 		err = prepareLinux(ctx, spec, shape, o, &cfg, p)
@@ -247,8 +264,8 @@ func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begu
 	if err := m.Start(ctx); err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
-	inst := &Instance{Spec: spec, Accel: m.Accel(), AccelReason: m.AccelChoice().Reason, ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
-	inst.Command, _ = m.CommandLine()
+	inst := &Instance{Spec: spec, Accel: m.Accel(), AccelReason: p.accel.Reason, ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
+	inst.Command, _ = m.CommandLine(ctx)
 	fail := func(err error) (*Instance, error) {
 		m.Shutdown(context.Background())
 		return nil, fmt.Errorf("target %s: boot: %w", spec.Label(), err)

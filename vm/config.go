@@ -14,7 +14,7 @@ import (
 
 // Accelerators.
 const (
-	AccelAuto = "auto" // kvm when /dev/kvm is usable, else tcg
+	AccelAuto = "auto" // kvm when it ran the probe guest (ProbeKVM), else tcg
 	AccelKVM  = "kvm"
 	AccelTCG  = "tcg"
 )

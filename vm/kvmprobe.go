@@ -85,7 +85,7 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 	f.Close()
 	path, err := exec.LookPath(qemu)
 	if err != nil {
-		return p, fmt.Errorf("%w: %v (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
+		return p, fmt.Errorf("%w: %w (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
 	}
 	p.QEMU = path
 	p.Key = probeKey(path, p.Modules)
@@ -213,10 +213,15 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
+// qemuVersionTimeout bounds `qemu --version`.
+const qemuVersionTimeout = 5 * time.Second
+
 // QEMUVersion is the first line of `qemu --version`, or "" when it cannot
-// be run.
+// be run within qemuVersionTimeout.
 func QEMUVersion(qemu string) string {
-	out, err := exec.Command(qemu, "--version").Output()
+	ctx, cancel := context.WithTimeout(context.Background(), qemuVersionTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, qemu, "--version").Output()
 	if err != nil {
 		return ""
 	}
@@ -238,15 +243,32 @@ func kvmModules() []string {
 }
 
 // probeKey digests what can change the verdict: this boot, the QEMU
-// binary (path, size, modification time), the KVM modules, and the probe
-// guest and its command line. It runs nothing, so a cached verdict costs
-// a few file reads.
+// binary (path, size, modification time), the KVM device node (a module
+// reload makes a new one), the KVM modules with their source versions and
+// parameters, and
+// the probe guest and its command line. It runs nothing, so a cached
+// verdict costs a few file reads.
 func probeKey(qemu string, modules []string) string {
 	h := sha256.New()
 	boot, _ := os.ReadFile(bootIDFile)
 	fmt.Fprintf(h, "boot %s\n", bytes.TrimSpace(boot))
-	if st, err := os.Stat(qemu); err == nil {
-		fmt.Fprintf(h, "qemu %s %d %d\n", qemu, st.Size(), st.ModTime().UnixNano())
+	for _, f := range []string{qemu, kvmDevice} {
+		if st, err := os.Stat(f); err == nil {
+			fmt.Fprintf(h, "file %s %d %d", f, st.Size(), st.ModTime().UnixNano())
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+				fmt.Fprintf(h, " %d %d.%d", sys.Ino, sys.Ctim.Sec, sys.Ctim.Nsec)
+			}
+			fmt.Fprintln(h)
+		}
+	}
+	for _, m := range modules {
+		src, _ := os.ReadFile(filepath.Join(sysModuleDir, m, "srcversion"))
+		fmt.Fprintf(h, "module %s %s\n", m, bytes.TrimSpace(src))
+		params, _ := os.ReadDir(filepath.Join(sysModuleDir, m, "parameters"))
+		for _, par := range params { // ReadDir sorts by name
+			v, _ := os.ReadFile(filepath.Join(sysModuleDir, m, "parameters", par.Name()))
+			fmt.Fprintf(h, "  %s=%s\n", par.Name(), bytes.TrimSpace(v))
+		}
 	}
 	fmt.Fprintf(h, "modules %s\nargs %s\n", strings.Join(modules, ","), strings.Join(probeArgs(AccelKVM, ""), " "))
 	h.Write(probeGuest[:])

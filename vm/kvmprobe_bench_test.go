@@ -19,7 +19,7 @@ func BenchmarkResolveAccel(b *testing.B) {
 	b.Setenv("UKBENCH_CACHE", b.TempDir())
 	ctx := context.Background()
 	resolve := func(b *testing.B) {
-		if _, err := ResolveAccel(ctx, qemu, AccelAuto); err != nil {
+		if _, err := ResolveAccel(ctx, qemu, AccelRequest{AccelAuto, "benchmark"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -202,12 +202,12 @@ func (m *Machine) QMPReady() time.Duration { return m.qmpReady }
 func (m *Machine) Exited() <-chan struct{} { return m.exited }
 
 // CommandLine is the QEMU command that Start runs (program first), for
-// logs and --dry-run. The accelerator is resolved; ports are those chosen
-// (0 before Start).
-func (m *Machine) CommandLine() ([]string, error) {
+// logs and --dry-run. The accelerator is resolved (auto may probe KVM,
+// within ctx); ports are those chosen (0 before Start).
+func (m *Machine) CommandLine(ctx context.Context) ([]string, error) {
 	accel := m.accel.Accel
 	if accel == "" {
-		c, err := ResolveAccel(context.Background(), m.cfg.QEMU, m.wantedAccel())
+		c, err := ResolveAccel(ctx, m.cfg.QEMU, m.wantedAccel())
 		if err != nil {
 			return nil, err
 		}
@@ -264,13 +264,10 @@ func (m *Machine) resolveAccel(ctx context.Context) error {
 	return err
 }
 
-// wantedAccel is the config's accelerator; a config that left it open (auto)
-// lets $UKBENCH_ACCEL decide.
-func (m *Machine) wantedAccel() string {
-	if m.cfg.Accel == AccelAuto {
-		return WantedAccel("", AccelAuto)
-	}
-	return m.cfg.Accel
+// wantedAccel is the config's accelerator, as given: the machine reads no
+// environment (see EnvAccel).
+func (m *Machine) wantedAccel() AccelRequest {
+	return AccelRequest{Accel: m.cfg.Accel, Source: "vm.accel"}
 }
 
 func (m *Machine) makeDir(context.Context) error {

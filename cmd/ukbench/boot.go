@@ -67,6 +67,25 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// The accelerator first: an explicit kvm this host cannot honour fails
+	// before anything is written.
+	req := vm.WantedAccel(*accel, spec.VM.Accel)
+	if err := req.Validate(); err != nil {
+		return usageError("boot: %v", err)
+	}
+	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, Accel: "none"}
+	var settled *vm.AccelChoice
+	if spec.Kind != targets.KindNative {
+		c, err := vm.ResolveAccel(ctx, spec.VM.QEMU, req)
+		if err != nil {
+			return fmt.Errorf("boot: accel %s (%s): %w", req.Accel, req.Source, err)
+		}
+		if n := c.Notice(); n != "" {
+			fmt.Fprintln(stderr, "ukbench:", n)
+		}
+		settled, spec.VM.Accel, sum.Accel, sum.AccelReason = &c, c.Accel, c.Accel, c.Reason
+	}
+	sum.VM = spec.VM.WithDefaults()
 	logDir := *dir
 	if logDir == "" {
 		d, err := os.MkdirTemp("", "ukbench-boot-")
@@ -78,20 +97,9 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
-	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, VM: spec.VM.WithDefaults(), Accel: "none"}
-	if spec.Kind != targets.KindNative {
-		c, err := vm.ResolveAccel(ctx, spec.VM.QEMU, vm.WantedAccel(*accel, spec.VM.Accel))
-		if err != nil {
-			return fmt.Errorf("boot: %w", err)
-		}
-		if n := c.Notice(); n != "" {
-			fmt.Fprintln(stderr, "ukbench:", n)
-		}
-		spec.VM.Accel, sum.Accel, sum.AccelReason = c.Accel, c.Accel, c.Reason
-	}
 	var failed error
 	for i := 1; i <= *runs; i++ {
-		inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: logDir, RunID: fmt.Sprintf("%s-boot%d", spec.Label(), i), Log: stderr, Timeout: *timeout})
+		inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: logDir, RunID: fmt.Sprintf("%s-boot%d", spec.Label(), i), Log: stderr, Timeout: *timeout, Accel: settled})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

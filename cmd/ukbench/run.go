@@ -32,10 +32,8 @@ func exitCode(err error) int {
 		return 2
 	case errors.Is(err, vm.ErrNoKVM): // asked for what this host cannot do
 		return 2
-	case errors.Is(err, errRunsFailed):
-		return 1 // the results and the report are written
 	}
-	return 1 // another failure, or errRegression
+	return 1 // a failure (experiment.ErrRunsFailed: once the results and the report are written), or errRegression
 }
 
 const mainUsage = `ukbench measures how unikernels and Linux guests serve DNS and HTTP load.
