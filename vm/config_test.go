@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ukbench/ukbench/internal/fielderr"
 )
 
 func TestValidateNamesTheField(t *testing.T) {
@@ -34,6 +36,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		err := c.Validate()
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field+":") {
 			t.Errorf("%s: Validate = %v", tc.field, err)
+		}
+		if fe, ok := fielderr.As(err); !ok || fe.Field() != tc.field {
+			t.Errorf("%s: Validate = %v, holds no *fielderr.Error for the field", tc.field, err)
 		}
 	}
 	if err := good.Validate(); err != nil {
