@@ -208,11 +208,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 	}
 	spec.VM.Accel = accel.Accel
 	shape := spec.VM.WithDefaults()
-	cfg := vm.Config{
-		QEMU: shape.QEMU, Accel: shape.Accel, CPUs: shape.CPUs, MemoryMiB: shape.MemoryMiB,
-		Machine: shape.Machine, NIC: shape.NIC, ConsoleLog: o.consolePath(), HostCPUs: spec.HostCPUs,
-		Net: vm.Network{Mode: shape.Network, Bridge: shape.Bridge}, Powerdown: shape.Powerdown,
-	}
+	cfg := vm.Config{Shape: shape, ConsoleLog: o.consolePath(), HostCPUs: spec.HostCPUs}
 	port := spec.GuestPort()
 	p := &guestPlan{accel: accel}
 	if shape.Network == vm.NetUser {

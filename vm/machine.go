@@ -282,7 +282,7 @@ func (m *Machine) makeDir(context.Context) error {
 }
 
 func (m *Machine) prepareNetwork(context.Context) error {
-	switch m.cfg.Net.Mode {
+	switch m.cfg.Network {
 	case NetUser:
 		for i := range m.cfg.Net.Forwards {
 			if f := m.cfg.Net.Forwards[i]; f.HostPort != 0 {
@@ -305,7 +305,7 @@ func (m *Machine) prepareNetwork(context.Context) error {
 			m.cfg.Net.Forwards[i].HostPort = p
 		}
 	case NetTap:
-		if err := checkBridge(m.cfg.Net.Bridge); err != nil {
+		if err := checkBridge(m.cfg.Bridge); err != nil {
 			return err
 		}
 		if m.cfg.Net.Tap == "" {
@@ -395,10 +395,10 @@ func (m *Machine) connectQMP(ctx context.Context) error {
 }
 
 func (m *Machine) attachTap(context.Context) error {
-	if m.cfg.Net.Mode != NetTap {
+	if m.cfg.Network != NetTap {
 		return nil
 	}
-	return attachTap(m.cfg.Net.Tap, m.cfg.Net.Bridge)
+	return attachTap(m.cfg.Net.Tap, m.cfg.Bridge)
 }
 
 // Status asks QMP for the run state ("running", "paused", …).

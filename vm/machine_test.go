@@ -22,7 +22,7 @@ func fakeConfig(t *testing.T, mode string) Config {
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "vmlinuz")
 	os.WriteFile(kernel, []byte("not a kernel"), 0o644)
-	return Config{QEMU: os.Args[0], Accel: AccelTCG, Kernel: kernel, ConsoleLog: filepath.Join(dir, "console.log"),
+	return Config{Shape: Shape{QEMU: os.Args[0], Accel: AccelTCG}, Kernel: kernel, ConsoleLog: filepath.Join(dir, "console.log"),
 		Net: Network{Forwards: []Forward{{Proto: "udp", GuestPort: 53}, {Proto: "tcp", GuestPort: 53}, {Proto: "tcp", GuestPort: 80}}}}
 }
 
