@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/ukbench/ukbench/internal/fielderr"
 )
 
 // ErrNoKVM is returned when KVM was asked for and cannot run guests here;
@@ -43,13 +45,21 @@ func WantedAccel(flag, config string) AccelRequest {
 }
 
 // Validate says whether r asks for an accelerator that exists, naming its
-// source when not.
+// source when not (ErrInvalidConfig and a *fielderr.Error).
 func (r AccelRequest) Validate() error {
-	switch r.Accel {
+	if err := validAccel(r.Source, r.Accel); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// validAccel is the one check of an accelerator's name, reported as field's.
+func validAccel(field, accel string) error {
+	switch accel {
 	case AccelAuto, AccelKVM, AccelTCG:
 		return nil
 	}
-	return fmt.Errorf("%w: %s: %q: want auto, kvm or tcg", ErrInvalidConfig, r.Source, r.Accel)
+	return fielderr.Errorf(field, "%q: want auto, kvm or tcg", accel)
 }
 
 // AccelChoice is the accelerator a campaign or a machine runs under, and

@@ -112,10 +112,8 @@ func (s Shape) Validate() error {
 	default:
 		return fielderr.Errorf("network", "%q: want user or tap", s.Network)
 	}
-	switch s.Accel {
-	case AccelAuto, AccelKVM, AccelTCG:
-	default:
-		return fielderr.Errorf("accel", "%q: want auto, kvm or tcg", s.Accel)
+	if err := validAccel("accel", s.Accel); err != nil {
+		return err
 	}
 	if s.CPUs < 1 || s.CPUs > 255 {
 		return fielderr.Errorf("cpus", "%d: want 1 to 255", s.CPUs)
