@@ -85,7 +85,7 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 	f.Close()
 	path, err := exec.LookPath(qemu)
 	if err != nil {
-		return p, fmt.Errorf("%w: %w (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
+		return p, noQEMU(err)
 	}
 	p.QEMU = path
 	p.Key = probeKey(path, p.Modules)

@@ -239,3 +239,61 @@ func TestReadinessTimeoutAndCancelMidBoot(t *testing.T) {
 		t.Errorf("QEMU %d still there %v after the cancel", pid, time.Since(start))
 	}
 }
+
+// TestShutdownReportsEveryCleanupError: every cleanup runs, last first, and
+// Shutdown returns all of their errors, not the first.
+func TestShutdownReportsEveryCleanupError(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, name := range []string{"first pushed", "second pushed"} {
+		m.push(name, func() error { order = append(order, name); return errors.New(name + " failed") })
+	}
+	err = m.Shutdown(context.Background())
+	for _, want := range []string{"vm cleanup first pushed: first pushed failed", "vm cleanup second pushed: second pushed failed"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Shutdown = %v, want it to contain %q", err, want)
+		}
+	}
+	if len(order) != 2 || order[0] != "second pushed" {
+		t.Errorf("cleanups ran %q, want both, last pushed first", order)
+	}
+}
+
+// TestMachineGettersDuringStart reads what Start decides while Start runs:
+// under -race this fails if anything Start writes is read unguarded.
+func TestMachineGettersDuringStart(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-m.Exited():
+				return
+			default:
+			}
+			_, _, _, _ = m.Forwards(), m.Accel(), m.QMPReady(), m.Tap()
+			if _, err := m.CommandLine(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			if m.QMPReady() > 0 {
+				return
+			}
+		}
+	}()
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if f := m.Forwards(); f[0].HostPort == 0 {
+		t.Errorf("forwards after Start: %v", f)
+	}
+}
