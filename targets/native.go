@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ukbench/ukbench/targets/servers"
 
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/vm"
@@ -60,9 +61,9 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) 
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(log, line)
-			if f := strings.Fields(line); len(f) >= 5 && strings.HasPrefix(line, "ukbench serve: ready") {
+			if _, addr, ok := servers.ParseReadyLine(line); ok {
 				select {
-				case addrc <- ready{f[4], time.Now()}:
+				case addrc <- ready{addr, time.Now()}:
 				default:
 				}
 			}

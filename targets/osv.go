@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ukbench/ukbench/targets/servers"
+
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -48,7 +50,7 @@ func prepareOSv(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cf
 	if p.ready == "" {
 		p.ready = OSvBootedLine
 		if strings.Contains(spec.Cmdline, "ukbench") {
-			p.ready = "ukbench serve: ready"
+			p.ready = servers.ReadyPrefix
 		}
 	}
 	line, err := osvCmdline(spec, shape)

@@ -53,7 +53,7 @@ type Spec struct {
 	// osv: Image is a disk image (usr.img, booted as virtio-blk) or a kernel
 	// ELF (loader-stripped.elf, booted with -kernel); Cmdline is the
 	// application's command line; ReadyLine the console line that says the
-	// application is up (default: "ukbench serve: ready" when the command
+	// application is up (default: servers.ReadyPrefix when the command
 	// line runs ukbench, else OSv's "Booted up in").
 	Cmdline   string `yaml:"cmdline" json:"cmdline,omitempty"`
 	ReadyLine string `yaml:"ready_line" json:"ready_line,omitempty"`

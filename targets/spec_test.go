@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukbench/ukbench/targets/servers"
+
 	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/targets/linuximage"
@@ -111,7 +113,7 @@ func TestPrepareOSvBootsAKernelWithAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.cfg.Kernel != elf || p.cfg.Append != spec.Cmdline || p.cfg.Disk != "" || p.ready != "ukbench serve: ready" {
+	if p.cfg.Kernel != elf || p.cfg.Append != spec.Cmdline || p.cfg.Disk != "" || p.ready != servers.ReadyPrefix {
 		t.Errorf("cfg %+v, ready %q", p.cfg, p.ready)
 	}
 	if len(p.cfg.Net.Forwards) != 2 || p.cfg.Net.Forwards[1].Proto != "udp" || p.cfg.Net.Forwards[1].GuestPort != 53 {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukbench/ukbench/targets/servers"
+
 	"github.com/ukbench/ukbench/results"
 )
 
@@ -132,9 +134,9 @@ func serveInBackground(t *testing.T, args ...string) (addr string) {
 		t.Fatalf("no readiness line: %v", err)
 	}
 	go io.Copy(io.Discard, pr)
-	fields := strings.Fields(strings.TrimPrefix(line, readyPrefix))
-	if !strings.HasPrefix(line, readyPrefix) || len(fields) < 2 {
-		t.Fatalf("readiness line %q, want %q KIND ADDR", line, readyPrefix)
+	fields := strings.Fields(strings.TrimPrefix(line, servers.ReadyPrefix))
+	if !strings.HasPrefix(line, servers.ReadyPrefix) || len(fields) < 2 {
+		t.Fatalf("readiness line %q, want %q KIND ADDR", line, servers.ReadyPrefix)
 	}
 	return fields[1]
 }

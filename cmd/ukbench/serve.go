@@ -10,14 +10,10 @@ import (
 	"github.com/ukbench/ukbench/targets/servers"
 )
 
-// readyPrefix starts the line a server prints once it listens; guest
-// consoles are watched for it.
-const readyPrefix = "ukbench serve: ready"
-
 const serveUsage = `Usage: ukbench serve dns|http [flags]
 
 Runs a benchmark server until SIGTERM or Ctrl-C. It prints one line,
-"` + readyPrefix + ` KIND ADDR", once it listens.
+"` + servers.ReadyPrefix + ` KIND ADDR", once it listens.
 `
 
 // serveFlags are the flags of serve KIND; zone, origin and sockets are
@@ -91,14 +87,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s dns %s zone %s\n", readyPrefix, s.Addr, z.Origin)
+		fmt.Fprintln(stdout, servers.ReadyLine("dns", s.Addr, "zone", z.Origin))
 		return waitServer(ctx, s.Wait)
 	}
 	s, err := servers.StartHTTP(ctx, servers.HTTPConfig{Listen: f.listen, BodySize: f.bodySize, Faults: faults})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s http %s\n", readyPrefix, s.Addr)
+	fmt.Fprintln(stdout, servers.ReadyLine("http", s.Addr))
 	return waitServer(ctx, s.Wait)
 }
 

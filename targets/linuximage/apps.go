@@ -35,7 +35,7 @@ const StartedLine = "ukbench init: server started"
 func ReadyLine(app string) string {
 	switch app {
 	case AppDNS, AppHTTP:
-		return "ukbench serve: ready"
+		return servers.ReadyPrefix
 	}
 	return StartedLine
 }
