@@ -351,17 +351,15 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	}()
 	histRel := filepath.Join(HistDir, key.ID())
 	var histErr error
-	stepStart := time.Now()
 	sc.Progress = func(l loadgen.Live) { r.emit(Event{Kind: StepProgress, Index: idx, Total: total, Key: key, Live: l}) }
 	sc.OnStep = func(so loadgen.StepOutcome) {
 		if histErr == nil {
-			histErr = loadgen.WriteStepLog(filepath.Join(r.out, histRel), len(rec.Steps)+1, so, stepStart)
+			histErr = loadgen.WriteStepLog(filepath.Join(r.out, histRel), len(rec.Steps)+1, so)
 		}
 		rec.Steps = append(rec.Steps, so.Step)
 		rec.Hist = histRel
 		st := so.Step
 		r.emit(Event{Kind: StepDone, Index: idx, Total: total, Key: key, Step: &st})
-		stepStart = time.Now()
 	}
 	res, err := loadgen.Sweep(sctx, gen, sc)
 	rec.MaxSustainableRPS = res.MaxSustainableRPS

@@ -285,7 +285,7 @@ func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) 
 	for i, w := range workers {
 		tallies[i] = &w.httpTally
 	}
-	return h.collect(spec, tallies), nil
+	return h.collect(spec, tallies).startedAt(clk), nil
 }
 
 // pace follows the schedule and hands each request to an idle worker, then

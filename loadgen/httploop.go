@@ -184,7 +184,7 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 	if err := ctx.Err(); err != nil {
 		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
-	return h.collectLoops(spec, loops), nil
+	return h.collectLoops(spec, loops).startedAt(clk), nil
 }
 
 func (h *HTTP) newLoop(conns int) (*httpLoop, error) {

@@ -199,7 +199,6 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	table := report.NewStepTable(stdout)
 	live := newLiveLine(stderr, lf.quiet)
 	var histErr error
-	stepStart := time.Now()
 	cfg := loadgen.SweepConfig{
 		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
 		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: live.show,
@@ -207,10 +206,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			live.clear()
 			table.Row(o.Step)
 			if lf.histDir != "" && histErr == nil {
-				histErr = loadgen.WriteStepLog(lf.histDir, len(rec.Steps)+1, o, stepStart)
+				histErr = loadgen.WriteStepLog(lf.histDir, len(rec.Steps)+1, o)
 			}
 			rec.Steps = append(rec.Steps, o.Step)
-			stepStart = time.Now()
 		},
 	}
 	res, sweepErr := loadgen.Sweep(ctx, gen, cfg)
