@@ -126,6 +126,7 @@ func (h *HTTP) Describe() results.LoadInfo {
 		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
 		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
 		LateAfterUS: float64(h.cfg.Limits.LateAfter.Microseconds()), MaxLateFrac: h.cfg.Limits.MaxLateFraction,
+		TimerSlackUS: float64(h.cfg.Limits.TimerSlack) / 1e3,
 	}
 }
 
