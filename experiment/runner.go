@@ -333,11 +333,6 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 		rec.Error = "load: " + err.Error()
 		return rec, false
 	}
-	info := gen.Describe()
-	info.WarmupS = pr.Workload.Warmup.D().Seconds()
-	info.SLOP99US = float64(sc.Criteria.SLOP99.Microseconds())
-	info.MaxLoss = sc.Criteria.MaxLoss
-	rec.Load = &info
 
 	// A guest that dies mid-sweep ends the sweep at once, with that cause.
 	sctx, cancel := context.WithCancelCause(ctx)
@@ -350,19 +345,13 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 		}
 	}()
 	histRel := filepath.Join(HistDir, key.ID())
-	var histErr error
 	sc.Progress = func(l loadgen.Live) { r.emit(Event{Kind: StepProgress, Index: idx, Total: total, Key: key, Live: l}) }
 	sc.OnStep = func(so loadgen.StepOutcome) {
-		if histErr == nil {
-			histErr = loadgen.WriteStepLog(filepath.Join(r.out, histRel), len(rec.Steps)+1, so)
-		}
-		rec.Steps = append(rec.Steps, so.Step)
 		rec.Hist = histRel
 		st := so.Step
 		r.emit(Event{Kind: StepDone, Index: idx, Total: total, Key: key, Step: &st})
 	}
-	res, err := loadgen.Sweep(sctx, gen, sc)
-	rec.MaxSustainableRPS = res.MaxSustainableRPS
+	histErr, err := loadgen.RecordSweep(sctx, gen, sc, filepath.Join(r.out, histRel), &rec)
 	if mem, merr := inst.Memory(); merr == nil && rec.Memory != nil {
 		rec.Memory.QEMURSSAfterKiB = mem.QEMURSSKiB
 		rec.Memory.QEMUHWMKiB = mem.QEMUHWMKiB

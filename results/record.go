@@ -35,7 +35,29 @@ type Run struct {
 	// result directory.
 	ConsoleLog        string  `json:"console_log,omitempty"`
 	MaxSustainableRPS float64 `json:"max_sustainable_rps"`
-	Error             string  `json:"error"`
+	// MaxSustainableBound is the sweep's own answer to whether a failing
+	// step bounds MaxSustainableRPS from above; false means the server
+	// kept up with every rate tried, so the maximum is at least
+	// MaxSustainableRPS. Records written before this field lack it: read
+	// it through MaxBounded.
+	MaxSustainableBound *bool  `json:"max_sustainable_bound,omitempty"`
+	Error               string `json:"error"`
+}
+
+// MaxBounded says whether MaxSustainableRPS is bounded from above by a
+// failing step: MaxSustainableBound, or, in a record written before that
+// field, whether any step missed the criteria (which takes a rate that
+// failed once and held on its retry for a bound).
+func (r Run) MaxBounded() bool {
+	if r.MaxSustainableBound != nil {
+		return *r.MaxSustainableBound
+	}
+	for _, s := range r.Steps {
+		if !s.Sustainable {
+			return true
+		}
+	}
+	return false
 }
 
 // Boot holds the boot figures of one guest (or native server), in

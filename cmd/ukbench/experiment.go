@@ -191,7 +191,7 @@ func (p *progress) event(e experiment.Event) {
 		if e.Run.Error != "" {
 			fmt.Fprintf(p.out, "  run failed: %s\n", e.Run.Error)
 		} else {
-			fmt.Fprintf(p.out, "  %s\n", maxLine(e.Run.Steps, e.Run.MaxSustainableRPS))
+			fmt.Fprintf(p.out, "  %s\n", maxLine(*e.Run))
 		}
 	}
 }
