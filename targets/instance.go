@@ -54,12 +54,20 @@ func (o BootOptions) withDefaults() (BootOptions, error) {
 	return o, nil
 }
 
-func (o BootOptions) consolePath() string {
+// ConsolePath is the file a boot with these options writes the guest
+// console or the native server's output to: WorkDir/RunID.log (RunID
+// "console" when empty, WorkDir the temporary directory when empty). A boot
+// that fails before QEMU or the server starts leaves it unwritten.
+func (o BootOptions) ConsolePath() string {
+	dir := o.WorkDir
+	if dir == "" {
+		dir = os.TempDir() // as withDefaults
+	}
 	id := o.RunID
 	if id == "" {
 		id = "console"
 	}
-	return filepath.Join(o.WorkDir, id+".log")
+	return filepath.Join(dir, id+".log")
 }
 
 // Instance is a booted target. Stop it always; Stop is safe to call more
@@ -192,7 +200,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 	shape := spec.VM.WithDefaults()
 	cfg := vm.Config{
 		QEMU: shape.QEMU, Accel: shape.Accel, CPUs: shape.CPUs, MemoryMiB: shape.MemoryMiB,
-		Machine: shape.Machine, NIC: shape.NIC, ConsoleLog: o.consolePath(), HostCPUs: spec.HostCPUs,
+		Machine: shape.Machine, NIC: shape.NIC, ConsoleLog: o.ConsolePath(), HostCPUs: spec.HostCPUs,
 		Net: vm.Network{Mode: shape.Network, Bridge: shape.Bridge}, Powerdown: shape.Powerdown,
 	}
 	port := spec.GuestPort()
