@@ -243,7 +243,7 @@ func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	if err := ctx.Err(); err != nil {
 		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
-	return d.collect(spec, socks), nil
+	return d.collect(spec, socks).startedAt(clk), nil
 }
 
 // run follows the socket's share of the schedule, then waits for the

@@ -126,6 +126,7 @@ func (h *HTTP) Describe() results.LoadInfo {
 		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
 		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
 		LateAfterUS: float64(h.cfg.Limits.LateAfter.Microseconds()), MaxLateFrac: h.cfg.Limits.MaxLateFraction,
+		TimerSlackUS: float64(h.cfg.Limits.TimerSlack) / 1e3,
 	}
 }
 
@@ -285,7 +286,7 @@ func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) 
 	for i, w := range workers {
 		tallies[i] = &w.httpTally
 	}
-	return h.collect(spec, tallies), nil
+	return h.collect(spec, tallies).startedAt(clk), nil
 }
 
 // pace follows the schedule and hands each request to an idle worker, then

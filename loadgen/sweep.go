@@ -40,7 +40,9 @@ type SweepResult struct {
 	// criteria (0 when none did).
 	MaxSustainableRPS float64
 	// Bound says whether MaxSustainableRPS is bounded from above by a
-	// failing step; false means the server kept up with every rate tried.
+	// failing step; false means the server kept up with every rate tried
+	// (a listed rate that failed and then held on its retry counts as
+	// held). RecordSweep carries it into the run record.
 	Bound bool
 }
 
@@ -85,6 +87,7 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 			ok, err = run(r, "retry")
 		}
 		if err != nil {
+			res.Bound = !math.IsInf(bad, 1) // what the finished rates say
 			return res, err
 		}
 		if ok {

@@ -58,19 +58,27 @@ func (o BootOptions) withDefaults() (BootOptions, error) {
 	return o, nil
 }
 
-func (o BootOptions) consolePath() string {
+// ConsolePath is the file a boot with these options writes the guest
+// console or the native server's output to: WorkDir/RunID.log (RunID
+// "console" when empty, WorkDir the temporary directory when empty). A boot
+// that fails before QEMU or the server starts leaves it unwritten.
+func (o BootOptions) ConsolePath() string {
+	dir := o.WorkDir
+	if dir == "" {
+		dir = os.TempDir() // as withDefaults
+	}
 	id := o.RunID
 	if id == "" {
 		id = "console"
 	}
-	return filepath.Join(o.WorkDir, id+".log")
+	return filepath.Join(dir, id+".log")
 }
 
 // Instance is a booted target. Stop it always; Stop is safe to call more
 // than once and from any goroutine.
 type Instance struct {
 	Spec  Spec
-	Accel string // kvm or tcg; "none" for native
+	Accel string // kvm or tcg; results.AccelNone for native
 	// AccelReason says why Accel was chosen (the KVM probe's verdict).
 	AccelReason string
 	// Addr is the HOST:PORT a load generator on the host reaches the
@@ -208,7 +216,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 	}
 	spec.VM.Accel = accel.Accel
 	shape := spec.VM.WithDefaults()
-	cfg := vm.Config{Shape: shape, ConsoleLog: o.consolePath(), HostCPUs: spec.HostCPUs}
+	cfg := vm.Config{Shape: shape, ConsoleLog: o.ConsolePath(), HostCPUs: spec.HostCPUs}
 	port := spec.GuestPort()
 	p := &guestPlan{accel: accel}
 	if shape.Network == vm.NetUser {

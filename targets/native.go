@@ -33,7 +33,7 @@ func nativeCommand(spec Spec, o BootOptions) []string {
 // host CPUs, and returns once it has answered.
 func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) (*Instance, error) {
 	argv := nativeCommand(spec, o)
-	log, err := os.Create(o.consolePath())
+	log, err := os.Create(o.ConsolePath())
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) 
 		log.Close()
 		close(p.done)
 	}()
-	inst := &Instance{Spec: spec, Accel: "none", ConsoleLog: o.consolePath(), Command: argv, native: p, Files: []File{{"binary", argv[0]}}}
+	inst := &Instance{Spec: spec, Accel: results.AccelNone, ConsoleLog: o.ConsolePath(), Command: argv, native: p, Files: []File{{"binary", argv[0]}}}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second

@@ -73,7 +73,7 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := req.Validate(); err != nil {
 		return usageError("boot: %v", err)
 	}
-	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, Accel: "none"}
+	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, Accel: results.AccelNone}
 	var settled *vm.AccelChoice
 	if spec.Kind != targets.KindNative {
 		c, err := vm.ResolveAccel(ctx, spec.VM.QEMU, req)

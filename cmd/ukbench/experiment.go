@@ -12,6 +12,7 @@ import (
 	"github.com/ukbench/ukbench/experiment"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/report"
+	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
 	"github.com/ukbench/ukbench/vm"
 )
@@ -182,7 +183,7 @@ func (p *progress) event(e experiment.Event) {
 		fmt.Fprintf(p.out, "\n[%d/%d] %s %s, repeat %d (%s)\n", e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, p.eta(e))
 	case experiment.Booted:
 		in := e.Instance
-		if in.Accel != "none" {
+		if in.Accel != results.AccelNone {
 			fmt.Fprintf(p.out, "  booted (%s): qemu %.0f ms, console ready %.0f ms, first answer %.0f ms; serving at %s\n",
 				in.Accel, in.Boot.QEMUStartMS, in.Boot.ConsoleReadyMS, in.Boot.FirstAnswerMS, in.Addr)
 		} else {
@@ -205,7 +206,7 @@ func (p *progress) event(e experiment.Event) {
 		if e.Run.Error != "" {
 			fmt.Fprintf(p.out, "  run failed: %s\n", e.Run.Error)
 		} else {
-			fmt.Fprintf(p.out, "  %s\n", maxLine(e.Run.Steps, e.Run.MaxSustainableRPS))
+			fmt.Fprintf(p.out, "  %s\n", maxLine(*e.Run))
 		}
 	}
 }

@@ -184,12 +184,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	criteria := loadgen.Criteria{MinAchieved: lf.minAchieved, MaxLoss: lf.maxLoss, SLOP99: lf.sloP99}
-	info := gen.Describe()
-	info.WarmupS = lf.warmup.Seconds()
-	info.SLOP99US = float64(lf.sloP99.Microseconds())
-	info.MaxLoss = lf.maxLoss
-	rec := results.Run{Target: lf.target, Workload: kind, Repeat: 1, Accel: "none", Started: time.Now().UTC(), Load: &info}
-
+	live := newLiveLine(stderr, lf.quiet)
+	cfg := loadgen.SweepConfig{
+		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
+		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: live.show,
+	}
+	info := loadgen.DescribeSweep(gen, cfg)
 	over := ""
 	if info.Transport != "" {
 		over = " over " + info.Transport
@@ -197,33 +197,18 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "ukbench load %s → %s%s, %s arrivals, %d workers, %v steps (+%v warm-up)\n",
 		kind, info.Server, over, arrivals, info.Workers, lf.step, lf.warmup)
 	table := report.NewStepTable(stdout)
-	live := newLiveLine(stderr, lf.quiet)
-	var histErr error
-	stepStart := time.Now()
-	cfg := loadgen.SweepConfig{
-		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
-		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: live.show,
-		OnStep: func(o loadgen.StepOutcome) {
-			live.clear()
-			table.Row(o.Step)
-			if lf.histDir != "" && histErr == nil {
-				histErr = loadgen.WriteStepLog(lf.histDir, len(rec.Steps)+1, o, stepStart)
-			}
-			rec.Steps = append(rec.Steps, o.Step)
-			stepStart = time.Now()
-		},
+	cfg.OnStep = func(o loadgen.StepOutcome) {
+		live.clear()
+		table.Row(o.Step)
 	}
-	res, sweepErr := loadgen.Sweep(ctx, gen, cfg)
+	rec := results.Run{Target: lf.target, Workload: kind, Repeat: 1, Accel: results.AccelNone, Started: time.Now().UTC()}
+	histErr, sweepErr := loadgen.RecordSweep(ctx, gen, cfg, lf.histDir, &rec)
 	live.clear()
 	rec.Ended = time.Now().UTC()
-	rec.MaxSustainableRPS = res.MaxSustainableRPS
 	if sweepErr != nil {
 		rec.Error = sweepErr.Error()
 	}
-	if rec.Steps == nil {
-		rec.Steps = []results.Step{}
-	}
-	fmt.Fprintln(stdout, maxLine(rec.Steps, res.MaxSustainableRPS))
+	fmt.Fprintln(stdout, maxLine(rec))
 	if lf.out != "" {
 		if err := writeRecord(lf.out, rec); err != nil {
 			return errors.Join(sweepErr, err)
@@ -238,22 +223,18 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return sweepErr
 }
 
-// maxLine sums up a sweep's steps and its maximum sustainable rate (0:
-// none), for `load` and `run` alike.
-func maxLine(steps []results.Step, maxRPS float64) string {
-	bound := false // a step failed: the maximum is bounded from above
-	for _, s := range steps {
-		bound = bound || !s.Sustainable
-	}
+// maxLine sums up a run's sweep: its steps and its maximum sustainable
+// rate (0: none), for `load` and `run` alike.
+func maxLine(rec results.Run) string {
 	switch {
-	case len(steps) == 0:
+	case len(rec.Steps) == 0:
 		return "no step finished"
-	case maxRPS == 0:
+	case rec.MaxSustainableRPS == 0:
 		return "max sustainable rate: none of the rates tried was sustainable"
-	case !bound:
-		return fmt.Sprintf("max sustainable rate: ≥ %.0f/s (every rate tried was sustainable)", maxRPS)
+	case !rec.MaxBounded():
+		return fmt.Sprintf("max sustainable rate: ≥ %.0f/s (every rate tried was sustainable)", rec.MaxSustainableRPS)
 	}
-	return fmt.Sprintf("max sustainable rate: %.0f/s", maxRPS)
+	return fmt.Sprintf("max sustainable rate: %.0f/s", rec.MaxSustainableRPS)
 }
 
 // writeRecord writes the run record as one JSON line (a valid runs.jsonl).
