@@ -136,21 +136,6 @@ func histPaths(dir string, r results.Run) []string {
 	return out
 }
 
-// median, lo and hi of a sample (lo/hi: min and max); ok false when empty.
-func spread(v []float64) (median, lo, hi float64, ok bool) {
-	if len(v) == 0 {
-		return 0, 0, 0, false
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	median = s[n/2]
-	if n%2 == 0 {
-		median = (s[n/2-1] + s[n/2]) / 2
-	}
-	return median, s[0], s[n-1], true
-}
-
 func workloads(ss []*series) []string {
 	seen := map[string]bool{}
 	var out []string

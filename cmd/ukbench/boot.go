@@ -8,9 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
+	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
 	"github.com/ukbench/ukbench/vm"
@@ -173,38 +173,46 @@ func printBootSummary(w io.Writer, s bootSummary) {
 		fmt.Fprintf(w, "accel chosen: %s\n", s.AccelReason)
 	}
 	fmt.Fprintf(w, "%-18s %10s %10s %10s\n", "figure (ms, KiB)", "median", "min", "max")
-	row := func(name string, get func(bootRecord) (float64, bool)) {
+	for _, f := range bootFigures {
 		var v []float64
 		for _, b := range s.Boots {
-			if x, ok := get(b); ok {
+			if x, ok := f.get(b); ok {
 				v = append(v, x)
 			}
 		}
-		slices.Sort(v)
-		if len(v) == 0 || v[len(v)-1] == 0 {
-			return // not recorded (qemu_start of a native server)
+		med, lo, hi, ok := report.Spread(v)
+		if !ok || hi == 0 {
+			continue // not recorded (qemu_start of a native server)
 		}
-		med := v[len(v)/2]
-		if len(v)%2 == 0 {
-			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-		fmt.Fprintf(w, "%-18s %10.1f %10.1f %10.1f\n", name, med, v[0], v[len(v)-1])
+		fmt.Fprintf(w, "%-18s %10.1f %10.1f %10.1f\n", f.name, med, lo, hi)
 	}
-	row("launch_ms", func(b bootRecord) (float64, bool) { return bootField(b, 3) })
-	row("qemu_start_ms", func(b bootRecord) (float64, bool) { return bootField(b, 0) })
-	row("console_ready_ms", func(b bootRecord) (float64, bool) { return bootField(b, 1) })
-	row("first_answer_ms", func(b bootRecord) (float64, bool) { return bootField(b, 2) })
-	row("qemu_rss_kib", func(b bootRecord) (float64, bool) {
-		if b.Memory == nil {
-			return 0, false
-		}
-		return float64(b.Memory.QEMURSSKiB), true
-	})
 }
 
-func bootField(b bootRecord, i int) (float64, bool) {
-	if b.Boot == nil {
-		return 0, false
+// bootFigures are the rows of the boot summary, in order, each named as
+// in the run record and read from a boot by that name; ok is false where
+// the boot did not record it.
+var bootFigures = []struct {
+	name string
+	get  func(bootRecord) (float64, bool)
+}{
+	{"launch_ms", bootMS(func(b *results.Boot) float64 { return b.LaunchMS })},
+	{"qemu_start_ms", bootMS(func(b *results.Boot) float64 { return b.QEMUStartMS })},
+	{"console_ready_ms", bootMS(func(b *results.Boot) float64 { return b.ConsoleReadyMS })},
+	{"first_answer_ms", bootMS(func(b *results.Boot) float64 { return b.FirstAnswerMS })},
+	{"qemu_rss_kib", func(r bootRecord) (float64, bool) {
+		if r.Memory == nil {
+			return 0, false
+		}
+		return float64(r.Memory.QEMURSSKiB), true
+	}},
+}
+
+// bootMS reads one of a boot's figures; there is none when the boot failed.
+func bootMS(get func(*results.Boot) float64) func(bootRecord) (float64, bool) {
+	return func(r bootRecord) (float64, bool) {
+		if r.Boot == nil {
+			return 0, false
+		}
+		return get(r.Boot), true
 	}
-	return [4]float64{b.Boot.QEMUStartMS, b.Boot.ConsoleReadyMS, b.Boot.FirstAnswerMS, b.Boot.LaunchMS}[i], true
 }

@@ -69,7 +69,7 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	p := newProgress(stdout, stderr)
 	opts.Events = p.event
 	sum, err := experiment.Run(ctx, cfg, opts)
-	p.clear()
+	p.live.clear()
 	if sum.Planned > 0 { // the campaign began: say what it did and where it is
 		fmt.Fprintf(stdout, "\n%d runs done (%d failed), %d skipped, of %d planned, in %v; accel %s\n",
 			sum.Done, sum.Failed, sum.Skipped, sum.Planned, sum.Duration.Round(time.Second), sum.Accel)
@@ -145,23 +145,17 @@ func shellQuote(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-// progress shows a campaign: a live line on a terminal, plain lines
-// otherwise (and the finished steps in both cases).
+// progress shows a campaign: its finished lines and steps on stdout, and
+// the running step on the live line (on stderr, when a terminal).
 type progress struct {
-	out, live io.Writer
-	on        bool
-	start     time.Time
-	table     *report.StepTable
+	out   io.Writer
+	live  *liveLine
+	start time.Time
+	table *report.StepTable
 }
 
 func newProgress(stdout, stderr io.Writer) *progress {
-	return &progress{out: stdout, live: stderr, on: isTerminal(stderr), start: time.Now()}
-}
-
-func (p *progress) clear() {
-	if p.on {
-		fmt.Fprint(p.live, "\r\033[K")
-	}
+	return &progress{out: stdout, live: newLiveLine(stderr, false), start: time.Now()}
 }
 
 func (p *progress) eta(e experiment.Event) string {
@@ -176,10 +170,10 @@ func (p *progress) eta(e experiment.Event) string {
 func (p *progress) event(e experiment.Event) {
 	switch e.Kind {
 	case experiment.Note:
-		p.clear()
+		p.live.clear()
 		fmt.Fprintln(p.out, e.Msg)
 	case experiment.RunStarted:
-		p.clear()
+		p.live.clear()
 		fmt.Fprintf(p.out, "\n[%d/%d] %s %s, repeat %d (%s)\n", e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, p.eta(e))
 	case experiment.Booted:
 		in := e.Instance
@@ -191,18 +185,14 @@ func (p *progress) event(e experiment.Event) {
 		}
 		p.table = report.NewStepTable(p.out)
 	case experiment.StepProgress:
-		if p.on {
-			l := e.Live
-			fmt.Fprintf(p.live, "\r\033[K  [%d/%d] %s %s #%d  %.0f/s  %4.1f/%.0fs  sent %d  answered %d  %s",
-				e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, l.Offered, l.Elapsed.Seconds(), l.Length.Seconds(), l.Sent, l.Answered, p.eta(e))
-		}
+		p.live.step(fmt.Sprintf("[%d/%d] %s %s #%d  ", e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat), e.Live, "  "+p.eta(e))
 	case experiment.StepDone:
-		p.clear()
+		p.live.clear()
 		if p.table != nil {
 			p.table.Row(*e.Step)
 		}
 	case experiment.RunDone:
-		p.clear()
+		p.live.clear()
 		if e.Run.Error != "" {
 			fmt.Fprintf(p.out, "  run failed: %s\n", e.Run.Error)
 		} else {

@@ -187,7 +187,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	live := newLiveLine(stderr, lf.quiet)
 	cfg := loadgen.SweepConfig{
 		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
-		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: live.show,
+		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: func(v loadgen.Live) { live.step("", v, "") },
 	}
 	info := loadgen.DescribeSweep(gen, cfg)
 	over := ""
@@ -247,27 +247,4 @@ func writeRecord(path string, rec results.Run) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	return nil
-}
-
-// liveLine shows a running step on a terminal; elsewhere it prints nothing.
-type liveLine struct {
-	w  io.Writer
-	on bool
-}
-
-func newLiveLine(w io.Writer, quiet bool) *liveLine {
-	return &liveLine{w: w, on: !quiet && isTerminal(w)}
-}
-
-func (l *liveLine) show(v loadgen.Live) {
-	if !l.on {
-		return
-	}
-	fmt.Fprintf(l.w, "\r\033[K  %.0f/s  %4.1f/%.0fs  sent %d  answered %d", v.Offered, v.Elapsed.Seconds(), v.Length.Seconds(), v.Sent, v.Answered)
-}
-
-func (l *liveLine) clear() {
-	if l.on {
-		fmt.Fprint(l.w, "\r\033[K")
-	}
 }
