@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/ukbench/ukbench/internal/privdir"
 )
 
 // Sentinel errors of a machine's life.
@@ -302,12 +304,12 @@ func (m *Machine) wantedAccel() AccelRequest {
 }
 
 func (m *Machine) makeDir(context.Context) error {
-	dir, err := os.MkdirTemp("", "ukbench-vm-")
+	d, err := privdir.Make("vm")
 	if err != nil {
 		return err
 	}
-	m.locked(func() { m.dir, m.qmp = dir, filepath.Join(dir, "qmp.sock") })
-	m.push("remove private directory", func() error { return os.RemoveAll(dir) })
+	m.locked(func() { m.dir, m.qmp = d.Path, filepath.Join(d.Path, "qmp.sock") })
+	m.push("remove private directory", d.Remove)
 	return nil
 }
 
