@@ -233,6 +233,10 @@ func (m *Machine) QMPReady() (d time.Duration) {
 // Exited is closed when the QEMU process has exited.
 func (m *Machine) Exited() <-chan struct{} { return m.exited }
 
+// PrivateDirPlaceholder stands for a private directory in a command line
+// shown before the directory exists (--dry-run).
+const PrivateDirPlaceholder = "PRIVATE_DIR"
+
 // CommandLine is the QEMU command that Start runs (program first), for
 // logs and --dry-run. The accelerator is resolved (auto may probe KVM,
 // within ctx); ports are those chosen (0 before Start).
@@ -248,7 +252,7 @@ func (m *Machine) CommandLine(ctx context.Context) ([]string, error) {
 		accel = c.Accel
 	}
 	if qmpPath == "" {
-		qmpPath = "PRIVATE_DIR/qmp.sock"
+		qmpPath = PrivateDirPlaceholder + "/qmp.sock"
 	}
 	return append([]string{cfg.QEMU}, Args(cfg, accel, qmpPath)...), nil
 }
@@ -284,6 +288,13 @@ func (m *Machine) Start(ctx context.Context) (err error) {
 	}
 	return nil
 }
+
+// OnShutdown adds a cleanup that Shutdown runs (and a failed Start, which
+// shuts down): cleanups run last added first, after QEMU has exited, so one
+// added before Start runs after every cleanup of Start's own (a private
+// disk the guest had open is removed once QEMU is gone). Its error is
+// Shutdown's as the others'.
+func (m *Machine) OnShutdown(name string, fn func() error) { m.push(name, fn) }
 
 func (m *Machine) push(name string, fn func() error) {
 	m.mu.Lock()

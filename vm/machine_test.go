@@ -309,3 +309,32 @@ func TestMachineGettersDuringStart(t *testing.T) {
 		t.Errorf("forwards after Start: %v", f)
 	}
 }
+
+// A cleanup added before Start runs at Shutdown after QEMU has exited and
+// after Start's own cleanups (a private disk QEMU had open goes last).
+func TestOnShutdownRunsLastOnceQEMUIsGone(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var dir string
+	ran := false
+	m.OnShutdown("check", func() error {
+		ran = true
+		if !processGone(pid) {
+			t.Errorf("cleanup ran while QEMU %d was running", pid)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("cleanup ran before the private directory's removal: %v", err)
+		}
+		return errors.New("check failed")
+	})
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pid, dir = m.PID(), m.dir
+	if err := m.Shutdown(context.Background()); !ran || err == nil || !strings.Contains(err.Error(), "check failed") {
+		t.Errorf("Shutdown = %v, ran %v; want the cleanup run and its error returned", err, ran)
+	}
+}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ukbench/ukbench/internal/privdir"
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // A ukbench killed by SIGKILL leaves its private directories with a lock
@@ -38,5 +41,45 @@ func TestRunAndBootSweepDeadOwnersDirectories(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// run --dry-run of an OSv disk target with a command line (which a real run
+// writes into a private copy of the disk) prints the plan and writes
+// nothing: not into a result directory that does not exist yet, not into
+// one that does, not into the temporary directory.
+func TestDryRunOfOSvDiskWritesNothing(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "osv.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`name: osv
+vm: {qemu: %s, accel: tcg}
+targets: [{name: osv, kind: osv, app: http, image: %s, cmdline: "/ukbench serve http --listen 0.0.0.0:80"}]
+workloads: [{kind: http, rates: "200", step: 300ms}]
+`, testbin.FailingQEMU(t), testbin.OSvDisk(t))), 0o644)
+	existing := filepath.Join(dir, "existing")
+	os.MkdirAll(filepath.Join(existing, "console"), 0o755)
+	for _, out := range []string{filepath.Join(dir, "new"), existing} {
+		stdout, stderr, code := runCLI(context.Background(), "run", cfg, "--dry-run", "-o", out)
+		if code != 0 || !strings.Contains(stdout, "file=PRIVATE_DIR/osv-http-r1-osv.raw,") {
+			t.Errorf("dry run into %s: exit %d; want 0 and the private copy named\n%s%s", out, code, stdout, stderr)
+		}
+		var written []string
+		filepath.Walk(out, func(path string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				written = append(written, path)
+			}
+			return nil
+		})
+		if len(written) > 0 {
+			t.Errorf("dry run into %s wrote %v", out, written)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); !os.IsNotExist(err) {
+		t.Errorf("dry run made the result directory: %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("dry run wrote %v into the temporary directory", left)
 	}
 }
