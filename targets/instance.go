@@ -11,14 +11,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/privdir"
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/vm"
 )
 
 // BootOptions are the per-boot settings that are not part of a Spec.
 type BootOptions struct {
-	// WorkDir receives the console log and any private image copy; it must
-	// exist. RunID names the files (e.g. "linux-dns-r1").
+	// WorkDir receives the console log; it must exist. RunID names the
+	// files (e.g. "linux-dns-r1"). A private image copy (an OSv disk with
+	// ukbench's command line) goes to a private directory of its own
+	// (internal/privdir), removed when the instance stops.
 	WorkDir string
 	RunID   string
 	// Binary is the ukbench (static or dynamically linked) put in Linux
@@ -36,6 +39,10 @@ type BootOptions struct {
 	// boot command's, from vm.ResolveAccel); nil: a guest's Boot resolves
 	// vm.WantedAccel("", spec.VM.Accel) itself, $UKBENCH_ACCEL included.
 	Accel *vm.AccelChoice
+
+	// dryRun: CommandLine's preparation, which writes nothing (a private
+	// copy is named, not made).
+	dryRun bool
 }
 
 func (o BootOptions) logf(format string, args ...any) {
@@ -178,11 +185,28 @@ type guestPlan struct {
 	ready string         // console line that says the app is up
 	files []File
 	addr  func(m *vm.Machine) string
+	// private is the directory of the guest's private files (the OSv
+	// disk copy), nil when it has none; the machine removes it when it
+	// stops, after QEMU has exited.
+	private *privdir.Dir
+	// dryDisk is the disk a dry run shows in place of cfg.Disk (a private
+	// copy it did not make).
+	dryDisk string
+}
+
+// release removes what preparing the plan made, for a plan that will not
+// be booted.
+func (p *guestPlan) release() {
+	if p != nil && p.private != nil {
+		p.private.Remove()
+	}
 }
 
 // CommandLine returns the QEMU command a guest target would run (for
-// --dry-run), preparing its image but starting nothing.
+// --dry-run), checking its image but starting nothing and writing no
+// private copy (its path is shown under PRIVATE_DIR, as the QMP socket's).
 func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error) {
+	o.dryRun = true
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
@@ -198,7 +222,12 @@ func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	return m.CommandLine(ctx)
+	if p.dryDisk == "" {
+		return m.CommandLine(ctx)
+	}
+	cfg := p.cfg.WithDefaults()
+	cfg.Disk = p.dryDisk
+	return append([]string{cfg.QEMU}, vm.Args(cfg, p.accel.Accel, vm.PrivateDirPlaceholder+"/qmp.sock")...), nil
 }
 
 // settleAccel returns the accelerator o settled, or resolves the spec's.
@@ -245,6 +274,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		err = prepareOSv(ctx, spec, shape, o, &cfg, p)
 	}
 	if err != nil {
+		p.release()
 		return nil, err
 	}
 	p.cfg = cfg
@@ -262,7 +292,13 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begun time.Time) (*Instance, error) {
 	m, err := vm.New(p.cfg, nil)
 	if err != nil {
+		p.release()
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
+	}
+	if d := p.private; d != nil {
+		// Pushed before Start: it runs last, once QEMU is gone, whether
+		// Start fails or the instance is stopped.
+		m.OnShutdown("remove private image", d.Remove)
 	}
 	ready := m.WatchConsole(p.ready)
 	if err := m.Start(ctx); err != nil {

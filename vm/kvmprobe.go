@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/internal/cachedir"
+	"github.com/ukbench/ukbench/internal/privdir"
 )
 
 // KVMProbe is the accelerator probe's verdict on one host: whether QEMU,
@@ -128,11 +129,12 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 // cannot be written. The guest runs for at most probeTimeout and QEMU never
 // outlives the call.
 func runProbeGuest(ctx context.Context, qemu, accel string) (failure string, err error) {
-	dir, err := os.MkdirTemp("", "ukbench-probe-")
+	d, err := privdir.Make("probe")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
+	defer d.Remove()
+	dir := d.Path
 	img := filepath.Join(dir, "probe.img")
 	if err := os.WriteFile(img, probeGuest[:], 0o600); err != nil {
 		return "", err

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/ukbench/ukbench/internal/privdir"
 )
 
 // Sentinel errors of a machine's life.
@@ -231,6 +233,10 @@ func (m *Machine) QMPReady() (d time.Duration) {
 // Exited is closed when the QEMU process has exited.
 func (m *Machine) Exited() <-chan struct{} { return m.exited }
 
+// PrivateDirPlaceholder stands for a private directory in a command line
+// shown before the directory exists (--dry-run).
+const PrivateDirPlaceholder = "PRIVATE_DIR"
+
 // CommandLine is the QEMU command that Start runs (program first), for
 // logs and --dry-run. The accelerator is resolved (auto may probe KVM,
 // within ctx); ports are those chosen (0 before Start).
@@ -246,7 +252,7 @@ func (m *Machine) CommandLine(ctx context.Context) ([]string, error) {
 		accel = c.Accel
 	}
 	if qmpPath == "" {
-		qmpPath = "PRIVATE_DIR/qmp.sock"
+		qmpPath = PrivateDirPlaceholder + "/qmp.sock"
 	}
 	return append([]string{cfg.QEMU}, Args(cfg, accel, qmpPath)...), nil
 }
@@ -283,6 +289,13 @@ func (m *Machine) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// OnShutdown adds a cleanup that Shutdown runs (and a failed Start, which
+// shuts down): cleanups run last added first, after QEMU has exited, so one
+// added before Start runs after every cleanup of Start's own (a private
+// disk the guest had open is removed once QEMU is gone). Its error is
+// Shutdown's as the others'.
+func (m *Machine) OnShutdown(name string, fn func() error) { m.push(name, fn) }
+
 func (m *Machine) push(name string, fn func() error) {
 	m.mu.Lock()
 	m.cleanups = append(m.cleanups, cleanup{name, fn})
@@ -302,12 +315,12 @@ func (m *Machine) wantedAccel() AccelRequest {
 }
 
 func (m *Machine) makeDir(context.Context) error {
-	dir, err := os.MkdirTemp("", "ukbench-vm-")
+	d, err := privdir.Make("vm")
 	if err != nil {
 		return err
 	}
-	m.locked(func() { m.dir, m.qmp = dir, filepath.Join(dir, "qmp.sock") })
-	m.push("remove private directory", func() error { return os.RemoveAll(dir) })
+	m.locked(func() { m.dir, m.qmp = d.Path, filepath.Join(d.Path, "qmp.sock") })
+	m.push("remove private directory", d.Remove)
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp"
 	"github.com/digitalocean/go-qemu/qmp/qmptest"
+
+	"github.com/ukbench/ukbench/internal/privdir"
 )
 
 // fakeConfig is a config whose "QEMU" is this test binary in a fake mode.
@@ -30,6 +32,8 @@ func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 
 func TestMachineLifecycle(t *testing.T) {
 	cfg := fakeConfig(t, "ok")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	m, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +44,14 @@ func TestMachineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, dir := m.PID(), m.dir
+	// The private directory is findable as a live ukbench's: a sweep
+	// leaves it, and removes it once its owner is dead (privdir's tests).
+	if _, err := os.Stat(filepath.Join(dir, privdir.LockName)); err != nil || filepath.Dir(dir) != tmp {
+		t.Errorf("private directory %s: want one of privdir's in $TMPDIR: %v", dir, err)
+	}
+	if removed, err := privdir.SweepIn(tmp); len(removed) > 0 || err != nil {
+		t.Errorf("sweep removed a live machine's directory: %v, %v", removed, err)
+	}
 	if f := m.Forwards(); f[0].HostPort == 0 || f[1].HostPort != f[0].HostPort || f[2].HostPort == f[0].HostPort {
 		t.Errorf("forwards %v: want a host port each, one shared by udp and tcp to guest port 53 (one DNS address)", f)
 	}
@@ -295,5 +307,34 @@ func TestMachineGettersDuringStart(t *testing.T) {
 	<-done
 	if f := m.Forwards(); f[0].HostPort == 0 {
 		t.Errorf("forwards after Start: %v", f)
+	}
+}
+
+// A cleanup added before Start runs at Shutdown after QEMU has exited and
+// after Start's own cleanups (a private disk QEMU had open goes last).
+func TestOnShutdownRunsLastOnceQEMUIsGone(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var dir string
+	ran := false
+	m.OnShutdown("check", func() error {
+		ran = true
+		if !processGone(pid) {
+			t.Errorf("cleanup ran while QEMU %d was running", pid)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("cleanup ran before the private directory's removal: %v", err)
+		}
+		return errors.New("check failed")
+	})
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pid, dir = m.PID(), m.dir
+	if err := m.Shutdown(context.Background()); !ran || err == nil || !strings.Contains(err.Error(), "check failed") {
+		t.Errorf("Shutdown = %v, ran %v; want the cleanup run and its error returned", err, ran)
 	}
 }

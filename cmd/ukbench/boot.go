@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ukbench/ukbench/internal/privdir"
 	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
@@ -88,12 +89,12 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sum.VM = spec.VM.WithDefaults()
 	logDir := *dir
 	if logDir == "" {
-		d, err := os.MkdirTemp("", "ukbench-boot-")
+		d, err := privdir.Make("boot")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(d)
-		logDir = d
+		defer d.Remove()
+		logDir = d.Path
 	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}

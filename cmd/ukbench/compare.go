@@ -22,7 +22,9 @@ const compareUsage = `Usage: ukbench compare [flags] BASE NEW
 Compares two result directories (or runs.jsonl files) metric by metric:
 medians over repeats with confidence intervals and a Mann–Whitney U test.
 A regression is a change that is significant and worse than --threshold.
-Exit status: 0 no regression, 1 regression, 2 bad input.
+Exit status: 0 no regression, 1 regression, 2 bad input, including a
+comparison of nothing (an unknown --metric, a target without runs, no
+metric measured on both sides).
 `
 
 func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,7 +52,9 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError("compare: --alpha %g: want a level between 0 and 1", opt.Alpha)
 	}
 	if metrics != "" {
-		opt.Metrics = strings.Split(metrics, ",")
+		for _, m := range strings.Split(metrics, ",") {
+			opt.Metrics = append(opt.Metrics, strings.TrimSpace(m))
+		}
 	}
 	var base, new report.Side
 	switch {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ukbench/ukbench/internal/privdir"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -68,6 +69,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage)
 		return usageError("no command given")
+	}
+	switch args[0] {
+	case "run", "boot":
+		// Commands that make private directories first remove the ones
+		// killed ukbench processes left; best effort and quiet, a live
+		// ukbench's stay.
+		privdir.Sweep()
 	}
 	switch args[0] {
 	case "serve":

@@ -267,6 +267,9 @@ func TestCLICompare(t *testing.T) {
 		{"compare-one-arg", []string{dir + "/base"}, 2},
 		{"compare-vm-mismatch", []string{dir + "/base", dir + "/bigvm"}, 2},
 		{"compare-vm-allowed", []string{"--allow-mismatch", "--metric", "max_rps", dir + "/base", dir + "/bigvm"}, 0},
+		{"compare-unknown-metric", []string{"--metric", "bogus", dir + "/base", dir + "/slower"}, 2},
+		{"compare-nothing-compared", []string{"--metric", "p99_us@12345", dir + "/base", dir + "/slower"}, 2},
+		{"compare-missing-target", []string{"--base-target", "linux", "--new-target", "nope", dir + "/pair"}, 2},
 	}
 	for _, f := range []string{"gobench", "bmf"} {
 		stdout, stderr, code := runCLI(context.Background(), "export", "--format", f, dir+"/slower")
