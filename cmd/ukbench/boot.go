@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ukbench/ukbench/internal/privdir"
+	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
@@ -103,7 +104,7 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: logDir, RunID: fmt.Sprintf("%s-boot%d", spec.Label(), i), Log: stderr, Timeout: *timeout, Accel: settled})
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return fmt.Errorf("boot: interrupted during boot %d of %d (%d finished): %w", i, *runs, i-1, context.Cause(ctx))
 			}
 			sum.Boots = append(sum.Boots, bootRecord{Error: err.Error()})
 			fmt.Fprintf(stdout, "boot %d: %v\n", i, err)
@@ -145,7 +146,11 @@ func targetArg(arg string) (targets.Spec, error) {
 		}
 		return s, nil
 	}
-	return targets.LoadSpec(arg)
+	s, err := targets.LoadSpec(arg)
+	if errors.Is(err, yamlstrict.ErrConfig) {
+		return s, fmt.Errorf("%w: %w", errUsage, err) // bad input: exit 2, as run's config errors
+	}
+	return s, err
 }
 
 func bootLine(i int, r bootRecord) string {

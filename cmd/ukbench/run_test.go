@@ -81,6 +81,7 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"boot-no-target", []string{"boot"}, 2},
 		{"boot-bad-target", []string{"boot", "xen:dns"}, 2},
 		{"boot-bad-runs", []string{"boot", "native:dns", "--runs", "0"}, 2},
+		{"boot-bad-target-file", []string{"boot", "testdata/boot/bad-target.yaml"}, 2},
 		{"image-no-kind", []string{"image"}, 2},
 		{"image-no-output", []string{"image", "linux", "--app", "dns"}, 2},
 	}
