@@ -113,6 +113,7 @@ func writeManifest(path string, m *Manifest) error {
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		os.Remove(tmp) // a full disk: leave the old manifest, and no half copy
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -142,7 +142,10 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	// The loop.
 	notRun, runErr := c.runAll(ctx, todo)
 	// The end: every session's runs, their failures, the manifest's end.
-	runs, readErr := results.ReadRuns(c.runsPath)
+	runs, warns, readErr := results.ReadRunsWarn(c.runsPath)
+	for _, w := range warns { // a record this session could not write, nor cut back
+		c.emit(Event{Kind: Note, Msg: w.String()})
+	}
 	if readErr != nil {
 		runs = c.session // no runs at all, or the file went bad: what this session did
 	}
@@ -239,8 +242,12 @@ func (c *campaign) openResults() (done map[RunKey]bool, err error) {
 			return nil, err
 		}
 	}
-	if done, err = finishedRuns(c.runsPath); err != nil {
+	done, notes, err := finishedRuns(c.runsPath)
+	if err != nil {
 		return nil, err
+	}
+	for _, n := range notes {
+		c.emit(Event{Kind: Note, Msg: n})
 	}
 	c.pl = choosePlacement(c.cfg.Placement)
 	if old == nil {
