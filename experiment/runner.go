@@ -42,7 +42,7 @@ type Options struct {
 	Resume     bool   // continue a campaign: skip the runs runs.jsonl holds
 	FailFast   bool   // stop at the first failed run
 	ConfigFile string // for the manifest
-	ConfigData []byte // the file's bytes: their digest guards --resume
+	ConfigData []byte // the file's bytes: their digest goes in the manifest (--resume checks the effective plan: plansha.go)
 	Version    string // ukbench's version, for the provenance
 	// Accel is the --accel flag (auto, kvm or tcg): it overrides
 	// $UKBENCH_ACCEL, which overrides the config's vm.accel.
@@ -142,7 +142,10 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	// The loop.
 	notRun, runErr := c.runAll(ctx, todo)
 	// The end: every session's runs, their failures, the manifest's end.
-	runs, readErr := results.ReadRuns(c.runsPath)
+	runs, warns, readErr := results.ReadRunsWarn(c.runsPath)
+	for _, w := range warns { // a record this session could not write, nor cut back
+		c.emit(Event{Kind: Note, Msg: w.String()})
+	}
 	if readErr != nil {
 		runs = c.session // no runs at all, or the file went bad: what this session did
 	}
@@ -164,7 +167,8 @@ type campaign struct {
 	start             time.Time
 	out               string // the result directory
 	runsPath, manPath string
-	configSHA         string // of o.ConfigData: --resume's guard
+	configSHA         string // of o.ConfigData, for the manifest
+	planSHA           string // of the effective plan (plansha.go): --resume's guard
 	accel             vm.AccelChoice
 	pl                Placement
 	man               *Manifest
@@ -216,17 +220,25 @@ func (c *campaign) settleAccel(ctx context.Context) error {
 }
 
 // openResults opens the result directory: a directory that holds a
-// campaign is continued only with --resume and the same config. It makes
-// the directories, reads the runs already finished and sets up the
-// manifest (a new one, or the old one with this session's accelerator and
-// start), with the generator's placement.
+// campaign is continued only with --resume and the same effective plan
+// (checkPlan). It makes the directories, reads the runs already finished
+// (cutting off a torn final record) and sets up the manifest (a new one,
+// or the old one with this session's accelerator and start), with the
+// generator's placement.
 func (c *campaign) openResults() (done map[RunKey]bool, err error) {
+	if c.planSHA, err = planSHA(c.cfg); err != nil {
+		return nil, err
+	}
 	old, err := readManifest(c.manPath) // nil unless err is nil
+	var planErr error
+	if err == nil && c.o.Resume {
+		planErr = c.checkPlan(old)
+	}
 	switch {
 	case err == nil && !c.o.Resume:
 		return nil, fmt.Errorf("%w: %s (add --resume to continue it, or give another -o)", ErrResultsExist, c.out)
-	case err == nil && old.ConfigSHA != c.configSHA:
-		return nil, fmt.Errorf("%w: %s was started from a config with sha256 %s, this one is %s (use another -o)", ErrConfigChanged, c.out, old.ConfigSHA[:12], c.configSHA[:12])
+	case planErr != nil:
+		return nil, planErr
 	case err == nil && old.Provenance.Accel != "" && old.Provenance.Accel != c.accel.Accel:
 		was := old.Provenance
 		return nil, fmt.Errorf("%w: %s ran under %s (%s); this session would run under %s (%s): use another -o, or --accel %s",
@@ -239,15 +251,20 @@ func (c *campaign) openResults() (done map[RunKey]bool, err error) {
 			return nil, err
 		}
 	}
-	if done, err = finishedRuns(c.runsPath); err != nil {
+	done, notes, err := finishedRuns(c.runsPath)
+	if err != nil {
 		return nil, err
+	}
+	for _, n := range notes {
+		c.emit(Event{Kind: Note, Msg: n})
 	}
 	c.pl = choosePlacement(c.cfg.Placement)
 	if old == nil {
-		c.man = &Manifest{Config: c.cfg, ConfigFile: c.o.ConfigFile, ConfigSHA: c.configSHA, Started: time.Now().UTC(),
+		c.man = &Manifest{Config: c.cfg, ConfigFile: c.o.ConfigFile, ConfigSHA: c.configSHA, PlanSHA: c.planSHA, Started: time.Now().UTC(),
 			Provenance: hostProvenance(c.o.Version, c.cfg.VM.QEMU, c.accel, c.cfg.VM, c.pl)}
 	} else {
 		c.man = old
+		c.man.PlanSHA = c.planSHA          // the same plan; recorded in an older manifest too
 		c.man.Provenance.setAccel(c.accel) // this session's verdict
 	}
 	c.man.Sessions = append(c.man.Sessions, time.Now().UTC())

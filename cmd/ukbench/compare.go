@@ -64,7 +64,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(args) != 1 {
 			return usageError("compare: with --base-target, give one result directory (got %d arguments)", len(args))
 		}
-		runs, err := results.ReadRuns(args[0])
+		runs, err := readRuns(args[0], stderr)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
@@ -75,11 +75,11 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(args) != 2 {
 			return usageError("compare: want BASE and NEW result directories (got %d arguments)", len(args))
 		}
-		b, err := results.ReadRuns(args[0])
+		b, err := readRuns(args[0], stderr)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		n, err := results.ReadRuns(args[1])
+		n, err := readRuns(args[1], stderr)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
