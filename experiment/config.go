@@ -146,22 +146,22 @@ func (c *Config) fillDefaults(path string) {
 	for i := range c.Workloads {
 		w := &c.Workloads[i]
 		if w.Rates == "" {
-			w.Rates = "1000:10000:1000"
+			w.Rates = loadgen.DefaultRates
 		}
 		if w.Step == 0 {
-			w.Step = Duration(10 * time.Second)
+			w.Step = Duration(loadgen.DefaultStep)
 		}
 		if w.Warmup == 0 {
-			w.Warmup = Duration(2 * time.Second)
+			w.Warmup = Duration(loadgen.DefaultWarmup)
 		}
 		if w.Arrivals == "" {
 			w.Arrivals = string(loadgen.Constant)
 		}
 		if w.Timeout == 0 {
-			w.Timeout = Duration(2 * time.Second)
+			w.Timeout = Duration(loadgen.DefaultTimeout)
 		}
 		if w.Seed == 0 {
-			w.Seed = 1
+			w.Seed = loadgen.DefaultSeed
 		}
 		if w.SLOP99 == 0 {
 			w.SLOP99 = Duration(loadgen.DefaultCriteria.SLOP99)
@@ -176,16 +176,16 @@ func (c *Config) fillDefaults(path string) {
 			w.MinAchieved = loadgen.DefaultCriteria.MinAchieved
 		}
 		if w.Bisect == 0 {
-			w.Bisect = 5
+			w.Bisect = loadgen.DefaultBisectSteps
 		}
 		if w.Sockets == 0 {
-			w.Sockets = 2
+			w.Sockets = loadgen.DefaultDNSSockets
 		}
 		if w.Kind == "dns" && w.Transport == "" {
-			w.Transport = "udp"
+			w.Transport = loadgen.DefaultDNSTransport
 		}
 		if w.Connections == 0 {
-			w.Connections = 32
+			w.Connections = loadgen.DefaultConnections
 		}
 		if w.Path == "" {
 			w.Path = "/"

@@ -41,7 +41,7 @@ func sweepConfig(w Workload) (loadgen.SweepConfig, error) {
 	if w.MaxLoss != nil {
 		c.MaxLoss = *w.MaxLoss
 	}
-	retries := 1
+	retries := loadgen.DefaultRetries
 	if w.Retries != nil {
 		retries = *w.Retries
 	}

@@ -165,10 +165,10 @@ func (w Workload) validate() error {
 		return fielderr.Errorf("retries", "must not be negative")
 	case w.Bisect < 0:
 		return fielderr.Errorf("bisect", "must not be negative")
-	case w.Sockets < 1 || w.Sockets > 64:
-		return fielderr.Errorf("sockets", "%d: want 1 to 64", w.Sockets)
-	case w.Connections < 1 || w.Connections > 4096:
-		return fielderr.Errorf("connections", "%d: want 1 to 4096", w.Connections)
+	case w.Sockets < 1 || w.Sockets > loadgen.MaxDNSSockets:
+		return fielderr.Errorf("sockets", "%d: want 1 to %d", w.Sockets, loadgen.MaxDNSSockets)
+	case w.Connections < 1 || w.Connections > loadgen.MaxConnections:
+		return fielderr.Errorf("connections", "%d: want 1 to %d", w.Connections, loadgen.MaxConnections)
 	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
 		return fielderr.Errorf("expect_body_size", "%d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
 	case !strings.HasPrefix(w.Path, "/"):
@@ -180,7 +180,7 @@ func (w Workload) validate() error {
 	if w.Kind != "dns" && w.Transport != "" {
 		return fielderr.Errorf("transport", "only for dns workloads (http runs over tcp)")
 	}
-	if w.Kind == "dns" && w.Transport != "udp" && w.Transport != "tcp" {
+	if w.Kind == "dns" && w.Transport != loadgen.TransportUDP && w.Transport != loadgen.TransportTCP {
 		return fielderr.Errorf("transport", "%q: want udp or tcp", w.Transport)
 	}
 	if w.Queries != "" {
