@@ -7,6 +7,7 @@ import (
 
 	"github.com/ukbench/ukbench/internal/cachedir"
 	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 const imageUsage = `Usage: ukbench image linux --app dns|http|nsd|lighttpd -o DIR [flags]
@@ -24,7 +25,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "Debian kernel package to fetch")
 	machine := fs.String("machine", "pc", "machine type the image is for: pc, q35 or microvm")
 	binary := fs.String("binary", "", "ukbench to put in the image, static or dynamically linked (default: this executable)")
-	sockets := fs.Int("sockets", 2, "UDP sockets of the guest's DNS server")
+	sockets := fs.Int("sockets", servers.DefaultDNSSockets, "UDP sockets of the guest's DNS server")
 	args, err := parseFlags(fs, args, stdout)
 	switch {
 	case err != nil:

@@ -57,12 +57,12 @@ func loadFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
 	var f loadFlags
 	fs.StringVar(&f.target, "target", "external", "target name written into the run record")
 	if kind == "dns" {
-		fs.StringVar(&f.server, "server", "127.0.0.1:5353", "DNS server address (HOST:PORT)")
+		fs.StringVar(&f.server, "server", serveDNSAddr, "DNS server address (HOST:PORT)")
 		fs.StringVar(&f.transport, "transport", loadgen.DefaultDNSTransport, "udp, or tcp: pipelined queries on persistent connections (RFC 7766)")
 		fs.IntVar(&f.sockets, "sockets", loadgen.DefaultDNSSockets, "UDP sockets or TCP connections, each with its own loop")
 		fs.StringVar(&f.queries, "queries", "", "dnsperf-format query file, one \"name TYPE\" a line (default: names of the built-in zone)")
 	} else {
-		fs.StringVar(&f.urlS, "url", "http://127.0.0.1:8080/", "URL to request")
+		fs.StringVar(&f.urlS, "url", "http://"+serveHTTPAddr+"/", "URL to request")
 		fs.IntVar(&f.conns, "connections", loadgen.DefaultConnections, "connections (workers), each with its share of the schedule")
 		fs.BoolVar(&f.newConn, "new-connection", false, "one TCP connection per request (httperf style)")
 		fs.StringVar(&f.method, "method", "GET", "request method")

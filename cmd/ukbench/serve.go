@@ -39,7 +39,7 @@ func serveFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	if kind == "dns" {
 		fs.StringVar(&f.zone, "zone", "", "zone master file (default: a built-in example.com zone)")
 		fs.StringVar(&f.origin, "origin", "", "origin for a zone file without $ORIGIN")
-		fs.IntVar(&f.sockets, "sockets", 2, "UDP sockets sharing the port (SO_REUSEPORT)")
+		fs.IntVar(&f.sockets, "sockets", servers.DefaultDNSSockets, "UDP sockets sharing the port (SO_REUSEPORT)")
 		fs.BoolVar(&f.printIt, "print-zone", false, "print the built-in zone (for other servers to serve) and exit")
 	} else {
 		fs.IntVar(&f.bodySize, "body-size", servers.DefaultBodySize, "bytes served at /")
@@ -111,9 +111,16 @@ func waitServer(ctx context.Context, wait func() error) error {
 	return err
 }
 
+// The addresses `ukbench serve` listens on unless told, which `ukbench
+// load` drives unless told.
+const (
+	serveDNSAddr  = "127.0.0.1:5353"
+	serveHTTPAddr = "127.0.0.1:8080"
+)
+
 func defaultListen(kind string) string {
 	if kind == "dns" {
-		return "127.0.0.1:5353"
+		return serveDNSAddr
 	}
-	return "127.0.0.1:8080"
+	return serveHTTPAddr
 }
