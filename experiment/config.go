@@ -14,6 +14,7 @@ import (
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 // Config is an experiment file.
@@ -47,14 +48,14 @@ type PlacementConfig struct {
 // Workload is one kind of load, run against every target that serves its
 // protocol.
 type Workload struct {
-	Name     string   `yaml:"name" json:"name"`
-	Kind     string   `yaml:"kind" json:"kind"` // dns or http
-	Rates    string   `yaml:"rates" json:"rates"`
-	Step     Duration `yaml:"step" json:"step"`
-	Warmup   Duration `yaml:"warmup" json:"warmup"`
-	Arrivals string   `yaml:"arrivals" json:"arrivals,omitempty"`
-	Seed     uint64   `yaml:"seed" json:"seed,omitempty"`
-	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Name     string           `yaml:"name" json:"name"`
+	Kind     servers.Protocol `yaml:"kind" json:"kind"`
+	Rates    string           `yaml:"rates" json:"rates"`
+	Step     Duration         `yaml:"step" json:"step"`
+	Warmup   Duration         `yaml:"warmup" json:"warmup"`
+	Arrivals string           `yaml:"arrivals" json:"arrivals,omitempty"`
+	Seed     uint64           `yaml:"seed" json:"seed,omitempty"`
+	Timeout  Duration         `yaml:"timeout" json:"timeout,omitempty"`
 	// FindMax stops at the first unsustainable rate and bisects.
 	FindMax     bool     `yaml:"find_max" json:"find_max,omitempty"`
 	Bisect      int      `yaml:"bisect" json:"bisect,omitempty"`
@@ -84,7 +85,7 @@ func (w Workload) Label() string {
 	if w.Name != "" {
 		return w.Name
 	}
-	return w.Kind
+	return string(w.Kind)
 }
 
 // Duration is a time.Duration written as "10s" in YAML and JSON.
@@ -181,7 +182,7 @@ func (c *Config) fillDefaults(path string) {
 		if w.Sockets == 0 {
 			w.Sockets = loadgen.DefaultDNSSockets
 		}
-		if w.Kind == "dns" && w.Transport == "" {
+		if w.Kind == servers.DNS && w.Transport == "" {
 			w.Transport = loadgen.DefaultDNSTransport
 		}
 		if w.Connections == 0 {

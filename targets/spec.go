@@ -85,13 +85,13 @@ func (s Spec) Label() string {
 	return s.Kind
 }
 
-// Protocol is what the target serves: "dns" or "http".
-func (s Spec) Protocol() string {
+// Protocol is what the target serves.
+func (s Spec) Protocol() servers.Protocol {
 	switch s.App {
 	case linuximage.AppNSD, linuximage.AppDNS:
-		return "dns"
+		return servers.DNS
 	}
-	return "http"
+	return servers.HTTP
 }
 
 // GuestPort is the port the application listens on in the guest.
@@ -99,7 +99,7 @@ func (s Spec) GuestPort() int {
 	if s.Port != 0 {
 		return s.Port
 	}
-	if s.Protocol() == "dns" {
+	if s.Protocol() == servers.DNS {
 		return linuximage.DNSPort
 	}
 	return linuximage.HTTPPort

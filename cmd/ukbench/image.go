@@ -19,7 +19,7 @@ holding the virtio modules, ukbench's init and the server.
 
 func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("image linux", imageUsage, stderr)
-	app := fs.String("app", "dns", "server: dns, http (ukbench serve), nsd or lighttpd (the host's)")
+	app := fs.String("app", linuximage.AppDNS, "server: dns, http (ukbench serve), nsd or lighttpd (the host's)")
 	out := fs.String("o", "", "output directory (required)")
 	kroot := fs.String("kernel-root", "", "an unpacked kernel package or root tree (boot/vmlinuz-V, lib/modules/V)")
 	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "Debian kernel package to fetch")

@@ -14,6 +14,7 @@ import (
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 const loadUsage = `Usage: ukbench load dns --server HOST:PORT [flags]
@@ -52,11 +53,11 @@ type loadFlags struct {
 }
 
 // loadFlagSet returns the flag set of load KIND and the flags it sets.
-func loadFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
-	fs := newFlags("load "+kind, loadUsage, stderr)
+func loadFlagSet(kind servers.Protocol, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
+	fs := newFlags("load "+string(kind), loadUsage, stderr)
 	var f loadFlags
 	fs.StringVar(&f.target, "target", "external", "target name written into the run record")
-	if kind == "dns" {
+	if kind == servers.DNS {
 		fs.StringVar(&f.server, "server", serveDNSAddr, "DNS server address (HOST:PORT)")
 		fs.StringVar(&f.transport, "transport", loadgen.DefaultDNSTransport, "udp, or tcp: pipelined queries on persistent connections (RFC 7766)")
 		fs.IntVar(&f.sockets, "sockets", loadgen.DefaultDNSSockets, "UDP sockets or TCP connections, each with its own loop")
@@ -139,7 +140,7 @@ func (f *loadFlags) limits() loadgen.Limits {
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var lf *loadFlags
-	kind, args, err := parseKindFlags(args, loadUsage, []string{"dns", "http"}, func(k string) (fs *flag.FlagSet) {
+	kind, args, err := parseKindFlags(args, loadUsage, servers.Protocols, func(k servers.Protocol) (fs *flag.FlagSet) {
 		fs, lf = loadFlagSet(k, stderr)
 		return fs
 	}, stdout)
@@ -157,7 +158,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var gen loadgen.Generator
-	if kind == "dns" {
+	if kind == servers.DNS {
 		var qs []loadgen.DNSQuery
 		if lf.queries != "" {
 			if qs, err = loadgen.LoadDNSQueries(lf.queries); err != nil {
@@ -201,7 +202,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		live.clear()
 		table.Row(o.Step)
 	}
-	rec := results.Run{Target: lf.target, Workload: kind, Repeat: 1, Accel: results.AccelNone, Started: time.Now().UTC()}
+	rec := results.Run{Target: lf.target, Workload: string(kind), Repeat: 1, Accel: results.AccelNone, Started: time.Now().UTC()}
 	histErr, sweepErr := loadgen.RecordSweep(ctx, gen, cfg, lf.histDir, &rec)
 	live.clear()
 	rec.Ended = time.Now().UTC()
