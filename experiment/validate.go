@@ -11,6 +11,8 @@ import (
 	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 // Validate reports the first problem with c as a *fielderr.Error, "FIELD:
@@ -121,11 +123,11 @@ func appsToCheck(t targets.Spec) []string {
 	if t.Kind == targets.KindOSv {
 		return []string{""} // invalid: Validate names the missing app
 	}
-	return []string{"dns", "http"}
+	return []string{linuximage.AppDNS, linuximage.AppHTTP}
 }
 
 // serves reports whether a target can take a workload of this kind.
-func serves(t targets.Spec, kind string) bool {
+func serves(t targets.Spec, kind servers.Protocol) bool {
 	if t.App == "" {
 		return t.Kind != targets.KindOSv
 	}
@@ -134,9 +136,9 @@ func serves(t targets.Spec, kind string) bool {
 
 func (w Workload) validate() error {
 	switch w.Kind {
-	case "dns", "http":
+	case servers.DNS, servers.HTTP:
 	default:
-		return fielderr.Errorf("kind", "%q: want dns or http", w.Kind)
+		return fielderr.Errorf("kind", "%q: want %s or %s", w.Kind, servers.DNS, servers.HTTP)
 	}
 	if _, err := loadgen.ParseRates(w.Rates); err != nil {
 		return fielderr.Wrap("rates", err)
@@ -165,26 +167,26 @@ func (w Workload) validate() error {
 		return fielderr.Errorf("retries", "must not be negative")
 	case w.Bisect < 0:
 		return fielderr.Errorf("bisect", "must not be negative")
-	case w.Sockets < 1 || w.Sockets > 64:
-		return fielderr.Errorf("sockets", "%d: want 1 to 64", w.Sockets)
-	case w.Connections < 1 || w.Connections > 4096:
-		return fielderr.Errorf("connections", "%d: want 1 to 4096", w.Connections)
+	case w.Sockets < 1 || w.Sockets > loadgen.MaxDNSSockets:
+		return fielderr.Errorf("sockets", "%d: want 1 to %d", w.Sockets, loadgen.MaxDNSSockets)
+	case w.Connections < 1 || w.Connections > loadgen.MaxConnections:
+		return fielderr.Errorf("connections", "%d: want 1 to %d", w.Connections, loadgen.MaxConnections)
 	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
 		return fielderr.Errorf("expect_body_size", "%d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
 	case !strings.HasPrefix(w.Path, "/"):
 		return fielderr.Errorf("path", "%q: want an absolute path such as /", w.Path)
 	}
-	if w.Kind == "dns" && (w.NewConnection || w.ExpectBodySize != nil) {
+	if w.Kind == servers.DNS && (w.NewConnection || w.ExpectBodySize != nil) {
 		return fielderr.Errorf("new_connection/expect_body_size", "only for http workloads")
 	}
-	if w.Kind != "dns" && w.Transport != "" {
+	if w.Kind != servers.DNS && w.Transport != "" {
 		return fielderr.Errorf("transport", "only for dns workloads (http runs over tcp)")
 	}
-	if w.Kind == "dns" && w.Transport != "udp" && w.Transport != "tcp" {
+	if w.Kind == servers.DNS && w.Transport != loadgen.TransportUDP && w.Transport != loadgen.TransportTCP {
 		return fielderr.Errorf("transport", "%q: want udp or tcp", w.Transport)
 	}
 	if w.Queries != "" {
-		if w.Kind != "dns" {
+		if w.Kind != servers.DNS {
 			return fielderr.Errorf("queries", "only for dns workloads")
 		}
 		if _, err := os.Stat(w.Queries); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ukbench/ukbench/internal/privdir"
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -250,7 +251,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 	p := &guestPlan{accel: accel}
 	if shape.Network == vm.NetUser {
 		proto := "tcp"
-		if spec.Protocol() == "dns" {
+		if spec.Protocol() == servers.DNS {
 			proto = "udp"
 			cfg.Net.Forwards = append(cfg.Net.Forwards, vm.Forward{Proto: "tcp", GuestPort: port})
 		}

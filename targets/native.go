@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ukbench/ukbench/targets/servers"
-
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -23,7 +23,7 @@ type nativeProc struct {
 
 func nativeCommand(spec Spec, o BootOptions) []string {
 	args := []string{o.Binary, "serve", spec.App, "--listen", "127.0.0.1:0"}
-	if spec.App == "dns" && spec.DNSSockets > 0 {
+	if spec.App == linuximage.AppDNS && spec.DNSSockets > 0 {
 		args = append(args, "--sockets", fmt.Sprint(spec.DNSSockets))
 	}
 	return args

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -47,7 +48,8 @@ type Spec struct {
 	// Port is the guest port the application listens on (default 53 for
 	// dns, 80 for http).
 	Port int `yaml:"port" json:"port,omitempty"`
-	// DNSSockets is `serve dns --sockets` in a guest or natively (default 2).
+	// DNSSockets is `serve dns --sockets` in a guest or natively (default
+	// servers.DefaultDNSSockets, at most servers.MaxDNSSockets).
 	DNSSockets int `yaml:"dns_sockets" json:"dns_sockets,omitempty"`
 
 	// osv: Image is a disk image (usr.img, booted as virtio-blk) or a kernel
@@ -83,13 +85,13 @@ func (s Spec) Label() string {
 	return s.Kind
 }
 
-// Protocol is what the target serves: "dns" or "http".
-func (s Spec) Protocol() string {
+// Protocol is what the target serves.
+func (s Spec) Protocol() servers.Protocol {
 	switch s.App {
 	case linuximage.AppNSD, linuximage.AppDNS:
-		return "dns"
+		return servers.DNS
 	}
-	return "http"
+	return servers.HTTP
 }
 
 // GuestPort is the port the application listens on in the guest.
@@ -97,7 +99,7 @@ func (s Spec) GuestPort() int {
 	if s.Port != 0 {
 		return s.Port
 	}
-	if s.Protocol() == "dns" {
+	if s.Protocol() == servers.DNS {
 		return linuximage.DNSPort
 	}
 	return linuximage.HTTPPort
@@ -151,8 +153,8 @@ func (s Spec) Validate() error {
 	if s.Port < 0 || s.Port > 65535 {
 		return fielderr.Errorf("port", "%d: want 1 to 65535", s.Port)
 	}
-	if s.DNSSockets < 0 || s.DNSSockets > 64 {
-		return fielderr.Errorf("dns_sockets", "%d: want 1 to 64", s.DNSSockets)
+	if s.DNSSockets < 0 || s.DNSSockets > servers.MaxDNSSockets {
+		return fielderr.Errorf("dns_sockets", "%d: want 1 to %d", s.DNSSockets, servers.MaxDNSSockets)
 	}
 	for _, c := range s.HostCPUs {
 		if c < 0 {

@@ -211,10 +211,10 @@ func isBoolFlag(f *flag.Flag) bool {
 // returns "" (the caller says what is missing), or, given -h or --help,
 // prints the usage and every kind's flags to stdout and returns
 // flag.ErrHelp.
-func parseKindFlags(args []string, usage string, kinds []string, flagSet func(kind string) *flag.FlagSet, stdout io.Writer) (string, []string, error) {
+func parseKindFlags[K ~string](args []string, usage string, kinds []K, flagSet func(kind K) *flag.FlagSet, stdout io.Writer) (K, []string, error) {
 	for _, k := range kinds {
 		_, at := splitArgs(flagSet(k), args)
-		if len(at) > 0 && args[at[0]] == k {
+		if len(at) > 0 && args[at[0]] == string(k) {
 			rest := slices.Delete(slices.Clone(args), at[0], at[0]+1)
 			positional, err := parseFlags(flagSet(k), rest, stdout)
 			return k, positional, err

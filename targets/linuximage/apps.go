@@ -15,10 +15,10 @@ import (
 
 // Apps a Linux guest can serve.
 const (
-	AppDNS      = "dns"      // ukbench serve dns
-	AppHTTP     = "http"     // ukbench serve http
-	AppNSD      = "nsd"      // the host's NSD, serving ukbench's zone
-	AppLighttpd = "lighttpd" // the host's lighttpd, serving ukbench's page
+	AppDNS      = string(servers.DNS)  // ukbench serve dns
+	AppHTTP     = string(servers.HTTP) // ukbench serve http
+	AppNSD      = "nsd"                // the host's NSD, serving ukbench's zone
+	AppLighttpd = "lighttpd"           // the host's lighttpd, serving ukbench's page
 )
 
 // Ports the guest apps listen on.
