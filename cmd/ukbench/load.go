@@ -140,18 +140,12 @@ func (f *loadFlags) limits() loadgen.Limits {
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var lf *loadFlags
-	kind, args, err := parseKindFlags(args, loadUsage, servers.Protocols, func(k servers.Protocol) (fs *flag.FlagSet) {
+	kind, err := parseKindFlags("load", args, loadUsage, servers.Protocols, func(k servers.Protocol) (fs *flag.FlagSet) {
 		fs, lf = loadFlagSet(k, stderr)
 		return fs
-	}, stdout)
-	switch {
-	case err != nil:
+	}, stdout, stderr)
+	if err != nil {
 		return err
-	case kind == "":
-		fmt.Fprint(stderr, loadUsage)
-		return usageError("load: want dns or http")
-	case len(args) > 0:
-		return usageError("load %s: unexpected argument %q", kind, args[0])
 	}
 	arrivals, rates, err := lf.check()
 	if err != nil {

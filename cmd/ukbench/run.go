@@ -201,29 +201,33 @@ func isBoolFlag(f *flag.Flag) bool {
 	return ok && b.IsBoolFlag()
 }
 
-// parseKindFlags is parseFlags for a command whose first positional
-// argument is a kind that decides its flags (serve dns, load http).
-// flagSet(k) returns a new flag set for kind k. The kind is the k of kinds
-// that is the first positional argument when args are read with k's flags.
-// parseKindFlags returns it and the other positional arguments, and parses
-// the flags with the flag set flagSet returned last, the kind's, so that
-// the caller can keep the values that set fills in. Without a kind it
-// returns "" (the caller says what is missing), or, given -h or --help,
-// prints the usage and every kind's flags to stdout and returns
-// flag.ErrHelp.
-func parseKindFlags[K ~string](args []string, usage string, kinds []K, flagSet func(kind K) *flag.FlagSet, stdout io.Writer) (K, []string, error) {
+// parseKindFlags is parseFlags for a command (cmd: serve, load) whose one
+// positional argument is a kind that decides its flags (serve dns, load
+// http). flagSet(k) returns a new flag set for kind k. The kind is the k of
+// kinds that is the first positional argument when args are read with k's
+// flags; the flags are parsed with the flag set flagSet returned last, the
+// kind's, so that the caller can keep the values that set fills in. Without
+// a kind it prints usage to stderr and returns a usage error naming the
+// kinds; with another positional argument, a usage error naming it; given
+// -h or --help without a kind, it prints the usage and every kind's flags
+// to stdout and returns flag.ErrHelp.
+func parseKindFlags[K ~string](cmd string, args []string, usage string, kinds []K, flagSet func(kind K) *flag.FlagSet, stdout, stderr io.Writer) (K, error) {
 	for _, k := range kinds {
 		_, at := splitArgs(flagSet(k), args)
 		if len(at) > 0 && args[at[0]] == string(k) {
 			rest := slices.Delete(slices.Clone(args), at[0], at[0]+1)
 			positional, err := parseFlags(flagSet(k), rest, stdout)
-			return k, positional, err
+			if err == nil && len(positional) > 0 {
+				err = usageError("%s %s: unexpected argument %q", cmd, k, positional[0])
+			}
+			return k, err
 		}
 	}
 	for _, a := range args {
+		if a == "--" {
+			break
+		}
 		switch a {
-		case "--":
-			return "", nil, nil
 		case "-h", "-help", "--h", "--help":
 			fmt.Fprint(stdout, usage)
 			for _, k := range kinds {
@@ -232,8 +236,13 @@ func parseKindFlags[K ~string](args []string, usage string, kinds []K, flagSet f
 				fs.SetOutput(stdout)
 				fs.PrintDefaults()
 			}
-			return "", nil, flag.ErrHelp
+			return "", flag.ErrHelp
 		}
 	}
-	return "", nil, nil
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	fmt.Fprint(stderr, usage)
+	return "", usageError("%s: want %s", cmd, strings.Join(names, " or "))
 }

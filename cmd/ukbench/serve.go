@@ -50,18 +50,12 @@ func serveFlagSet(kind servers.Protocol, stderr io.Writer) (*flag.FlagSet, *serv
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f *serveFlags
-	kind, args, err := parseKindFlags(args, serveUsage, servers.Protocols, func(k servers.Protocol) (fs *flag.FlagSet) {
+	kind, err := parseKindFlags("serve", args, serveUsage, servers.Protocols, func(k servers.Protocol) (fs *flag.FlagSet) {
 		fs, f = serveFlagSet(k, stderr)
 		return fs
-	}, stdout)
-	switch {
-	case err != nil:
+	}, stdout, stderr)
+	if err != nil {
 		return err
-	case kind == "":
-		fmt.Fprint(stderr, serveUsage)
-		return usageError("serve: want dns or http")
-	case len(args) > 0:
-		return usageError("serve %s: unexpected argument %q", kind, args[0])
 	}
 	if f.printIt {
 		if kind == servers.DNS {
