@@ -1,0 +1,58 @@
+package loadgen
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// The fasthttp path is what https takes; these tests drive it over plain
+// http, which would otherwise take the event loop.
+
+func TestHTTPPoolAnswersEveryRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveTinyHTTP(ln)
+	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 4, ExpectBodySize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.runPool(context.Background(), StepSpec{Rate: 500, Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := out.Step; s.Sent != 250 || s.Answered != 250 || s.Codes["200"] != 250 || len(s.Errors) != 0 {
+		t.Errorf("sent %d answered %d codes %v errors %v; want 250 sent, all answered 200", s.Sent, s.Answered, s.Codes, s.Errors)
+	}
+	if n := out.Hist.Latency.TotalCount(); n != 250 {
+		t.Errorf("latency histogram holds %d samples, want 250", n)
+	}
+}
+
+func TestHTTPPoolCancelStopsWithinASecondOfAStalledServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveEach(ln, func(c net.Conn) { io.Copy(io.Discard, c) }) // reads, never answers
+	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 4, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	begin := time.Now()
+	_, err = g.runPool(ctx, StepSpec{Rate: 100, Duration: time.Minute})
+	if !IsInterrupted(err) {
+		t.Errorf("err = %v, want an interruption", err)
+	}
+	if took := time.Since(begin); took > 1300*time.Millisecond {
+		t.Errorf("cancelled step returned after %v, want within a second of the cancel", took)
+	}
+}
