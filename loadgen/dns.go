@@ -256,8 +256,9 @@ func (s *dnsSocket) loop(t dnsTransport, clk clock, warmup time.Duration, stop *
 			t.wait(now+100*time.Microsecond, stop)
 			continue
 		}
-		at, _ := s.pacer.Due(s.n)
-		t.wait(min(at, now+maxReadInterval), stop)
+		// Until the next query is due, or answers have waited long enough.
+		due, _ := s.pacer.Pace(now, s.n)
+		t.wait(now+min(due, maxReadInterval), stop)
 	}
 	// Drain: answers may arrive until the timeout of the last send.
 	deadline := clk.now() + timeout

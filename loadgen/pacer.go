@@ -84,7 +84,8 @@ func (p ConstantPacer) Due(n uint64) (time.Duration, bool) {
 
 // Pace implements Pacer.
 func (p ConstantPacer) Pace(elapsed time.Duration, sent uint64) (time.Duration, bool) {
-	return paceFromDue(p, elapsed, sent)
+	at, ok := p.Due(sent)
+	return paceAt(at, ok, elapsed)
 }
 
 // PoissonPacer sends with exponentially distributed gaps of mean 1/Rate.
@@ -126,11 +127,13 @@ func (p *PoissonPacer) Due(n uint64) (time.Duration, bool) {
 
 // Pace implements Pacer.
 func (p *PoissonPacer) Pace(elapsed time.Duration, sent uint64) (time.Duration, bool) {
-	return paceFromDue(p, elapsed, sent)
+	at, ok := p.Due(sent)
+	return paceAt(at, ok, elapsed)
 }
 
-func paceFromDue(p Pacer, elapsed time.Duration, sent uint64) (time.Duration, bool) {
-	at, ok := p.Due(sent)
+// paceAt is Pace from Due's answer. (Not a function of a Pacer: passing a
+// ConstantPacer as one would allocate.)
+func paceAt(at time.Duration, ok bool, elapsed time.Duration) (time.Duration, bool) {
 	if !ok {
 		return 0, true
 	}
