@@ -11,17 +11,26 @@ import (
 // The fasthttp path is what https takes; these tests drive it over plain
 // http, which would otherwise take the event loop.
 
-func TestHTTPPoolAnswersEveryRequest(t *testing.T) {
+// poolAgainst starts serve on a local port and returns a generator of
+// cfg aimed at it.
+func poolAgainst(t *testing.T, serve func(net.Listener), cfg HTTPConfig) *HTTP {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go serveTinyHTTP(ln)
-	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 4, ExpectBodySize: 2})
+	t.Cleanup(func() { ln.Close() })
+	go serve(ln)
+	cfg.URL = "http://" + ln.Addr().String() + "/"
+	g, err := NewHTTP(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+func TestHTTPPoolAnswersEveryRequest(t *testing.T) {
+	g := poolAgainst(t, serveTinyHTTP, HTTPConfig{Connections: 4, ExpectBodySize: 2})
 	out, err := g.runPool(context.Background(), StepSpec{Rate: 500, Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -35,20 +44,12 @@ func TestHTTPPoolAnswersEveryRequest(t *testing.T) {
 }
 
 func TestHTTPPoolCancelStopsWithinASecondOfAStalledServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serveEach(ln, func(c net.Conn) { io.Copy(io.Discard, c) }) // reads, never answers
-	g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 4, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stall := func(ln net.Listener) { serveEach(ln, func(c net.Conn) { io.Copy(io.Discard, c) }) } // reads, never answers
+	g := poolAgainst(t, stall, HTTPConfig{Connections: 4, Timeout: 10 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	begin := time.Now()
-	_, err = g.runPool(ctx, StepSpec{Rate: 100, Duration: time.Minute})
+	_, err := g.runPool(ctx, StepSpec{Rate: 100, Duration: time.Minute})
 	if !IsInterrupted(err) {
 		t.Errorf("err = %v, want an interruption", err)
 	}
