@@ -50,10 +50,10 @@ type HTTPConfig struct {
 // request. https runs on fasthttp (httpPool, httppool.go): one pacer
 // goroutine follows the schedule and hands each request, at its intended
 // time, to an idle worker; each worker owns one connection and parks in the
-// netpoller while its request runs. Either way a request that finds no free connection waits for one and is
-// counted as blocked; its latency still runs from its intended time. It
-// never retries (fasthttp's retry of idempotent requests is switched off),
-// so every failure is counted.
+// netpoller while its request runs. Either way a request that finds no
+// free connection waits for one and is counted as blocked; its latency
+// still runs from its intended time. It never retries (fasthttp's retry of
+// idempotent requests is switched off), so every failure is counted.
 type HTTP struct {
 	cfg   HTTPConfig
 	uri   *url.URL
