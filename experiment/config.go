@@ -14,6 +14,7 @@ import (
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 // Config is an experiment file.
@@ -47,14 +48,14 @@ type PlacementConfig struct {
 // Workload is one kind of load, run against every target that serves its
 // protocol.
 type Workload struct {
-	Name     string   `yaml:"name" json:"name"`
-	Kind     string   `yaml:"kind" json:"kind"` // dns or http
-	Rates    string   `yaml:"rates" json:"rates"`
-	Step     Duration `yaml:"step" json:"step"`
-	Warmup   Duration `yaml:"warmup" json:"warmup"`
-	Arrivals string   `yaml:"arrivals" json:"arrivals,omitempty"`
-	Seed     uint64   `yaml:"seed" json:"seed,omitempty"`
-	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Name     string           `yaml:"name" json:"name"`
+	Kind     servers.Protocol `yaml:"kind" json:"kind"`
+	Rates    string           `yaml:"rates" json:"rates"`
+	Step     Duration         `yaml:"step" json:"step"`
+	Warmup   Duration         `yaml:"warmup" json:"warmup"`
+	Arrivals string           `yaml:"arrivals" json:"arrivals,omitempty"`
+	Seed     uint64           `yaml:"seed" json:"seed,omitempty"`
+	Timeout  Duration         `yaml:"timeout" json:"timeout,omitempty"`
 	// FindMax stops at the first unsustainable rate and bisects.
 	FindMax     bool     `yaml:"find_max" json:"find_max,omitempty"`
 	Bisect      int      `yaml:"bisect" json:"bisect,omitempty"`
@@ -84,7 +85,7 @@ func (w Workload) Label() string {
 	if w.Name != "" {
 		return w.Name
 	}
-	return w.Kind
+	return string(w.Kind)
 }
 
 // Duration is a time.Duration written as "10s" in YAML and JSON.
@@ -146,22 +147,22 @@ func (c *Config) fillDefaults(path string) {
 	for i := range c.Workloads {
 		w := &c.Workloads[i]
 		if w.Rates == "" {
-			w.Rates = "1000:10000:1000"
+			w.Rates = loadgen.DefaultRates
 		}
 		if w.Step == 0 {
-			w.Step = Duration(10 * time.Second)
+			w.Step = Duration(loadgen.DefaultStep)
 		}
 		if w.Warmup == 0 {
-			w.Warmup = Duration(2 * time.Second)
+			w.Warmup = Duration(loadgen.DefaultWarmup)
 		}
 		if w.Arrivals == "" {
 			w.Arrivals = string(loadgen.Constant)
 		}
 		if w.Timeout == 0 {
-			w.Timeout = Duration(2 * time.Second)
+			w.Timeout = Duration(loadgen.DefaultTimeout)
 		}
 		if w.Seed == 0 {
-			w.Seed = 1
+			w.Seed = loadgen.DefaultSeed
 		}
 		if w.SLOP99 == 0 {
 			w.SLOP99 = Duration(loadgen.DefaultCriteria.SLOP99)
@@ -176,16 +177,16 @@ func (c *Config) fillDefaults(path string) {
 			w.MinAchieved = loadgen.DefaultCriteria.MinAchieved
 		}
 		if w.Bisect == 0 {
-			w.Bisect = 5
+			w.Bisect = loadgen.DefaultBisectSteps
 		}
 		if w.Sockets == 0 {
-			w.Sockets = 2
+			w.Sockets = loadgen.DefaultDNSSockets
 		}
-		if w.Kind == "dns" && w.Transport == "" {
-			w.Transport = "udp"
+		if w.Kind == servers.DNS && w.Transport == "" {
+			w.Transport = loadgen.DefaultDNSTransport
 		}
 		if w.Connections == 0 {
-			w.Connections = 32
+			w.Connections = loadgen.DefaultConnections
 		}
 		if w.Path == "" {
 			w.Path = "/"

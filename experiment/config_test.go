@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 )
 
@@ -116,6 +117,22 @@ func TestShippedConfigsLoad(t *testing.T) {
 	for _, p := range paths {
 		if _, _, err := Load(p); err != nil {
 			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
+// TestBadConfigErrorsCarryTheirField: Load's error holds the field as a
+// value, the path from the top of the file.
+func TestBadConfigErrorsCarryTheirField(t *testing.T) {
+	for from, tc := range map[string]struct{ to, field string }{
+		"memory_mib: 256": {"memory_mib: 8", "vm.memory_mib"},
+		"app: http":       {"app: gopher", "targets[1].app"},
+		"step: 1s":        {"step: 1s\n    max_loss: 2", "workloads[0].max_loss"},
+	} {
+		_, _, err := Load(writeConfig(t, strings.Replace(goodConfig, from, tc.to, 1)))
+		fe, ok := fielderr.As(err)
+		if !errors.Is(err, yamlstrict.ErrConfig) || !ok || fe.Field() != tc.field {
+			t.Errorf("%s: Load = %v, want an ErrConfig holding a *fielderr.Error for %s", tc.to, err, tc.field)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package experiment
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,24 +17,7 @@ import (
 // (testbin.FailingQEMU) and a native target that works.
 func failingConfig(t *testing.T) string {
 	t.Setenv(vm.EnvAccel, "") // the config's tcg: no KVM probe, whatever the host has
-	return fmt.Sprintf(`name: failing
-repeats: 2
-vm:
-  qemu: %s
-  accel: tcg
-targets:
-  - name: broken
-    kind: osv
-    app: dns
-    image: %s
-  - name: fine
-    kind: native
-workloads:
-  - kind: dns
-    rates: "200"
-    step: 300ms
-    warmup: 100ms
-`, testbin.FailingQEMU(t), testbin.OSvDisk(t))
+	return testbin.FailingCampaign(t, "  - name: fine\n    kind: native\n")
 }
 
 // TestFailedRunsAreReported: a target that never boots fails each of its

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"github.com/ukbench/ukbench/loadgen"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 // newGenerator makes the workload's generator aimed at addr (HOST:PORT).
@@ -12,7 +13,7 @@ func newGenerator(w Workload, addr string) (loadgen.Generator, error) {
 	}
 	limits := loadgen.DefaultLimits
 	limits.LateAfter, limits.MaxLateFraction = w.LateAfter.D(), w.MaxLate
-	if w.Kind == "dns" {
+	if w.Kind == servers.DNS {
 		var qs []loadgen.DNSQuery
 		if w.Queries != "" {
 			if qs, err = loadgen.LoadDNSQueries(w.Queries); err != nil {
@@ -41,7 +42,7 @@ func sweepConfig(w Workload) (loadgen.SweepConfig, error) {
 	if w.MaxLoss != nil {
 		c.MaxLoss = *w.MaxLoss
 	}
-	retries := 1
+	retries := loadgen.DefaultRetries
 	if w.Retries != nil {
 		retries = *w.Retries
 	}

@@ -19,9 +19,14 @@ import (
 // Manifest is manifest.json: the config as run, its provenance (DESIGN.md
 // rule 6) and the campaign's times.
 type Manifest struct {
-	Config     *Config    `json:"config"`
-	ConfigFile string     `json:"config_file"`
+	Config     *Config `json:"config"`
+	ConfigFile string  `json:"config_file"`
+	// ConfigSHA is the digest of the config file's bytes when the
+	// campaign began; PlanSHA that of the effective plan (the decoded
+	// config after --quick, as canonical JSON: plansha.go), which --resume
+	// must find unchanged.
 	ConfigSHA  string     `json:"config_sha256"`
+	PlanSHA    string     `json:"plan_sha256,omitempty"`
 	Provenance Provenance `json:"provenance"`
 	Started    time.Time  `json:"started"`
 	Ended      time.Time  `json:"ended,omitempty"`
@@ -113,6 +118,7 @@ func writeManifest(path string, m *Manifest) error {
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		os.Remove(tmp) // a full disk: leave the old manifest, and no half copy
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -52,7 +52,7 @@ func (c *Config) Plan() []PlannedRun {
 					t := ts[(i+r-1)%len(ts)]
 					app := t.App
 					if app == "" {
-						app = w.Kind
+						app = string(w.Kind) // ukbench serve KIND: the app is named by its protocol
 					}
 					s := c.specFor(t, app, mem)
 					plan = append(plan, PlannedRun{Key: RunKey{Target: s.Label(), Workload: w.Label(), Repeat: r}, Spec: s, Workload: w})

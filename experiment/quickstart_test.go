@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/vm"
 )
 
 // TestQuickstartEndToEnd runs configs/quickstart.yaml, trimmed (one repeat,
@@ -41,7 +42,7 @@ func TestQuickstartEndToEnd(t *testing.T) {
 	if sum.AccelReason == "" {
 		t.Errorf("summary has no accel reason: %+v", sum)
 	}
-	if fellBack := countContaining(notes, "using TCG"); fellBack > 1 || (fellBack == 1) != (sum.Accel == "tcg" && os.Getenv("UKBENCH_ACCEL") == "") {
+	if fellBack := countContaining(notes, "using TCG"); fellBack > 1 || (fellBack == 1) != (sum.Accel == "tcg" && vm.WantedAccel("", cfg.VM.Accel).Accel == vm.AccelAuto) {
 		t.Errorf("accel %s: notes %q; want one TCG notice exactly when auto fell back", sum.Accel, notes)
 	}
 	if man, err := readManifest(filepath.Join(out, results.ManifestFile)); err != nil {

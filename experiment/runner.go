@@ -22,7 +22,10 @@ import (
 var (
 	ErrResultsExist  = errors.New("result directory already holds runs")
 	ErrConfigChanged = errors.New("config changed since the campaign started")
-	ErrInterrupted   = errors.New("campaign interrupted")
+	// ErrAccelChanged: --resume would run under another accelerator than
+	// the campaign's runs so far (mixing KVM and TCG repeats).
+	ErrAccelChanged = errors.New("accelerator changed since the campaign started")
+	ErrInterrupted  = errors.New("campaign interrupted")
 	// ErrRunsFailed: runs of the plan ended with an error. Their records
 	// are kept in runs.jsonl and the report is written; Summary.Failures
 	// says which.
@@ -39,7 +42,7 @@ type Options struct {
 	Resume     bool   // continue a campaign: skip the runs runs.jsonl holds
 	FailFast   bool   // stop at the first failed run
 	ConfigFile string // for the manifest
-	ConfigData []byte // the file's bytes: their digest guards --resume
+	ConfigData []byte // the file's bytes: their digest goes in the manifest (--resume checks the effective plan: plansha.go)
 	Version    string // ukbench's version, for the provenance
 	// Accel is the --accel flag (auto, kvm or tcg): it overrides
 	// $UKBENCH_ACCEL, which overrides the config's vm.accel.
@@ -104,152 +107,244 @@ type Summary struct {
 // interrupted.jsonl and is redone by --resume. It returns ErrInterrupted
 // when ctx ended it, else ErrRunsFailed (wrapped, after writing the
 // report) when runs of the plan ended with an error.
+//
+// Its phases, in order: the accelerator is settled (before anything is
+// written); the result directory is opened (a new campaign, or --resume's
+// checks against the old manifest) and the manifest made; the plan is cut
+// down to the runs to do now (finished ones and missing optional targets
+// skipped) and the manifest written; the generator is pinned to its CPUs;
+// the runs are done one by one; the campaign's failures are counted and the
+// manifest ended; and the report is written from runs.jsonl.
 func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
-	start := time.Now()
+	c := newCampaign(cfg, o)
+	// The accelerator.
+	if err := c.settleAccel(ctx); err != nil {
+		return c.sum, err
+	}
+	// Resume and the manifest.
+	done, err := c.openResults()
+	if err != nil {
+		return c.sum, err
+	}
+	// The plan and its skips.
+	plan := cfg.Plan()
+	todo := c.runsToDo(plan, done)
+	if err := writeManifest(c.manPath, c.man); err != nil {
+		return c.sum, err
+	}
+	// Placement: the generator on its CPUs (the targets go to theirs as
+	// each boots).
+	restore, err := pinSelf(c.pl.LoadCPUs)
+	if err != nil {
+		return c.sum, err
+	}
+	defer restore()
+	// The loop.
+	notRun, runErr := c.runAll(ctx, todo)
+	// The end: every session's runs, their failures, the manifest's end.
+	runs, warns, readErr := results.ReadRunsWarn(c.runsPath)
+	for _, w := range warns { // a record this session could not write, nor cut back
+		c.emit(Event{Kind: Note, Msg: w.String()})
+	}
+	if readErr != nil {
+		runs = c.session // no runs at all, or the file went bad: what this session did
+	}
+	runErr = c.end(plan, runs, runErr, notRun)
+	// The report.
+	if !o.NoReport && readErr == nil && len(runs) > 0 {
+		if err := c.writeReport(runs); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	c.sum.Duration = time.Since(c.start)
+	return c.sum, runErr
+}
+
+// campaign is one session of a campaign, phase by phase (see Run).
+type campaign struct {
+	cfg               *Config
+	o                 Options
+	start             time.Time
+	out               string // the result directory
+	runsPath, manPath string
+	configSHA         string // of o.ConfigData, for the manifest
+	planSHA           string // of the effective plan (plansha.go): --resume's guard
+	accel             vm.AccelChoice
+	pl                Placement
+	man               *Manifest
+	session           []results.Run // the runs appended now
+	sum               Summary
+}
+
+func newCampaign(cfg *Config, o Options) *campaign {
 	out := o.OutDir
 	if out == "" {
 		out = cfg.Output
 	}
-	sum := Summary{OutDir: out}
-	runsPath := filepath.Join(out, results.RunsFile)
-	manPath := filepath.Join(out, results.ManifestFile)
-	cfgSHA := sha256.Sum256(o.ConfigData)
-	sha := hex.EncodeToString(cfgSHA[:])
+	sha := sha256.Sum256(o.ConfigData)
+	return &campaign{cfg: cfg, o: o, start: time.Now(), out: out,
+		runsPath: filepath.Join(out, results.RunsFile), manPath: filepath.Join(out, results.ManifestFile),
+		configSHA: hex.EncodeToString(sha[:]), sum: Summary{OutDir: out}}
+}
 
-	emit := func(e Event) {
-		if o.Events != nil {
-			o.Events(e)
-		}
+func (c *campaign) emit(e Event) {
+	if c.o.Events != nil {
+		c.o.Events(e)
 	}
-	// The accelerator is settled before anything is written: an explicit
-	// kvm that cannot run guests stops the campaign here, with the reason.
-	accel := vm.AccelChoice{Accel: "none", Reason: "native targets only"}
-	for _, t := range cfg.Targets {
+}
+
+// settleAccel settles the accelerator once for the campaign, before
+// anything is written: an explicit kvm that cannot run guests stops the
+// campaign here, with the reason. Native targets alone need none.
+func (c *campaign) settleAccel(ctx context.Context) error {
+	req := vm.WantedAccel(c.o.Accel, c.cfg.VM.Accel)
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	c.accel = vm.AccelChoice{Accel: results.AccelNone, Wanted: req.Accel, WantedBy: req.Source, Reason: "native targets only"}
+	for _, t := range c.cfg.Targets {
 		if t.Kind != targets.KindNative {
-			c, err := vm.ResolveAccel(ctx, cfg.VM.QEMU, vm.WantedAccel(o.Accel, cfg.VM.Accel))
+			a, err := vm.ResolveAccel(ctx, c.cfg.VM.QEMU, req)
 			if err != nil {
-				return sum, fmt.Errorf("vm.accel: %w", err)
+				return fmt.Errorf("accel %s (%s): %w", req.Accel, req.Source, err)
 			}
-			accel = c
-			if n := c.Notice(); n != "" {
-				emit(Event{Kind: Note, Msg: n})
+			c.accel = a
+			if n := a.Notice(); n != "" {
+				c.emit(Event{Kind: Note, Msg: n})
 			}
 			break
 		}
 	}
-	sum.Accel, sum.AccelReason = accel.Accel, accel.Reason
+	c.sum.Accel, c.sum.AccelReason = c.accel.Accel, c.accel.Reason
+	return nil
+}
 
-	var man *Manifest
-	if old, err := readManifest(manPath); err == nil {
-		if !o.Resume {
-			return sum, fmt.Errorf("%w: %s (add --resume to continue it, or give another -o)", ErrResultsExist, out)
-		}
-		if old.ConfigSHA != sha {
-			return sum, fmt.Errorf("%w: %s was started from a config with sha256 %s, this one is %s (use another -o)", ErrConfigChanged, out, old.ConfigSHA[:12], sha[:12])
-		}
-		man = old
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return sum, err
+// openResults opens the result directory: a directory that holds a
+// campaign is continued only with --resume and the same effective plan
+// (checkPlan). It makes the directories, reads the runs already finished
+// (cutting off a torn final record) and sets up the manifest (a new one,
+// or the old one with this session's accelerator and start), with the
+// generator's placement.
+func (c *campaign) openResults() (done map[RunKey]bool, err error) {
+	if c.planSHA, err = planSHA(c.cfg); err != nil {
+		return nil, err
 	}
-	for _, d := range []string{out, filepath.Join(out, ConsoleDir), filepath.Join(out, HistDir)} {
+	old, err := readManifest(c.manPath) // nil unless err is nil
+	var planErr error
+	if err == nil && c.o.Resume {
+		planErr = c.checkPlan(old)
+	}
+	switch {
+	case err == nil && !c.o.Resume:
+		return nil, fmt.Errorf("%w: %s (add --resume to continue it, or give another -o)", ErrResultsExist, c.out)
+	case planErr != nil:
+		return nil, planErr
+	case err == nil && old.Provenance.Accel != "" && old.Provenance.Accel != c.accel.Accel:
+		was := old.Provenance
+		return nil, fmt.Errorf("%w: %s ran under %s (%s); this session would run under %s (%s): use another -o, or --accel %s",
+			ErrAccelChanged, c.out, was.Accel, was.AccelReason, c.accel.Accel, c.accel.Reason, was.Accel)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	for _, d := range []string{c.out, filepath.Join(c.out, ConsoleDir), filepath.Join(c.out, HistDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return sum, err
+			return nil, err
 		}
 	}
-	done, err := finishedRuns(runsPath)
+	done, notes, err := finishedRuns(c.runsPath)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
-
-	pl := choosePlacement(cfg.Placement)
-	if man == nil {
-		man = &Manifest{Config: cfg, ConfigFile: o.ConfigFile, ConfigSHA: sha, Started: time.Now().UTC(),
-			Provenance: hostProvenance(o.Version, cfg.VM.QEMU, accel, cfg.VM, pl)}
+	for _, n := range notes {
+		c.emit(Event{Kind: Note, Msg: n})
+	}
+	c.pl = choosePlacement(c.cfg.Placement)
+	if old == nil {
+		c.man = &Manifest{Config: c.cfg, ConfigFile: c.o.ConfigFile, ConfigSHA: c.configSHA, PlanSHA: c.planSHA, Started: time.Now().UTC(),
+			Provenance: hostProvenance(c.o.Version, c.cfg.VM.QEMU, c.accel, c.cfg.VM, c.pl)}
 	} else {
-		man.Provenance.setAccel(accel) // this session's verdict
+		c.man = old
+		c.man.PlanSHA = c.planSHA          // the same plan; recorded in an older manifest too
+		c.man.Provenance.setAccel(c.accel) // this session's verdict
 	}
-	man.Sessions = append(man.Sessions, time.Now().UTC())
-	man.Ended = time.Time{}
+	c.man.Sessions = append(c.man.Sessions, time.Now().UTC())
+	c.man.Ended = time.Time{}
+	return done, nil
+}
 
-	plan := cfg.Plan()
-	man.Planned = len(plan)
-	sum.Planned = len(plan)
+// runsToDo is the plan without the runs runs.jsonl holds and those of
+// optional targets that are missing (each named once in a note).
+func (c *campaign) runsToDo(plan []PlannedRun, done map[RunKey]bool) []PlannedRun {
+	c.man.Planned = len(plan)
+	c.sum.Planned = len(plan)
 	var todo []PlannedRun
 	missing := map[string]bool{}
 	for _, pr := range plan {
 		if done[pr.Key] {
-			sum.Skipped++
+			c.sum.Skipped++
 			continue
 		}
 		if pr.Spec.Optional {
 			if err := pr.Spec.Available(); err != nil {
 				if !missing[pr.Spec.Label()] {
-					emit(Event{Kind: Note, Msg: fmt.Sprintf("skipping optional target %s: %v", pr.Spec.Label(), err)})
+					c.emit(Event{Kind: Note, Msg: fmt.Sprintf("skipping optional target %s: %v", pr.Spec.Label(), err)})
 				}
 				missing[pr.Spec.Label()] = true
-				sum.Skipped++
+				c.sum.Skipped++
 				continue
 			}
 		}
 		todo = append(todo, pr)
 	}
-	if err := writeManifest(manPath, man); err != nil {
-		return sum, err
-	}
+	return todo
+}
 
-	restore, err := pinSelf(pl.LoadCPUs)
-	if err != nil {
-		return sum, err
-	}
-	defer restore()
-
-	r := &runner{cfg: cfg, o: o, out: out, accel: accel, pl: pl, man: man, emit: emit, imaged: map[string]bool{}}
-	var runErr error
-	var session []results.Run // the runs appended now
-	notRun := 0               // runs --fail-fast left undone
+// runAll does the runs in order, appending each record as it ends (a run
+// cut short by ctx to interrupted.jsonl, and the loop ends there). It
+// stops at the first failed run under --fail-fast (notRun: the runs left
+// undone) and at a record it could not append.
+func (c *campaign) runAll(ctx context.Context, todo []PlannedRun) (notRun int, err error) {
+	r := &runner{cfg: c.cfg, o: c.o, out: c.out, accel: c.accel, pl: c.pl, man: c.man, emit: c.emit, imaged: map[string]bool{}}
 	for i, pr := range todo {
 		if ctx.Err() != nil {
-			runErr = ErrInterrupted
-			break
+			return 0, ErrInterrupted
 		}
-		emit(Event{Kind: RunStarted, Index: i + 1, Total: len(todo), Key: pr.Key})
+		c.emit(Event{Kind: RunStarted, Index: i + 1, Total: len(todo), Key: pr.Key})
 		rec, interrupted := r.run(ctx, pr, i+1, len(todo))
 		if interrupted {
-			if err := appendRun(filepath.Join(out, InterruptedFile), rec); err != nil {
-				runErr = errors.Join(ErrInterrupted, err)
-			} else {
-				runErr = ErrInterrupted
+			if err := appendRun(filepath.Join(c.out, InterruptedFile), rec); err != nil {
+				return 0, errors.Join(ErrInterrupted, err)
 			}
-			break
+			return 0, ErrInterrupted
 		}
-		if err := appendRun(runsPath, rec); err != nil {
-			runErr = err
-			break
+		if err := appendRun(c.runsPath, rec); err != nil {
+			return 0, err
 		}
-		session = append(session, rec)
-		sum.Done++
+		c.session = append(c.session, rec)
+		c.sum.Done++
 		if rec.Error != "" {
-			sum.Failed++
+			c.sum.Failed++
 		}
-		emit(Event{Kind: RunDone, Index: i + 1, Total: len(todo), Key: pr.Key, Run: &rec})
-		if rec.Error != "" && o.FailFast {
-			notRun = len(todo) - (i + 1)
-			runErr = ErrFailFast
-			break
+		c.emit(Event{Kind: RunDone, Index: i + 1, Total: len(todo), Key: pr.Key, Run: &rec})
+		if rec.Error != "" && c.o.FailFast {
+			return len(todo) - (i + 1), ErrFailFast
 		}
 	}
-	runs, readErr := results.ReadRuns(runsPath)
-	if readErr != nil {
-		runs = session // no runs at all, or the file went bad: what this session did
-	}
+	return 0, nil
+}
+
+// end counts the plan's failed runs among runs (every session's) into the
+// summary, turns them into the campaign's error when the loop ran to its
+// end or to --fail-fast's stop, and writes the manifest's end time.
+func (c *campaign) end(plan []PlannedRun, runs []results.Run, runErr error, notRun int) error {
 	var recorded int
-	sum.Failures, recorded = failures(plan, runs)
+	c.sum.Failures, recorded = failures(plan, runs)
 	// A campaign cut short (Ctrl-C, a file that could not be written)
 	// says so; one that ran to its end, or to --fail-fast's stop, says
 	// what failed.
-	if len(sum.Failures) > 0 && (runErr == nil || runErr == ErrFailFast) {
+	if len(c.sum.Failures) > 0 && (runErr == nil || runErr == ErrFailFast) {
 		failed := 0
-		for _, f := range sum.Failures {
+		for _, f := range c.sum.Failures {
 			failed += f.Failed
 		}
 		failedErr := fmt.Errorf("%d of %d %w", failed, recorded, ErrRunsFailed)
@@ -258,22 +353,25 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 		}
 		runErr = failedErr
 	}
-	man.Ended = time.Now().UTC()
-	if err := writeManifest(manPath, man); err != nil {
+	c.man.Ended = time.Now().UTC()
+	if err := writeManifest(c.manPath, c.man); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	if !o.NoReport {
-		if readErr == nil && len(runs) > 0 {
-			dir := filepath.Join(out, ReportDir)
-			if _, err := report.Write(dir, []report.Source{{Label: out, Runs: runs, Dir: out}}, []string{"png", "svg"}); err != nil {
-				runErr = errors.Join(runErr, fmt.Errorf("report: %w", err))
-			} else {
-				sum.Report = filepath.Join(dir, "report.md")
-			}
-		}
+	return runErr
+}
+
+// writeReport writes the report of runs (runs.jsonl as it stands, earlier
+// sessions' runs too) into the result directory, as `ukbench report DIR`
+// would. It is the campaign's last phase, after runs.jsonl is final for
+// this session, so that a campaign, failed or cut short, leaves its report
+// behind: see Options.NoReport.
+func (c *campaign) writeReport(runs []results.Run) error {
+	dir := filepath.Join(c.out, ReportDir)
+	if _, err := report.Write(dir, []report.Source{{Label: c.out, Runs: runs, Dir: c.out}}, []string{"png", "svg"}); err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
-	sum.Duration = time.Since(start)
-	return sum, runErr
+	c.sum.Report = filepath.Join(dir, "report.md")
+	return nil
 }
 
 // runner holds what every run of one campaign shares.
@@ -289,39 +387,20 @@ type runner struct {
 }
 
 // run boots the target, sweeps the workload and returns the record; it
-// says whether ctx cut the run short.
+// says whether ctx cut the run short. Its phases: the record is begun, the
+// target booted (boot figures, memory, console log, the files it booted
+// into the manifest), the generator and sweep set up, the sweep run while
+// the guest is watched, and the target stopped.
 func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec results.Run, interrupted bool) {
-	key := pr.Key
-	rec = results.Run{Target: key.Target, Workload: key.Workload, Repeat: key.Repeat, Accel: r.accel.Accel,
-		AccelReason: r.accel.Reason, Started: time.Now().UTC(), Steps: []results.Step{}}
-	spec := pr.Spec
-	if spec.Kind == targets.KindNative {
-		rec.Accel, rec.AccelReason = "none", ""
-	} else {
-		spec.VM.Accel = r.accel.Accel // settled once for the campaign
-	}
+	rec, spec := r.begin(pr)
 	defer func() { rec.Ended = time.Now().UTC() }()
-	if len(spec.HostCPUs) == 0 {
-		spec.HostCPUs = r.pl.TargetCPUs
-	}
-	consoleRel := filepath.Join(ConsoleDir, key.ID()+".log")
-	inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: filepath.Join(r.out, ConsoleDir), RunID: key.ID(),
-		Binary: r.o.Binary, CacheDir: r.o.CacheDir, Timeout: r.cfg.BootTimeout.D(), Log: r.o.Log})
-	if _, statErr := os.Stat(filepath.Join(r.out, consoleRel)); statErr == nil {
-		rec.ConsoleLog = consoleRel
-	}
+	inst, err := r.boot(ctx, pr.Key, spec, &rec)
 	if err != nil {
 		rec.Error = "boot: " + err.Error()
 		return rec, ctx.Err() != nil
 	}
 	defer inst.Stop(context.Background())
-	r.recordFiles(inst)
-	rec.Accel = inst.Accel // the campaign's choice; its reason is the campaign's too
-	rec.Boot = inst.Boot
-	if mem, err := inst.Memory(); err == nil {
-		rec.Memory = mem
-	}
-	r.emit(Event{Kind: Booted, Index: idx, Total: total, Key: key, Instance: inst})
+	r.emit(Event{Kind: Booted, Index: idx, Total: total, Key: pr.Key, Instance: inst})
 
 	gen, err := newGenerator(pr.Workload, inst.Addr)
 	if err != nil {
@@ -333,44 +412,9 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 		rec.Error = "load: " + err.Error()
 		return rec, false
 	}
-	info := gen.Describe()
-	info.WarmupS = pr.Workload.Warmup.D().Seconds()
-	info.SLOP99US = float64(sc.Criteria.SLOP99.Microseconds())
-	info.MaxLoss = sc.Criteria.MaxLoss
-	rec.Load = &info
-
-	// A guest that dies mid-sweep ends the sweep at once, with that cause.
-	sctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-inst.Exited():
-			cancel(errGuestExited)
-		case <-sctx.Done():
-		}
-	}()
-	histRel := filepath.Join(HistDir, key.ID())
-	var histErr error
-	stepStart := time.Now()
-	sc.Progress = func(l loadgen.Live) { r.emit(Event{Kind: StepProgress, Index: idx, Total: total, Key: key, Live: l}) }
-	sc.OnStep = func(so loadgen.StepOutcome) {
-		if histErr == nil {
-			histErr = loadgen.WriteStepLog(filepath.Join(r.out, histRel), len(rec.Steps)+1, so, stepStart)
-		}
-		rec.Steps = append(rec.Steps, so.Step)
-		rec.Hist = histRel
-		st := so.Step
-		r.emit(Event{Kind: StepDone, Index: idx, Total: total, Key: key, Step: &st})
-		stepStart = time.Now()
-	}
-	res, err := loadgen.Sweep(sctx, gen, sc)
-	rec.MaxSustainableRPS = res.MaxSustainableRPS
-	if mem, merr := inst.Memory(); merr == nil && rec.Memory != nil {
-		rec.Memory.QEMURSSAfterKiB = mem.QEMURSSKiB
-		rec.Memory.QEMUHWMKiB = mem.QEMUHWMKiB
-	}
+	guestExited, histErr, err := r.sweep(ctx, pr.Key, inst, gen, sc, &rec, idx, total)
 	switch {
-	case errors.Is(context.Cause(sctx), errGuestExited):
+	case guestExited:
 		rec.Error = fmt.Sprintf("guest exited during the sweep after %d steps (console: %s)", len(rec.Steps), rec.ConsoleLog)
 	case err != nil && ctx.Err() != nil:
 		rec.Error = "interrupted: " + err.Error()
@@ -384,6 +428,85 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 		rec.Error = "shutdown: " + err.Error()
 	}
 	return rec, false
+}
+
+// begin starts the run's record and settles the target's spec: the
+// campaign's accelerator (none for a native target) and, unless the target
+// names its own, the campaign's target CPUs.
+func (r *runner) begin(pr PlannedRun) (results.Run, targets.Spec) {
+	key := pr.Key
+	rec := results.Run{Target: key.Target, Workload: key.Workload, Repeat: key.Repeat, Accel: r.accel.Accel,
+		AccelReason: r.accel.Reason, Started: time.Now().UTC(), Steps: []results.Step{}}
+	spec := pr.Spec
+	if spec.Kind == targets.KindNative {
+		rec.Accel, rec.AccelReason = results.AccelNone, ""
+	}
+	if len(spec.HostCPUs) == 0 {
+		spec.HostCPUs = r.pl.TargetCPUs
+	}
+	return rec, spec
+}
+
+// boot boots the target into the record: its console log (kept when the
+// boot got far enough to write one, failed or not), its accelerator, boot
+// figures and memory, and its files in the manifest.
+func (r *runner) boot(ctx context.Context, key RunKey, spec targets.Spec, rec *results.Run) (*targets.Instance, error) {
+	bo := targets.BootOptions{WorkDir: filepath.Join(r.out, ConsoleDir), RunID: key.ID(),
+		Binary: r.o.Binary, CacheDir: r.o.CacheDir, Timeout: r.cfg.BootTimeout.D(), Log: r.o.Log, Accel: &r.accel}
+	inst, err := targets.Boot(ctx, spec, bo)
+	rec.ConsoleLog = r.written(bo.ConsolePath())
+	if err != nil {
+		return nil, err
+	}
+	r.recordFiles(inst)
+	rec.Accel, rec.AccelReason = inst.Accel, inst.AccelReason
+	rec.Boot = inst.Boot
+	if mem, err := inst.Memory(); err == nil {
+		rec.Memory = mem
+	}
+	return inst, nil
+}
+
+// written is path relative to the result directory when the file is there
+// (a boot that fails before QEMU or the server starts writes no console
+// log), else "".
+func (r *runner) written(path string) string {
+	if _, err := os.Stat(path); err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(r.out, path)
+	if err != nil {
+		return ""
+	}
+	return rel
+}
+
+// sweep runs the sweep into the record (loadgen.RecordSweep), its steps'
+// histograms under hist/, and QEMU's memory after it. A guest that dies
+// mid-sweep ends the sweep at once (guestExited).
+func (r *runner) sweep(ctx context.Context, key RunKey, inst *targets.Instance, gen loadgen.Generator, sc loadgen.SweepConfig, rec *results.Run, idx, total int) (guestExited bool, histErr, err error) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-inst.Exited():
+			cancel(errGuestExited)
+		case <-sctx.Done():
+		}
+	}()
+	histRel := filepath.Join(HistDir, key.ID())
+	sc.Progress = func(l loadgen.Live) { r.emit(Event{Kind: StepProgress, Index: idx, Total: total, Key: key, Live: l}) }
+	sc.OnStep = func(so loadgen.StepOutcome) {
+		rec.Hist = histRel
+		st := so.Step
+		r.emit(Event{Kind: StepDone, Index: idx, Total: total, Key: key, Step: &st})
+	}
+	histErr, err = loadgen.RecordSweep(sctx, gen, sc, filepath.Join(r.out, histRel), rec)
+	if mem, merr := inst.Memory(); merr == nil && rec.Memory != nil {
+		rec.Memory.QEMURSSAfterKiB = mem.QEMURSSKiB
+		rec.Memory.QEMUHWMKiB = mem.QEMUHWMKiB
+	}
+	return errors.Is(context.Cause(sctx), errGuestExited), histErr, err
 }
 
 // recordFiles adds a target's booted files, with digests, to the manifest

@@ -84,7 +84,9 @@ func TestInterruptAndResume(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{OutDir: out, ConfigData: data, Binary: testBinary, NoReport: true}); !errors.Is(err, ErrResultsExist) {
 		t.Errorf("a second run without --resume: %v, want ErrResultsExist", err)
 	}
-	if _, err := Run(context.Background(), cfg, Options{OutDir: out, ConfigData: append(data, '#'), Resume: true, Binary: testBinary, NoReport: true}); !errors.Is(err, ErrConfigChanged) {
+	other := *cfg
+	other.Repeats = 4
+	if _, err := Run(context.Background(), &other, Options{OutDir: out, ConfigData: data, Resume: true, Binary: testBinary, NoReport: true}); !errors.Is(err, ErrConfigChanged) {
 		t.Errorf("resume with another config: %v, want ErrConfigChanged", err)
 	}
 

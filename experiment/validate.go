@@ -1,71 +1,54 @@
 package experiment
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"runtime"
 	"strings"
 
+	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
-// Validate reports the first problem with c as "FIELD: WHAT" (FIELD a path
-// such as targets[1].app, which Load turns into a file line).
+// Validate reports the first problem with c as a *fielderr.Error, "FIELD:
+// WHAT" (FIELD a path such as targets[1].app, which Load turns into a file
+// line).
 func (c *Config) Validate() error {
 	if c.Repeats < 1 || c.Repeats > 1000 {
-		return fmt.Errorf("repeats: %d: want 1 to 1000", c.Repeats)
+		return fielderr.Errorf("repeats", "%d: want 1 to 1000", c.Repeats)
 	}
-	if err := c.VM.Validate("vm."); err != nil {
-		return err
+	if err := c.VM.Validate(); err != nil {
+		return fielderr.In(err, "vm")
 	}
 	for i, m := range c.MemorySweep {
 		if m < 32 {
-			return fmt.Errorf("memory_sweep[%d]: %d MiB: want at least 32", i, m)
+			return fielderr.In(fmt.Errorf("%d MiB: want at least 32", m), "memory_sweep", fielderr.Index(i))
 		}
 	}
 	if c.BootTimeout < 0 {
-		return fmt.Errorf("boot_timeout: must not be negative")
+		return fielderr.Errorf("boot_timeout", "must not be negative")
 	}
 	if len(c.Targets) == 0 {
-		return fmt.Errorf("targets: none given")
+		return fielderr.Errorf("targets", "none given")
 	}
 	if len(c.Workloads) == 0 {
-		return fmt.Errorf("workloads: none given")
+		return fielderr.Errorf("workloads", "none given")
 	}
 	names := map[string]bool{}
 	for i, t := range c.Targets {
-		field := fmt.Sprintf("targets[%d]", i)
-		if !reflect.ValueOf(t.VM).IsZero() {
-			return fmt.Errorf("%s.vm: every guest shares the experiment's vm; set the shape there", field)
-		}
-		if names[t.Label()] {
-			return fmt.Errorf("%s.name: %q is used twice (give each target a name)", field, t.Label())
-		}
-		names[t.Label()] = true
-		for _, app := range appsToCheck(t) {
-			s := c.specFor(t, app, c.VM.MemoryMiB)
-			if err := s.Validate(); err != nil {
-				return fmt.Errorf("%s.%s", field, err)
-			}
+		if err := c.validateTarget(t, names); err != nil {
+			return fielderr.In(err, "targets", fielderr.Index(i))
 		}
 	}
 	wnames := map[string]bool{}
 	for i, w := range c.Workloads {
-		if err := w.validate(); err != nil {
-			return fmt.Errorf("workloads[%d].%s", i, err)
-		}
-		if wnames[w.Label()] {
-			return fmt.Errorf("workloads[%d].name: %q is used twice", i, w.Label())
-		}
-		wnames[w.Label()] = true
-		served := false
-		for _, t := range c.Targets {
-			served = served || serves(t, w.Kind)
-		}
-		if !served {
-			return fmt.Errorf("workloads[%d].kind: no target serves %s", i, w.Kind)
+		if err := c.validateWorkload(w, wnames); err != nil {
+			return fielderr.In(err, "workloads", fielderr.Index(i))
 		}
 	}
 	if p := c.Placement; p != nil {
@@ -76,18 +59,57 @@ func (c *Config) Validate() error {
 			cpus []int
 		}{{"load_cpus", p.LoadCPUs}, {"target_cpus", p.TargetCPUs}} {
 			if len(list.cpus) == 0 {
-				return fmt.Errorf("placement.%s: none given", list.name)
+				return fielderr.In(errors.New("none given"), "placement", list.name)
 			}
 			for _, cpu := range list.cpus {
 				if cpu < 0 || cpu >= n {
-					return fmt.Errorf("placement.%s: CPU %d: this host has CPUs 0 to %d", list.name, cpu, n-1)
+					return fielderr.In(fmt.Errorf("CPU %d: this host has CPUs 0 to %d", cpu, n-1), "placement", list.name)
 				}
 				if seen[cpu] {
-					return fmt.Errorf("placement.%s: CPU %d is given twice (generator and targets must not share)", list.name, cpu)
+					return fielderr.In(fmt.Errorf("CPU %d is given twice (generator and targets must not share)", cpu), "placement", list.name)
 				}
 				seen[cpu] = true
 			}
 		}
+	}
+	return nil
+}
+
+// validateTarget checks one entry of targets (names: the labels of those
+// before it).
+func (c *Config) validateTarget(t targets.Spec, names map[string]bool) error {
+	if !reflect.ValueOf(t.VM).IsZero() {
+		return fielderr.Errorf("vm", "every guest shares the experiment's vm; set the shape there")
+	}
+	if names[t.Label()] {
+		return fielderr.Errorf("name", "%q is used twice (give each target a name)", t.Label())
+	}
+	names[t.Label()] = true
+	for _, app := range appsToCheck(t) {
+		s := c.specFor(t, app, c.VM.MemoryMiB)
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateWorkload checks one entry of workloads (names: the labels of
+// those before it).
+func (c *Config) validateWorkload(w Workload, names map[string]bool) error {
+	if err := w.validate(); err != nil {
+		return err
+	}
+	if names[w.Label()] {
+		return fielderr.Errorf("name", "%q is used twice", w.Label())
+	}
+	names[w.Label()] = true
+	served := false
+	for _, t := range c.Targets {
+		served = served || serves(t, w.Kind)
+	}
+	if !served {
+		return fielderr.Errorf("kind", "no target serves %s", w.Kind)
 	}
 	return nil
 }
@@ -101,11 +123,11 @@ func appsToCheck(t targets.Spec) []string {
 	if t.Kind == targets.KindOSv {
 		return []string{""} // invalid: Validate names the missing app
 	}
-	return []string{"dns", "http"}
+	return []string{linuximage.AppDNS, linuximage.AppHTTP}
 }
 
 // serves reports whether a target can take a workload of this kind.
-func serves(t targets.Spec, kind string) bool {
+func serves(t targets.Spec, kind servers.Protocol) bool {
 	if t.App == "" {
 		return t.Kind != targets.KindOSv
 	}
@@ -114,61 +136,61 @@ func serves(t targets.Spec, kind string) bool {
 
 func (w Workload) validate() error {
 	switch w.Kind {
-	case "dns", "http":
+	case servers.DNS, servers.HTTP:
 	default:
-		return fmt.Errorf("kind: %q: want dns or http", w.Kind)
+		return fielderr.Errorf("kind", "%q: want %s or %s", w.Kind, servers.DNS, servers.HTTP)
 	}
 	if _, err := loadgen.ParseRates(w.Rates); err != nil {
-		return fmt.Errorf("rates: %v", err)
+		return fielderr.Wrap("rates", err)
 	}
 	if _, err := loadgen.ParseArrivals(w.Arrivals); err != nil {
-		return fmt.Errorf("arrivals: %v", err)
+		return fielderr.Wrap("arrivals", err)
 	}
 	switch {
 	case w.Step <= 0:
-		return fmt.Errorf("step: must be positive")
+		return fielderr.Errorf("step", "must be positive")
 	case w.Warmup < 0:
-		return fmt.Errorf("warmup: must not be negative")
+		return fielderr.Errorf("warmup", "must not be negative")
 	case w.Timeout <= 0:
-		return fmt.Errorf("timeout: must be positive")
+		return fielderr.Errorf("timeout", "must be positive")
 	case w.SLOP99 < 0:
-		return fmt.Errorf("slo_p99: must not be negative")
+		return fielderr.Errorf("slo_p99", "must not be negative")
 	case w.MaxLoss != nil && (*w.MaxLoss < 0 || *w.MaxLoss > 1):
-		return fmt.Errorf("max_loss: %g: want a fraction from 0 to 1", *w.MaxLoss)
+		return fielderr.Errorf("max_loss", "%g: want a fraction from 0 to 1", *w.MaxLoss)
 	case w.MinAchieved <= 0 || w.MinAchieved > 1:
-		return fmt.Errorf("min_achieved: %g: want a fraction above 0, at most 1", w.MinAchieved)
+		return fielderr.Errorf("min_achieved", "%g: want a fraction above 0, at most 1", w.MinAchieved)
 	case w.LateAfter <= 0:
-		return fmt.Errorf("late_after: must be positive")
+		return fielderr.Errorf("late_after", "must be positive")
 	case w.MaxLate <= 0 || w.MaxLate > 1:
-		return fmt.Errorf("max_late: %g: want a fraction above 0, at most 1", w.MaxLate)
+		return fielderr.Errorf("max_late", "%g: want a fraction above 0, at most 1", w.MaxLate)
 	case w.Retries != nil && *w.Retries < 0:
-		return fmt.Errorf("retries: must not be negative")
+		return fielderr.Errorf("retries", "must not be negative")
 	case w.Bisect < 0:
-		return fmt.Errorf("bisect: must not be negative")
-	case w.Sockets < 1 || w.Sockets > 64:
-		return fmt.Errorf("sockets: %d: want 1 to 64", w.Sockets)
-	case w.Connections < 1 || w.Connections > 4096:
-		return fmt.Errorf("connections: %d: want 1 to 4096", w.Connections)
+		return fielderr.Errorf("bisect", "must not be negative")
+	case w.Sockets < 1 || w.Sockets > loadgen.MaxDNSSockets:
+		return fielderr.Errorf("sockets", "%d: want 1 to %d", w.Sockets, loadgen.MaxDNSSockets)
+	case w.Connections < 1 || w.Connections > loadgen.MaxConnections:
+		return fielderr.Errorf("connections", "%d: want 1 to %d", w.Connections, loadgen.MaxConnections)
 	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
-		return fmt.Errorf("expect_body_size: %d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
+		return fielderr.Errorf("expect_body_size", "%d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
 	case !strings.HasPrefix(w.Path, "/"):
-		return fmt.Errorf("path: %q: want an absolute path such as /", w.Path)
+		return fielderr.Errorf("path", "%q: want an absolute path such as /", w.Path)
 	}
-	if w.Kind == "dns" && (w.NewConnection || w.ExpectBodySize != nil) {
-		return fmt.Errorf("new_connection/expect_body_size: only for http workloads")
+	if w.Kind == servers.DNS && (w.NewConnection || w.ExpectBodySize != nil) {
+		return fielderr.Errorf("new_connection/expect_body_size", "only for http workloads")
 	}
-	if w.Kind != "dns" && w.Transport != "" {
-		return fmt.Errorf("transport: only for dns workloads (http runs over tcp)")
+	if w.Kind != servers.DNS && w.Transport != "" {
+		return fielderr.Errorf("transport", "only for dns workloads (http runs over tcp)")
 	}
-	if w.Kind == "dns" && w.Transport != "udp" && w.Transport != "tcp" {
-		return fmt.Errorf("transport: %q: want udp or tcp", w.Transport)
+	if w.Kind == servers.DNS && w.Transport != loadgen.TransportUDP && w.Transport != loadgen.TransportTCP {
+		return fielderr.Errorf("transport", "%q: want udp or tcp", w.Transport)
 	}
 	if w.Queries != "" {
-		if w.Kind != "dns" {
-			return fmt.Errorf("queries: only for dns workloads")
+		if w.Kind != servers.DNS {
+			return fielderr.Errorf("queries", "only for dns workloads")
 		}
 		if _, err := os.Stat(w.Queries); err != nil {
-			return fmt.Errorf("queries: %v", err)
+			return fielderr.Wrap("queries", err)
 		}
 	}
 	return nil

@@ -29,15 +29,6 @@ func newClock() clock {
 // now returns the time since the start.
 func (c clock) now() time.Duration { return time.Since(c.start) }
 
-// DefaultTimerSlack is the timer slack of pacing threads unless configured:
-// Linux's own default. The kernel may wake a sleeper this much late, to
-// batch timer interrupts. Less slack sends closer to the intended times,
-// and costs more CPU: on a 2-core virtual machine at 40,000 queries/s
-// (BENCHMARKS.md) 1 ns slack cost 3.5 s of CPU where 50 µs cost 1.9 s, and
-// added ~30 µs less to the median latency. The send delay is always counted
-// in latency, which runs from the intended time.
-const DefaultTimerSlack = 50 * time.Microsecond
-
 // lockPacingThread pins the calling goroutine to its OS thread and sets its
 // timer slack. Go's own timers wake about 1 ms late on Linux (the netpoller
 // sleeps in whole milliseconds); nanosleep on this thread wakes within the

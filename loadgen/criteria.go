@@ -22,9 +22,6 @@ type Limits struct {
 	TimerSlack time.Duration
 }
 
-// DefaultLimits are the limits used when none are given.
-var DefaultLimits = Limits{LateAfter: time.Millisecond, MaxLateFraction: 0.01, TimerSlack: DefaultTimerSlack}
-
 func (l Limits) withDefaults() Limits {
 	if l.LateAfter <= 0 {
 		l.LateAfter = DefaultLimits.LateAfter
@@ -73,9 +70,6 @@ type Criteria struct {
 	// zero means no latency objective.
 	SLOP99 time.Duration
 }
-
-// DefaultCriteria are used when none are given.
-var DefaultCriteria = Criteria{MinAchieved: 0.99, MaxLoss: 0.01, SLOP99: 100 * time.Millisecond}
 
 // Sustainable reports whether the step meets the criteria and, if not, why.
 func (c Criteria) Sustainable(s results.Step) (bool, string) {

@@ -23,10 +23,10 @@ const (
 // DNSConfig configures a DNS load generator.
 type DNSConfig struct {
 	Server    string        // host:port of the DNS server
-	Transport string        // "udp" (default) or "tcp": pipelined queries on persistent connections (RFC 7766)
-	Sockets   int           // UDP sockets or TCP connections, each with its own loop and OS thread; default 2
+	Transport string        // TransportUDP (default) or TransportTCP: pipelined queries on persistent connections (RFC 7766)
+	Sockets   int           // UDP sockets or TCP connections, each with its own loop and OS thread; default DefaultDNSSockets, at most MaxDNSSockets
 	Queries   []DNSQuery    // sent round-robin; default DefaultDNSQueries
-	Timeout   time.Duration // a query unanswered this long after its send is lost; default 2 s
+	Timeout   time.Duration // a query unanswered this long after its send is lost; default DefaultTimeout
 	Arrivals  Arrivals      // default Constant
 	Seed      uint64        // for Poisson arrivals
 	Limits    Limits
@@ -49,13 +49,13 @@ type DNS struct {
 // NewDNS validates cfg and prepares the queries.
 func NewDNS(cfg DNSConfig) (*DNS, error) {
 	if cfg.Sockets == 0 {
-		cfg.Sockets = 2
+		cfg.Sockets = DefaultDNSSockets
 	}
-	if cfg.Sockets < 0 || cfg.Sockets > 1024 {
-		return nil, fmt.Errorf("%w: sockets %d: want 1 to 1024", ErrConfig, cfg.Sockets)
+	if cfg.Sockets < 0 || cfg.Sockets > MaxDNSSockets {
+		return nil, fmt.Errorf("%w: sockets %d: want 1 to %d", ErrConfig, cfg.Sockets, MaxDNSSockets)
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("%w: timeout %v must be positive", ErrConfig, cfg.Timeout)
@@ -65,8 +65,8 @@ func NewDNS(cfg DNSConfig) (*DNS, error) {
 	}
 	switch cfg.Transport {
 	case "":
-		cfg.Transport = "udp"
-	case "udp", "tcp":
+		cfg.Transport = DefaultDNSTransport
+	case TransportUDP, TransportTCP:
 	default:
 		return nil, fmt.Errorf("%w: transport %q: want udp or tcp", ErrConfig, cfg.Transport)
 	}
@@ -191,7 +191,7 @@ func (d *DNS) openSocket(i int, spec StepSpec) (dnsLane, error) {
 	var l dnsLane
 	var s *dnsSocket
 	var err error
-	if d.cfg.Transport == "tcp" {
+	if d.cfg.Transport == TransportTCP {
 		t := &dnsTCP{}
 		s, l = &t.dnsSocket, t
 		t.tcp, err = newTCPStream(d.addr) // it connects at the first send

@@ -35,6 +35,16 @@ type Live struct {
 type StepOutcome struct {
 	Step results.Step
 	Hist *Recorder
+	// Started is when the step's schedule began (warm-up included, after
+	// its sockets or connections were set up): the start of its
+	// histogram log's interval.
+	Started time.Time
+}
+
+// startedAt stamps the outcome with the start of the step's clock.
+func (o StepOutcome) startedAt(c clock) StepOutcome {
+	o.Started = c.start
+	return o
 }
 
 // A Generator runs steps against one server. RunStep returns an error only

@@ -52,8 +52,9 @@ func (r *Recorder) WriteLog(w io.Writer, start, end time.Time, comment string) e
 }
 
 // WriteStepLog writes step n's (1-based) histograms into dir as
-// results.HistFileName names it; start is when the step began.
-func WriteStepLog(dir string, n int, o StepOutcome, start time.Time) error {
+// results.HistFileName names it, over the interval from the step's start
+// (o.Started) to now.
+func WriteStepLog(dir string, n int, o StepOutcome) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -61,6 +62,6 @@ func WriteStepLog(dir string, n int, o StepOutcome, start time.Time) error {
 	if err != nil {
 		return err
 	}
-	err = o.Hist.WriteLog(f, start, time.Now(), fmt.Sprintf("offered %.0f/s", o.Step.OfferedRPS))
+	err = o.Hist.WriteLog(f, o.Started, time.Now(), fmt.Sprintf("offered %.0f/s", o.Step.OfferedRPS))
 	return errors.Join(err, f.Close())
 }

@@ -28,12 +28,13 @@ type HTTPConfig struct {
 	Headers []string // "Name: value"
 	Body    []byte   // request body, if any
 	// Connections is the number of workers, each with one connection; the
-	// pacer hands each request to an idle one. Default 32.
+	// pacer hands each request to an idle one. Default DefaultConnections,
+	// at most MaxConnections.
 	Connections int
 	// NewConnection opens a TCP connection per request (httperf's method,
 	// used by the Utah study) instead of keeping connections alive.
 	NewConnection bool
-	Timeout       time.Duration // per request, connect included; default 2 s
+	Timeout       time.Duration // per request, connect included; default DefaultTimeout
 	// ExpectStatus: a response with another status is an error. 0 accepts
 	// any 2xx.
 	ExpectStatus int
@@ -80,13 +81,13 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		}
 	}
 	if cfg.Connections == 0 {
-		cfg.Connections = 32
+		cfg.Connections = DefaultConnections
 	}
-	if cfg.Connections < 0 || cfg.Connections > 4096 {
-		return nil, fmt.Errorf("%w: connections %d: want 1 to 4096", ErrConfig, cfg.Connections)
+	if cfg.Connections < 0 || cfg.Connections > MaxConnections {
+		return nil, fmt.Errorf("%w: connections %d: want 1 to %d", ErrConfig, cfg.Connections, MaxConnections)
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("%w: timeout %v must be positive", ErrConfig, cfg.Timeout)
@@ -123,6 +124,7 @@ func (h *HTTP) Describe() results.LoadInfo {
 		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
 		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
 		LateAfterUS: float64(h.cfg.Limits.LateAfter.Microseconds()), MaxLateFrac: h.cfg.Limits.MaxLateFraction,
+		TimerSlackUS: float64(h.cfg.Limits.TimerSlack) / 1e3,
 	}
 }
 

@@ -79,7 +79,7 @@ type httpLoop struct {
 	more      bool
 	sent      uint64
 	blocked   bool
-	warmup    time.Duration
+	warmup    time.Duration // the step's: requests intended before it are sent, not counted
 	lateAfter time.Duration
 	wakeAhead time.Duration // how long before a send the loop stops sleeping: twice the timer slack
 }
@@ -222,7 +222,7 @@ func (l *httpLoop) run(clk clock, warmup time.Duration, stop *atomic.Bool) {
 			return
 		}
 		if now-lastScan >= scanEvery {
-			l.expire(now, timeout, warmup)
+			l.expire(now, timeout)
 			lastScan = now
 		}
 		// Wait for answers until shortly before the next send is due (or
@@ -250,7 +250,7 @@ func (l *httpLoop) run(clk clock, warmup time.Duration, stop *atomic.Bool) {
 				l.sendDue(done)
 			}
 			if c := &l.conns[ev.Fd]; c.fd >= 0 && c.gen == ev.Pad {
-				l.event(int(ev.Fd), ev.Events, done, warmup)
+				l.event(int(ev.Fd), ev.Events, done)
 			}
 		}
 	}
@@ -273,7 +273,7 @@ func (l *httpLoop) sendDue(now time.Duration) {
 		c := &l.conns[i]
 		c.at, c.sentAt = l.next, sentAt
 		l.inflight++
-		l.send(i, l.warmup)
+		l.send(i)
 		l.sent++
 		l.next, l.more = l.pacer.Due(l.sent)
 	}
@@ -283,11 +283,11 @@ func (l *httpLoop) sendDue(now time.Duration) {
 
 // send writes connection i's request, connecting first when it has no
 // socket.
-func (l *httpLoop) send(i int, warmup time.Duration) {
+func (l *httpLoop) send(i int) {
 	c := &l.conns[i]
 	c.resp.reset(l.head)
 	if c.state == connDown {
-		l.connect(i, warmup)
+		l.connect(i)
 		return
 	}
 	nw, err := rawWrite(c.fd, l.req)
@@ -295,7 +295,7 @@ func (l *httpLoop) send(i int, warmup time.Duration) {
 		// A server may have closed an idle connection: the request never
 		// left, so it goes out on a new one (not a retry: nothing was sent).
 		l.drop(i)
-		l.connect(i, warmup)
+		l.connect(i)
 		return
 	}
 	c.state = connBusy
@@ -324,14 +324,14 @@ func (l *httpLoop) dial(i int) error {
 
 // connect starts a non-blocking connect for connection i; its request is
 // written when the connect completes.
-func (l *httpLoop) connect(i int, warmup time.Duration) {
+func (l *httpLoop) connect(i int) {
 	switch err := l.dial(i); err {
 	case nil:
-		l.connected(i, warmup)
+		l.connected(i)
 	case unix.EINPROGRESS:
 		l.conns[i].state = connConnecting
 	default:
-		l.fail(i, warmup, &l.errs.connect)
+		l.fail(i, &l.errs.connect)
 	}
 }
 
@@ -385,13 +385,13 @@ func (l *httpLoop) upIdle(i int) {
 }
 
 // connected writes the waiting request once the connect has succeeded.
-func (l *httpLoop) connected(i int, warmup time.Duration) {
+func (l *httpLoop) connected(i int) {
 	c := &l.conns[i]
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i), Pad: c.gen}
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
 	nw, err := rawWrite(c.fd, l.req)
 	if err != nil || nw != len(l.req) {
-		l.fail(i, warmup, &l.errs.reset)
+		l.fail(i, &l.errs.reset)
 		return
 	}
 	c.state = connBusy
@@ -406,9 +406,9 @@ func sockFamily(sa unix.Sockaddr) int {
 
 // fail ends connection i's request with an error of the given kind and
 // closes its socket.
-func (l *httpLoop) fail(i int, warmup time.Duration, kind *uint64) {
+func (l *httpLoop) fail(i int, kind *uint64) {
 	c := &l.conns[i]
-	if c.at >= warmup {
+	if c.at >= l.warmup {
 		*kind++
 	}
 	l.drop(i)
@@ -430,7 +430,7 @@ func (l *httpLoop) finish(i int) {
 }
 
 // event handles readiness of connection i.
-func (l *httpLoop) event(i int, events uint32, now, warmup time.Duration) {
+func (l *httpLoop) event(i int, events uint32, now time.Duration) {
 	c := &l.conns[i]
 	switch c.state {
 	case connConnecting:
@@ -438,16 +438,16 @@ func (l *httpLoop) event(i int, events uint32, now, warmup time.Duration) {
 			return
 		}
 		if soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || soErr != 0 {
-			l.fail(i, warmup, &l.errs.connect)
+			l.fail(i, &l.errs.connect)
 			return
 		}
-		l.connected(i, warmup)
+		l.connected(i)
 	case connIdle:
 		// The server closed (or wrote to) a connection with no request:
 		// drop it; the next request reconnects.
 		l.drop(i)
 	case connBusy:
-		l.read(i, now, warmup)
+		l.read(i, now)
 	case connDraining:
 		// The server's close (or bytes it should not have sent): either
 		// way the connection is done.
@@ -458,7 +458,7 @@ func (l *httpLoop) event(i int, events uint32, now, warmup time.Duration) {
 // read takes what connection i has and completes its request when the
 // response is whole, timed at the arrival of its last byte (or now, when
 // the kernel gave no arrival stamp).
-func (l *httpLoop) read(i int, now, warmup time.Duration) {
+func (l *httpLoop) read(i int, now time.Duration) {
 	c := &l.conns[i]
 	for {
 		nr, at, stamped, err := l.reader.read(c.fd, l.rbuf[:], l.clk)
@@ -470,21 +470,21 @@ func (l *httpLoop) read(i int, now, warmup time.Duration) {
 		}
 		if err != nil || nr == 0 {
 			if err == nil && c.resp.eof() {
-				l.complete(i, now, warmup)
+				l.complete(i, now)
 				l.drop(i)
 				l.finish(i)
 				return
 			}
-			l.fail(i, warmup, &l.errs.reset)
+			l.fail(i, &l.errs.reset)
 			return
 		}
 		done, perr := c.resp.feed(l.rbuf[:nr])
 		if perr != nil {
-			l.fail(i, warmup, &l.errs.other)
+			l.fail(i, &l.errs.other)
 			return
 		}
 		if done {
-			l.complete(i, at, warmup)
+			l.complete(i, at)
 			switch {
 			case l.newConn:
 				// Answered; the connection is free once the server
@@ -507,14 +507,14 @@ func (l *httpLoop) read(i int, now, warmup time.Duration) {
 }
 
 // complete counts a whole response.
-func (l *httpLoop) complete(i int, now, warmup time.Duration) {
+func (l *httpLoop) complete(i int, now time.Duration) {
 	c := &l.conns[i]
-	l.answer(l.h, c.at, c.sentAt, now, warmup, c.resp.status, c.resp.bodyLen)
+	l.answer(l.h, c.at, c.sentAt, now, l.warmup, c.resp.status, c.resp.bodyLen)
 }
 
 // expire ends the requests older than the timeout, and closes answered
 // connections whose server has not closed them within it.
-func (l *httpLoop) expire(now, timeout, warmup time.Duration) {
+func (l *httpLoop) expire(now, timeout time.Duration) {
 	for i := range l.conns {
 		c := &l.conns[i]
 		if now-c.sentAt <= timeout {
@@ -522,7 +522,7 @@ func (l *httpLoop) expire(now, timeout, warmup time.Duration) {
 		}
 		switch c.state {
 		case connBusy, connConnecting:
-			l.fail(i, warmup, &l.errs.timeout)
+			l.fail(i, &l.errs.timeout)
 		case connDraining:
 			l.release(i)
 		}

@@ -66,7 +66,7 @@ func runStep[L lane](ctx context.Context, spec StepSpec, n, procs int, open func
 	if err := ctx.Err(); err != nil {
 		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
-	return collect(spec, lanes), nil
+	return collect(spec, lanes).startedAt(clk), nil
 }
 
 // stepTotal is the collection tail every generator shares: it merges what

@@ -17,14 +17,15 @@ type SweepConfig struct {
 	// FindMax stops the listed rates at the first unsustainable one and
 	// bisects between it and the last sustainable one.
 	FindMax bool
-	// BisectSteps bounds the bisection; default 5.
+	// BisectSteps bounds the bisection; default DefaultBisectSteps.
 	BisectSteps int
 	// Resolution ends the bisection when (bad-good)/bad falls below it;
-	// default 0.02.
+	// default DefaultResolution.
 	Resolution float64
 	// Retries: with FindMax, an unsustainable listed rate is run again up
 	// to this many times before the search stops there, so one noisy step
-	// does not end it. Every run is kept (phase "retry"). 0 means none.
+	// does not end it. Every run is kept (phase "retry"). 0 means none
+	// (callers offer DefaultRetries).
 	Retries int
 	// OnStep, if set, sees each finished step (to print or store it)
 	// before the sweep goes on.
@@ -40,7 +41,9 @@ type SweepResult struct {
 	// criteria (0 when none did).
 	MaxSustainableRPS float64
 	// Bound says whether MaxSustainableRPS is bounded from above by a
-	// failing step; false means the server kept up with every rate tried.
+	// failing step; false means the server kept up with every rate tried
+	// (a listed rate that failed and then held on its retry counts as
+	// held). RecordSweep carries it into the run record.
 	Bound bool
 }
 
@@ -54,10 +57,10 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 		return SweepResult{}, fmt.Errorf("%w: step duration %v must be positive", ErrConfig, cfg.Step)
 	}
 	if cfg.BisectSteps == 0 {
-		cfg.BisectSteps = 5
+		cfg.BisectSteps = DefaultBisectSteps
 	}
 	if cfg.Resolution == 0 {
-		cfg.Resolution = 0.02
+		cfg.Resolution = DefaultResolution
 	}
 	var res SweepResult
 	run := func(rate float64, phase string) (bool, error) {
@@ -85,6 +88,7 @@ func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, er
 			ok, err = run(r, "retry")
 		}
 		if err != nil {
+			res.Bound = !math.IsInf(bad, 1) // what the finished rates say
 			return res, err
 		}
 		if ok {

@@ -17,6 +17,11 @@ import (
 // (accelerator) and the caller did not allow it.
 var ErrMismatch = errors.New("results are not comparable")
 
+// ErrNothingCompared is returned when a comparison would give no verdict:
+// an unknown metric, a target with no runs, or no metric measured on both
+// sides. A CI gate must not pass on nothing.
+var ErrNothingCompared = errors.New("nothing to compare")
+
 // CompareOptions configure a comparison.
 type CompareOptions struct {
 	// Alpha is the significance level of the Mann–Whitney U test; default 0.05.
@@ -27,7 +32,8 @@ type CompareOptions struct {
 	// Confidence of the intervals around the medians; default 0.95.
 	Confidence float64
 	// Metrics limits the comparison to metrics whose name starts with one
-	// of these prefixes ("max_rps", "p99_us", "boot_"…); empty: all.
+	// of these prefixes ("max_rps", "p99_us", "boot_"…); empty: all. A
+	// prefix no metric can have is an error (MetricNames lists them).
 	Metrics []string
 	// AllowMismatch compares results from different accelerators.
 	AllowMismatch bool
@@ -106,9 +112,23 @@ type metric struct {
 // AssumeNothing: medians with confidence intervals, and the Mann–Whitney U
 // test, which assumes only that repeats are independent. A regression is a
 // change that is significant (p ≤ Alpha) and worse than Threshold.
+//
+// A comparison that compares no metric is ErrNothingCompared, with the
+// reason: a metric prefix that names no metric, a side's Target without
+// runs, or no metric measured on both sides.
 func Compare(base, new Side, opt CompareOptions) (Comparison, error) {
 	opt = opt.withDefaults()
 	c := Comparison{Base: base.Label, New: new.Label, Options: opt}
+	for _, p := range opt.Metrics {
+		if !knownMetric(p) {
+			return c, fmt.Errorf("%w: metric %q: no such metric; want a prefix of %s", ErrNothingCompared, p, strings.Join(MetricNames(), ", "))
+		}
+	}
+	for _, s := range []Side{base, new} {
+		if err := checkTarget(s); err != nil {
+			return c, err
+		}
+	}
 	if err := checkComparable(base, new, opt, &c); err != nil {
 		return c, err
 	}
@@ -147,10 +167,74 @@ func Compare(base, new Side, opt CompareOptions) (Comparison, error) {
 			c.Rows = append(c.Rows, row)
 		}
 	}
-	if len(c.Rows) == 0 && len(c.Warnings) == 0 {
-		c.Warnings = append(c.Warnings, "no metric was measured on both sides")
+	if len(c.Rows) == 0 {
+		why := "no metric was measured on both sides"
+		if len(opt.Metrics) > 0 {
+			why = "no metric matching " + strings.Join(opt.Metrics, ",") + " was measured on both sides"
+		}
+		if len(c.Warnings) > 0 {
+			why += " (" + strings.Join(c.Warnings, "; ") + ")"
+		}
+		return c, fmt.Errorf("%w: %s", ErrNothingCompared, why)
 	}
 	return c, nil
+}
+
+// checkTarget refuses a side whose Target has no runs, naming the targets
+// it has.
+func checkTarget(s Side) error {
+	if s.Target == "" {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, r := range s.Runs {
+		if r.Target == s.Target {
+			return nil
+		}
+		have[r.Target] = true
+	}
+	names := make([]string, 0, len(have))
+	for t := range have {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	there := "no runs at all"
+	if len(names) > 0 {
+		there = "runs of " + strings.Join(names, ", ")
+	}
+	// The label is not named: a caller's label may already carry the target.
+	return fmt.Errorf("%w: target %q has no runs; the results have %s", ErrNothingCompared, s.Target, there)
+}
+
+// MetricNames are the metrics a comparison can have, the per-rate ones as
+// NAME@RATE.
+func MetricNames() []string {
+	var names []string
+	for _, m := range metricsOf(nil, nil) {
+		names = append(names, m.name)
+	}
+	for _, m := range stepMetrics {
+		names = append(names, m.name+"@RATE")
+	}
+	return names
+}
+
+// knownMetric reports whether some metric's name can start with prefix.
+func knownMetric(prefix string) bool {
+	if prefix == "" {
+		return false
+	}
+	for _, m := range metricsOf(nil, nil) {
+		if strings.HasPrefix(m.name, prefix) {
+			return true
+		}
+	}
+	for _, m := range stepMetrics {
+		if at := m.name + "@"; strings.HasPrefix(at, prefix) || strings.HasPrefix(prefix, at) {
+			return true
+		}
+	}
+	return false
 }
 
 func compareSample(group string, m metric, bv, nv []float64, th *benchmath.Thresholds, opt CompareOptions) Row {
@@ -270,13 +354,22 @@ func metricsOf(b, n []results.Run) []metric {
 	}
 	for _, rate := range commonRates(b, n) {
 		at := "@" + strconv.FormatFloat(rate, 'f', -1, 64)
-		ms = append(ms,
-			metric{"achieved_rps" + at, "req/s", true, stepValue(rate, func(s results.Step) float64 { return s.AchievedRPS })},
-			metric{"p50_us" + at, "µs", false, stepValue(rate, func(s results.Step) float64 { return s.LatencyUS.P50 })},
-			metric{"p99_us" + at, "µs", false, stepValue(rate, func(s results.Step) float64 { return s.LatencyUS.P99 })},
-		)
+		for _, s := range stepMetrics {
+			ms = append(ms, metric{s.name + at, s.unit, s.higherIsBetter, stepValue(rate, s.value)})
+		}
 	}
 	return ms
+}
+
+// stepMetrics are the metrics compared at each offered rate, as NAME@RATE.
+var stepMetrics = []struct {
+	name, unit     string
+	higherIsBetter bool
+	value          func(results.Step) float64
+}{
+	{"achieved_rps", "req/s", true, func(s results.Step) float64 { return s.AchievedRPS }},
+	{"p50_us", "µs", false, func(s results.Step) float64 { return s.LatencyUS.P50 }},
+	{"p99_us", "µs", false, func(s results.Step) float64 { return s.LatencyUS.P99 }},
 }
 
 func memRSS(r results.Run) int64 {

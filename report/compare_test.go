@@ -146,3 +146,37 @@ func TestCompareMetricFilterAndMissingGroups(t *testing.T) {
 		t.Errorf("warnings %v, want the group only in b named", c.Warnings)
 	}
 }
+
+// A CI gate must not pass on nothing: an unknown metric, a target with no
+// runs, or no metric measured on both sides is ErrNothingCompared.
+func TestCompareRefusesToCompareNothing(t *testing.T) {
+	runs := runsOf("osv", "tcg", base10...)
+	a, b := Side{Label: "a", Runs: runs}, Side{Label: "b", Runs: runs}
+	for _, tt := range []struct {
+		name       string
+		base, new  Side
+		metrics    []string
+		wantInText string
+	}{
+		{"unknown metric", a, b, []string{"bogus"}, `metric "bogus": no such metric; want a prefix of max_rps, boot_qemu_start_ms`},
+		{"unknown among known", a, b, []string{"max_rps", "p98"}, `metric "p98"`},
+		{"empty prefix", a, b, []string{"max_rps", ""}, `metric ""`},
+		{"known metric, rate not run", a, b, []string{"p99_us@777"}, "no metric matching p99_us@777 was measured on both sides"},
+		{"no common group", a, Side{Label: "b", Runs: runsOf("linux", "tcg", base10...)}, nil, "no metric was measured on both sides (linux/dns: only in b; osv/dns: only in a)"},
+		{"missing new target", Side{Label: "d", Runs: runs, Target: "osv"}, Side{Label: "d", Runs: runs, Target: "nope"}, nil, `target "nope" has no runs; the results have runs of osv`},
+		{"missing base target", Side{Label: "d", Runs: runs, Target: "nope"}, Side{Label: "d", Runs: runs, Target: "osv"}, nil, `target "nope"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compare(tt.base, tt.new, CompareOptions{Metrics: tt.metrics})
+			if !errors.Is(err, ErrNothingCompared) || !strings.Contains(err.Error(), tt.wantInText) {
+				t.Errorf("err = %v, want ErrNothingCompared with %q", err, tt.wantInText)
+			}
+		})
+	}
+	// Known prefixes, whole names and a rate pass.
+	for _, m := range []string{"max", "p", "p99_us@1000", "achieved_rps@"} {
+		if c, err := Compare(a, b, CompareOptions{Metrics: []string{m}}); err != nil || len(c.Rows) == 0 {
+			t.Errorf("--metric %s: %d rows, %v", m, len(c.Rows), err)
+		}
+	}
+}

@@ -25,8 +25,9 @@ type series struct {
 	Accel    string
 	Points   []ratePoint // ascending offered rate
 	MaxRPS   []float64   // max_sustainable_rps of each finished run
-	// Bounded: some step failed the sustainability criteria, so MaxRPS is
-	// bounded from above; otherwise it is only a lower bound.
+	// Bounded: some run's sweep found its maximum bounded from above by a
+	// failing step (results.Run.MaxBounded); otherwise MaxRPS is only a
+	// lower bound.
 	Bounded bool
 	Boots   []results.Boot // of runs that recorded one
 	RSSKiB  []float64      // QEMU RSS after boot, of runs that recorded it
@@ -76,9 +77,7 @@ func buildSeries(sources []Source) []*series {
 			if r.Memory != nil && r.Memory.QEMURSSKiB > 0 {
 				s.RSSKiB = append(s.RSSKiB, float64(r.Memory.QEMURSSKiB))
 			}
-			for _, st := range r.Steps {
-				s.Bounded = s.Bounded || !st.Sustainable
-			}
+			s.Bounded = s.Bounded || r.MaxBounded()
 		}
 	}
 	sort.Strings(order)
@@ -135,21 +134,6 @@ func histPaths(dir string, r results.Run) []string {
 		}
 	}
 	return out
-}
-
-// median, lo and hi of a sample (lo/hi: min and max); ok false when empty.
-func spread(v []float64) (median, lo, hi float64, ok bool) {
-	if len(v) == 0 {
-		return 0, 0, 0, false
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	median = s[n/2]
-	if n%2 == 0 {
-		median = (s[n/2-1] + s[n/2]) / 2
-	}
-	return median, s[0], s[n-1], true
 }
 
 func workloads(ss []*series) []string {

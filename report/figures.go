@@ -159,7 +159,7 @@ func lossPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix stri
 	for _, s := range ss {
 		var pts plotter.XYs
 		for _, pt := range s.Points {
-			if m, _, _, ok := spread(pt.Loss); ok {
+			if m, _, _, ok := Spread(pt.Loss); ok {
 				pts = append(pts, plotter.XY{X: pt.Offered, Y: 100 * m})
 			}
 		}
@@ -228,7 +228,7 @@ func bootPlot(ss []*series, colors map[string]color.RGBA, suffix string) (*plot.
 			for _, b := range t.Boots {
 				v = append(v, ph.get(b))
 			}
-			m, _, _, _ := spread(v)
+			m, _, _, _ := Spread(v)
 			vals = append(vals, m)
 			top = max(top, m)
 		}
@@ -261,7 +261,7 @@ func memoryPlot(ss []*series, colors map[string]color.RGBA, suffix string) (*plo
 	var vals plotter.Values
 	for i, t := range ts {
 		names[i] = t.Name
-		m, _, _, _ := spread(t.RSSKiB)
+		m, _, _, _ := Spread(t.RSSKiB)
 		vals = append(vals, m/1024)
 	}
 	bars, err := plotter.NewBarChart(vals, vg.Points(24))
@@ -316,7 +316,7 @@ func throughputPlot(wl string, ss []*series, colors map[string]color.RGBA, suffi
 		var pts plotter.XYs
 		var errs plotter.YErrors
 		for _, pt := range s.Points {
-			m, lo, hi, ok := spread(pt.Achieved)
+			m, lo, hi, ok := Spread(pt.Achieved)
 			if !ok {
 				continue
 			}
@@ -340,7 +340,7 @@ func throughputPlot(wl string, ss []*series, colors map[string]color.RGBA, suffi
 		}
 		eb.Color = c
 		p.Add(eb)
-		if m, _, _, ok := spread(s.MaxRPS); ok && m > 0 {
+		if m, _, _, ok := Spread(s.MaxRPS); ok && m > 0 {
 			mx, err := plotter.NewLine(plotter.XYs{{X: m, Y: 0}, {X: m, Y: m}})
 			if err != nil {
 				return nil, err
@@ -377,7 +377,7 @@ func latencyPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix s
 		}{{"p50", func(r ratePoint) []float64 { return r.P50 }, false}, {"p99", func(r ratePoint) []float64 { return r.P99 }, true}} {
 			var pts plotter.XYs
 			for _, pt := range s.Points {
-				if m, _, _, ok := spread(q.get(pt)); ok && m > 0 {
+				if m, _, _, ok := Spread(q.get(pt)); ok && m > 0 {
 					pts = append(pts, plotter.XY{X: pt.Offered, Y: m / 1000})
 				}
 			}

@@ -112,7 +112,7 @@ func summaryCells(s *series) []string {
 		runs += fmt.Sprintf(" (%d failed)", s.Failed)
 	}
 	maxCell := "no finished run"
-	if m, lo, hi, ok := spread(s.MaxRPS); ok {
+	if m, lo, hi, ok := Spread(s.MaxRPS); ok {
 		maxCell = fmt.Sprintf("%s (%s–%s)", compact(m), compact(lo), compact(hi))
 		if !s.Bounded {
 			maxCell = "≥ " + maxCell + ", every rate tried was sustainable"
@@ -131,7 +131,7 @@ func referencePoint(s *series) (ratePoint, bool) {
 		return ratePoint{}, false
 	}
 	ref := s.Points[0]
-	if m, _, _, ok := spread(s.MaxRPS); ok {
+	if m, _, _, ok := Spread(s.MaxRPS); ok {
 		for _, p := range s.Points {
 			if p.Offered <= m {
 				ref = p
@@ -146,8 +146,8 @@ func latencyCell(s *series) string {
 	if !ok {
 		return "–"
 	}
-	p50, _, _, ok50 := spread(ref.P50)
-	p99, _, _, ok99 := spread(ref.P99)
+	p50, _, _, ok50 := Spread(ref.P50)
+	p99, _, _, ok99 := Spread(ref.P99)
 	if !ok50 || !ok99 {
 		return fmt.Sprintf("no answers at %s/s", compact(ref.Offered))
 	}

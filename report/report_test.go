@@ -114,6 +114,24 @@ func TestSummaryMarksALowerBound(t *testing.T) {
 	}
 }
 
+// TestSummaryTakesTheSweepsBound: a run whose rate 2000 failed once and
+// held on its retry kept up with every rate, so its maximum is a lower bound
+// although one of its steps was not sustainable: the record's own
+// max_sustainable_bound says so, not the steps.
+func TestSummaryTakesTheSweepsBound(t *testing.T) {
+	held := false
+	run := results.Run{Target: "native", Workload: "dns", Repeat: 1, Accel: "none", MaxSustainableRPS: 2000, MaxSustainableBound: &held,
+		Steps: []results.Step{
+			{OfferedRPS: 1000, Sent: 1000, Answered: 1000, AchievedRPS: 1000, Valid: true, Sustainable: true, Phase: "sweep"},
+			{OfferedRPS: 2000, Sent: 2000, AchievedRPS: 0, Valid: true, Phase: "sweep"},
+			{OfferedRPS: 2000, Sent: 2000, Answered: 2000, AchievedRPS: 2000, Valid: true, Sustainable: true, Phase: "retry"},
+		}}
+	ss := buildSeries([]Source{{Label: "x", Runs: []results.Run{run}}})
+	if cell := summaryCells(ss[0])[4]; !strings.HasPrefix(cell, "≥ 2000") {
+		t.Errorf("max cell %q, want a lower bound: the sweep held every rate", cell)
+	}
+}
+
 // failedFixture is a campaign whose linux target never booted (every run
 // failed before its first step, as under a broken KVM) while native ran,
 // and one native run that failed part-way, keeping its first step.

@@ -2,6 +2,7 @@ package results
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,58 @@ func TestReadVMShape(t *testing.T) {
 	// A runs file named directly has no manifest beside it to read.
 	if shape, err := ReadVMShape(filepath.Join(dir, RunsFile)); shape != "" || err != nil {
 		t.Errorf("runs file path: %q, %v", shape, err)
+	}
+}
+
+// TestReadRunsTornFinalLine: a final line cut short (no newline, not a
+// whole record: a full disk, a machine that died mid-write) is an
+// unfinished run: ReadRunsWarn skips it with a warning naming file:line
+// and its offset, ReadRuns says ErrTorn; the same damage on an earlier
+// line, or a final line with its newline, is still corruption.
+func TestReadRunsTornFinalLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, RunsFile)
+	good := `{"target":"a","workload":"dns","repeat":1,"steps":[]}` + "\n"
+	torn := `{"target":"b","workload":"dns","rep`
+	for _, tt := range []struct {
+		name, content string
+		runs          int
+	}{
+		{"cut mid-record", good + good + torn, 2},
+		{"zeros after a crash", good + "\x00\x00\x00\x00", 1},
+		{"only the torn line", torn, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runs, warns, err := ReadRunsWarn(dir)
+			if len(warns) != 1 || warns[0].File != path || warns[0].Line != tt.runs+1 ||
+				warns[0].Offset != int64(tt.runs*len(good)) || !strings.Contains(warns[0].String(), fmt.Sprintf("%s:%d: torn final line", path, tt.runs+1)) {
+				t.Errorf("warnings %+v; want one naming %s:%d at offset %d", warns, path, tt.runs+1, tt.runs*len(good))
+			}
+			if tt.runs == 0 {
+				if !errors.Is(err, ErrNoRuns) || !errors.Is(err, ErrResults) || !strings.Contains(err.Error(), "torn final line") {
+					t.Errorf("error %v, want ErrNoRuns naming the torn line", err)
+				}
+			} else if err != nil || len(runs) != tt.runs {
+				t.Errorf("%d runs, %v; want %d and no error", len(runs), err, tt.runs)
+			}
+			if _, err := ReadRuns(dir); !errors.Is(err, ErrResults) || (tt.runs > 0 && !errors.Is(err, ErrTorn)) {
+				t.Errorf("ReadRuns: %v, want ErrTorn", err)
+			}
+		})
+	}
+	// Not torn: a whole final record without its newline; corruption
+	// before the end, or on a final line that has its newline.
+	os.WriteFile(path, []byte(good+strings.TrimSuffix(good, "\n")), 0o644)
+	if runs, warns, err := ReadRunsWarn(dir); err != nil || len(runs) != 2 || len(warns) != 0 {
+		t.Errorf("a whole last record without newline: %d runs, %v, %v", len(runs), warns, err)
+	}
+	for _, content := range []string{good + torn + "\n" + good, good + torn + "\n"} {
+		os.WriteFile(path, []byte(content), 0o644)
+		if _, warns, err := ReadRunsWarn(dir); !errors.Is(err, ErrResults) || errors.Is(err, ErrTorn) || !strings.Contains(err.Error(), RunsFile+":2:") || len(warns) != 0 {
+			t.Errorf("content %q: %v, %v; want corruption at line 2", content, warns, err)
+		}
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// AccelNone is the accelerator of a run that booted no guest (a native
+// target, an external server).
+const AccelNone = "none"
+
 // Run is one finished run: one target × workload × repeat. It is written as
 // one line of runs.jsonl. A run that failed part-way keeps the steps it
 // finished and says why in Error.
@@ -15,7 +19,7 @@ type Run struct {
 	Target   string `json:"target"`
 	Workload string `json:"workload"`
 	Repeat   int    `json:"repeat"`
-	Accel    string `json:"accel"` // "kvm", "tcg", or "none" for native and external servers
+	Accel    string `json:"accel"` // "kvm", "tcg", or AccelNone for native and external servers
 	// AccelReason says why Accel was chosen (the KVM probe's verdict, or
 	// "tcg asked for").
 	AccelReason string    `json:"accel_reason,omitempty"`
@@ -35,7 +39,29 @@ type Run struct {
 	// result directory.
 	ConsoleLog        string  `json:"console_log,omitempty"`
 	MaxSustainableRPS float64 `json:"max_sustainable_rps"`
-	Error             string  `json:"error"`
+	// MaxSustainableBound is the sweep's own answer to whether a failing
+	// step bounds MaxSustainableRPS from above; false means the server
+	// kept up with every rate tried, so the maximum is at least
+	// MaxSustainableRPS. Records written before this field lack it: read
+	// it through MaxBounded.
+	MaxSustainableBound *bool  `json:"max_sustainable_bound,omitempty"`
+	Error               string `json:"error"`
+}
+
+// MaxBounded says whether MaxSustainableRPS is bounded from above by a
+// failing step: MaxSustainableBound, or, in a record written before that
+// field, whether any step missed the criteria (which takes a rate that
+// failed once and held on its retry for a bound).
+func (r Run) MaxBounded() bool {
+	if r.MaxSustainableBound != nil {
+		return *r.MaxSustainableBound
+	}
+	for _, s := range r.Steps {
+		if !s.Sustainable {
+			return true
+		}
+	}
+	return false
 }
 
 // Boot holds the boot figures of one guest (or native server), in

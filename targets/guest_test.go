@@ -141,8 +141,10 @@ func TestLinuxGuestRunsHostServers(t *testing.T) {
 // CI machines do not have.
 func TestLinuxGuestUnderKVM(t *testing.T) {
 	needQEMU(t)
-	if p, err := vm.ProbeKVM(context.Background(), "qemu-system-x86_64"); err != nil || !p.Usable {
-		t.Skipf("KVM cannot run guests here (%s%v): the KVM path is covered by vm's probe and argument tests", p.Reason, err)
+	if p, err := vm.ProbeKVM(context.Background(), "qemu-system-x86_64"); err != nil {
+		t.Fatal(err)
+	} else if !p.Usable {
+		t.Skipf("KVM cannot run guests here (%s): the KVM path is covered by vm's probe and argument tests", p.Reason)
 	}
 	k := testKernel(t)
 	inst := bootAndCheck(t, Spec{Name: "linux-kvm", Kind: KindLinux, App: "dns", KernelRoot: kernelRoot(k), VM: VMShape{Accel: "kvm", MemoryMiB: 512}})

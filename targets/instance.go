@@ -11,14 +11,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/privdir"
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
 // BootOptions are the per-boot settings that are not part of a Spec.
 type BootOptions struct {
-	// WorkDir receives the console log and any private image copy; it must
-	// exist. RunID names the files (e.g. "linux-dns-r1").
+	// WorkDir receives the console log; it must exist. RunID names the
+	// files (e.g. "linux-dns-r1"). A private image copy (an OSv disk with
+	// ukbench's command line) goes to a private directory of its own
+	// (internal/privdir), removed when the instance stops.
 	WorkDir string
 	RunID   string
 	// Binary is the ukbench (static or dynamically linked) put in Linux
@@ -32,6 +36,14 @@ type BootOptions struct {
 	Timeout time.Duration
 	// Log receives progress lines (kernel fetch, image build); may be nil.
 	Log io.Writer
+	// Accel is the accelerator the caller settled (a campaign's or the
+	// boot command's, from vm.ResolveAccel); nil: a guest's Boot resolves
+	// vm.WantedAccel("", spec.VM.Accel) itself, $UKBENCH_ACCEL included.
+	Accel *vm.AccelChoice
+
+	// dryRun: CommandLine's preparation, which writes nothing (a private
+	// copy is named, not made).
+	dryRun bool
 }
 
 func (o BootOptions) logf(format string, args ...any) {
@@ -54,19 +66,27 @@ func (o BootOptions) withDefaults() (BootOptions, error) {
 	return o, nil
 }
 
-func (o BootOptions) consolePath() string {
+// ConsolePath is the file a boot with these options writes the guest
+// console or the native server's output to: WorkDir/RunID.log (RunID
+// "console" when empty, WorkDir the temporary directory when empty). A boot
+// that fails before QEMU or the server starts leaves it unwritten.
+func (o BootOptions) ConsolePath() string {
+	dir := o.WorkDir
+	if dir == "" {
+		dir = os.TempDir() // as withDefaults
+	}
 	id := o.RunID
 	if id == "" {
 		id = "console"
 	}
-	return filepath.Join(o.WorkDir, id+".log")
+	return filepath.Join(dir, id+".log")
 }
 
 // Instance is a booted target. Stop it always; Stop is safe to call more
 // than once and from any goroutine.
 type Instance struct {
 	Spec  Spec
-	Accel string // kvm or tcg; "none" for native
+	Accel string // kvm or tcg; results.AccelNone for native
 	// AccelReason says why Accel was chosen (the KVM probe's verdict).
 	AccelReason string
 	// Addr is the HOST:PORT a load generator on the host reaches the
@@ -162,14 +182,32 @@ func Boot(ctx context.Context, spec Spec, o BootOptions) (*Instance, error) {
 // guestPlan is a guest ready to launch.
 type guestPlan struct {
 	cfg   vm.Config
-	ready string // console line that says the app is up
+	accel vm.AccelChoice // settled: cfg.Accel is its kvm or tcg
+	ready string         // console line that says the app is up
 	files []File
 	addr  func(m *vm.Machine) string
+	// private is the directory of the guest's private files (the OSv
+	// disk copy), nil when it has none; the machine removes it when it
+	// stops, after QEMU has exited.
+	private *privdir.Dir
+	// dryDisk is the disk a dry run shows in place of cfg.Disk (a private
+	// copy it did not make).
+	dryDisk string
+}
+
+// release removes what preparing the plan made, for a plan that will not
+// be booted.
+func (p *guestPlan) release() {
+	if p != nil && p.private != nil {
+		p.private.Remove()
+	}
 }
 
 // CommandLine returns the QEMU command a guest target would run (for
-// --dry-run), preparing its image but starting nothing.
+// --dry-run), checking its image but starting nothing and writing no
+// private copy (its path is shown under PRIVATE_DIR, as the QMP socket's).
 func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error) {
+	o.dryRun = true
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
@@ -185,21 +223,35 @@ func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	return m.CommandLine()
+	if p.dryDisk == "" {
+		return m.CommandLine(ctx)
+	}
+	cfg := p.cfg.WithDefaults()
+	cfg.Disk = p.dryDisk
+	return append([]string{cfg.QEMU}, vm.Args(cfg, p.accel.Accel, vm.PrivateDirPlaceholder+"/qmp.sock")...), nil
+}
+
+// settleAccel returns the accelerator o settled, or resolves the spec's.
+func settleAccel(ctx context.Context, spec Spec, o BootOptions) (vm.AccelChoice, error) {
+	if o.Accel != nil {
+		return *o.Accel, nil
+	}
+	return vm.ResolveAccel(ctx, spec.VM.QEMU, vm.WantedAccel("", spec.VM.Accel))
 }
 
 func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, error) {
-	shape := spec.VM.WithDefaults()
-	cfg := vm.Config{
-		QEMU: shape.QEMU, Accel: shape.Accel, CPUs: shape.CPUs, MemoryMiB: shape.MemoryMiB,
-		Machine: shape.Machine, NIC: shape.NIC, ConsoleLog: o.consolePath(), HostCPUs: spec.HostCPUs,
-		Net: vm.Network{Mode: shape.Network, Bridge: shape.Bridge}, Powerdown: shape.Powerdown,
+	accel, err := settleAccel(ctx, spec, o)
+	if err != nil {
+		return nil, err
 	}
+	spec.VM.Accel = accel.Accel
+	shape := spec.VM.WithDefaults()
+	cfg := vm.Config{Shape: shape, ConsoleLog: o.ConsolePath(), HostCPUs: spec.HostCPUs}
 	port := spec.GuestPort()
-	p := &guestPlan{}
+	p := &guestPlan{accel: accel}
 	if shape.Network == vm.NetUser {
 		proto := "tcp"
-		if spec.Protocol() == "dns" {
+		if spec.Protocol() == servers.DNS {
 			proto = "udp"
 			cfg.Net.Forwards = append(cfg.Net.Forwards, vm.Forward{Proto: "tcp", GuestPort: port})
 		}
@@ -216,7 +268,6 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		ip, _, _ := net.ParseCIDR(shape.GuestIP)
 		p.addr = func(*vm.Machine) string { return net.JoinHostPort(ip.String(), strconv.Itoa(port)) }
 	}
-	var err error
 	switch spec.Kind {
 	case KindLinux:
 		err = prepareLinux(ctx, spec, shape, o, &cfg, p)
@@ -224,6 +275,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		err = prepareOSv(ctx, spec, shape, o, &cfg, p)
 	}
 	if err != nil {
+		p.release()
 		return nil, err
 	}
 	p.cfg = cfg
@@ -241,14 +293,20 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begun time.Time) (*Instance, error) {
 	m, err := vm.New(p.cfg, nil)
 	if err != nil {
+		p.release()
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
+	}
+	if d := p.private; d != nil {
+		// Pushed before Start: it runs last, once QEMU is gone, whether
+		// Start fails or the instance is stopped.
+		m.OnShutdown("remove private image", d.Remove)
 	}
 	ready := m.WatchConsole(p.ready)
 	if err := m.Start(ctx); err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
 	}
-	inst := &Instance{Spec: spec, Accel: m.Accel(), AccelReason: m.AccelChoice().Reason, ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
-	inst.Command, _ = m.CommandLine()
+	inst := &Instance{Spec: spec, Accel: m.Accel(), AccelReason: p.accel.Reason, ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
+	inst.Command, _ = m.CommandLine(ctx)
 	fail := func(err error) (*Instance, error) {
 		m.Shutdown(context.Background())
 		return nil, fmt.Errorf("target %s: boot: %w", spec.Label(), err)

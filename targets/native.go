@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -22,7 +23,7 @@ type nativeProc struct {
 
 func nativeCommand(spec Spec, o BootOptions) []string {
 	args := []string{o.Binary, "serve", spec.App, "--listen", "127.0.0.1:0"}
-	if spec.App == "dns" && spec.DNSSockets > 0 {
+	if spec.App == linuximage.AppDNS && spec.DNSSockets > 0 {
 		args = append(args, "--sockets", fmt.Sprint(spec.DNSSockets))
 	}
 	return args
@@ -32,7 +33,7 @@ func nativeCommand(spec Spec, o BootOptions) []string {
 // host CPUs, and returns once it has answered.
 func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) (*Instance, error) {
 	argv := nativeCommand(spec, o)
-	log, err := os.Create(o.consolePath())
+	log, err := os.Create(o.ConsolePath())
 	if err != nil {
 		return nil, err
 	}
@@ -60,9 +61,9 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) 
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(log, line)
-			if f := strings.Fields(line); len(f) >= 5 && strings.HasPrefix(line, "ukbench serve: ready") {
+			if _, addr, ok := servers.ParseReadyLine(line); ok {
 				select {
-				case addrc <- ready{f[4], time.Now()}:
+				case addrc <- ready{addr, time.Now()}:
 				default:
 				}
 			}
@@ -71,7 +72,7 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) 
 		log.Close()
 		close(p.done)
 	}()
-	inst := &Instance{Spec: spec, Accel: "none", ConsoleLog: o.consolePath(), Command: argv, native: p, Files: []File{{"binary", argv[0]}}}
+	inst := &Instance{Spec: spec, Accel: results.AccelNone, ConsoleLog: o.ConsolePath(), Command: argv, native: p, Files: []File{{"binary", argv[0]}}}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ukbench/ukbench/internal/privdir"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -48,7 +50,7 @@ func prepareOSv(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cf
 	if p.ready == "" {
 		p.ready = OSvBootedLine
 		if strings.Contains(spec.Cmdline, "ukbench") {
-			p.ready = "ukbench serve: ready"
+			p.ready = servers.ReadyPrefix
 		}
 	}
 	line, err := osvCmdline(spec, shape)
@@ -71,13 +73,37 @@ func prepareOSv(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cf
 		return nil
 	}
 	// A private raw copy carries our command line; the user's file is
-	// only read.
-	priv, err := osvPrivateImage(ctx, spec.Image, line, o.WorkDir, o.RunID)
+	// only read. The copy lives in a private directory, removed when the
+	// machine stops; a dry run names it and writes nothing.
+	if len(line) > osvCmdlineMax {
+		return fmt.Errorf("cmdline: %d bytes, OSv's area holds %d", len(line), osvCmdlineMax)
+	}
+	if o.dryRun {
+		// The user's image stands in for the copy while the config is
+		// checked; the command line shows the copy's name.
+		cfg.Disk, cfg.DiskFormat = spec.Image, "raw"
+		p.dryDisk = filepath.Join(vm.PrivateDirPlaceholder, osvPrivateName(o.RunID))
+		return nil
+	}
+	d, err := privdir.Make("osv")
 	if err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	priv, err := osvPrivateImage(ctx, spec.Image, line, d.Path, o.RunID)
+	if err != nil {
+		d.Remove()
 		return err
 	}
+	p.private = d
 	cfg.Disk, cfg.DiskFormat = priv, "raw"
 	return nil
+}
+
+func osvPrivateName(id string) string {
+	if id == "" {
+		id = "osv"
+	}
+	return id + "-osv.raw"
 }
 
 // osvPrivateImage writes a raw copy of an OSv disk image with cmdline set
@@ -86,10 +112,7 @@ func osvPrivateImage(ctx context.Context, image, cmdline, dir, id string) (strin
 	if len(cmdline) > osvCmdlineMax {
 		return "", fmt.Errorf("cmdline: %d bytes, OSv's area holds %d", len(cmdline), osvCmdlineMax)
 	}
-	if id == "" {
-		id = "osv"
-	}
-	dst := filepath.Join(dir, id+"-osv.raw")
+	dst := filepath.Join(dir, osvPrivateName(id))
 	qcow, err := isQcow2(image)
 	if err != nil {
 		return "", fmt.Errorf("image: %w", err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 // probeTimeout bounds one readiness probe; a slow guest under TCG may take
@@ -17,10 +19,10 @@ const probeTimeout = 500 * time.Millisecond
 // Probe sends one request to a running target and checks the answer: for
 // DNS an A query for name that must come back NOERROR with an answer; for
 // HTTP a GET of path that must return 200.
-func Probe(ctx context.Context, protocol, addr, name, path string) error {
+func Probe(ctx context.Context, protocol servers.Protocol, addr, name, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	if protocol == "dns" {
+	if protocol == servers.DNS {
 		if name == "" {
 			name = "www.example.com"
 		}
@@ -59,7 +61,7 @@ var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: tru
 
 // WaitAnswer probes until one probe succeeds, the target exits (exited is
 // closed) or ctx ends, and returns the last probe error in that case.
-func WaitAnswer(ctx context.Context, exited <-chan struct{}, protocol, addr, name, path string) error {
+func WaitAnswer(ctx context.Context, exited <-chan struct{}, protocol servers.Protocol, addr, name, path string) error {
 	retry := time.NewTicker(20 * time.Millisecond)
 	defer retry.Stop()
 	var last error

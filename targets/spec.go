@@ -7,11 +7,11 @@ package targets
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strings"
 
+	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -48,13 +48,14 @@ type Spec struct {
 	// Port is the guest port the application listens on (default 53 for
 	// dns, 80 for http).
 	Port int `yaml:"port" json:"port,omitempty"`
-	// DNSSockets is `serve dns --sockets` in a guest or natively (default 2).
+	// DNSSockets is `serve dns --sockets` in a guest or natively (default
+	// servers.DefaultDNSSockets, at most servers.MaxDNSSockets).
 	DNSSockets int `yaml:"dns_sockets" json:"dns_sockets,omitempty"`
 
 	// osv: Image is a disk image (usr.img, booted as virtio-blk) or a kernel
 	// ELF (loader-stripped.elf, booted with -kernel); Cmdline is the
 	// application's command line; ReadyLine the console line that says the
-	// application is up (default: "ukbench serve: ready" when the command
+	// application is up (default: servers.ReadyPrefix when the command
 	// line runs ukbench, else OSv's "Booted up in").
 	Cmdline   string `yaml:"cmdline" json:"cmdline,omitempty"`
 	ReadyLine string `yaml:"ready_line" json:"ready_line,omitempty"`
@@ -72,64 +73,9 @@ type Spec struct {
 	VM VMShape `yaml:"vm" json:"vm"`
 }
 
-// VMShape is what every guest target of an experiment shares.
-type VMShape struct {
-	QEMU      string `yaml:"qemu" json:"qemu,omitempty"`
-	Accel     string `yaml:"accel" json:"accel,omitempty"` // auto, kvm, tcg
-	CPUs      int    `yaml:"cpus" json:"cpus"`
-	MemoryMiB int    `yaml:"memory_mib" json:"memory_mib"`
-	Machine   string `yaml:"machine" json:"machine"`
-	NIC       string `yaml:"nic" json:"nic"`
-	Network   string `yaml:"network" json:"network"` // user or tap
-	// tap networking: the existing bridge, the guest's address with prefix
-	// length, and its gateway (the host's address on the bridge).
-	Bridge  string `yaml:"bridge" json:"bridge,omitempty"`
-	GuestIP string `yaml:"guest_ip" json:"guest_ip,omitempty"`
-	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
-	// Powerdown asks the guest to power off (ACPI) before QEMU quits.
-	Powerdown bool `yaml:"powerdown" json:"powerdown,omitempty"`
-}
-
-// WithDefaults fills the shape's defaults: 1 vCPU, 1024 MiB, pc,
-// virtio-net-pci, user networking, accelerator auto.
-func (s VMShape) WithDefaults() VMShape {
-	c := vm.Config{QEMU: s.QEMU, Accel: s.Accel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, Machine: s.Machine,
-		NIC: s.NIC, Net: vm.Network{Mode: s.Network}}.WithDefaults()
-	s.QEMU, s.Accel, s.CPUs, s.MemoryMiB, s.Machine, s.NIC, s.Network = c.QEMU, c.Accel, c.CPUs, c.MemoryMiB, c.Machine, c.NIC, c.Net.Mode
-	return s
-}
-
-// Validate reports the first problem with the shape, naming its field
-// (relative to prefix, e.g. "vm.").
-func (s VMShape) Validate(prefix string) error {
-	s = s.WithDefaults()
-	switch s.Network {
-	case vm.NetUser:
-		if s.Bridge != "" || s.GuestIP != "" {
-			return fmt.Errorf("%sbridge/guest_ip: only with network: tap", prefix)
-		}
-	case vm.NetTap:
-		if s.Bridge == "" {
-			return fmt.Errorf("%sbridge: network tap needs an existing bridge", prefix)
-		}
-		if _, _, err := net.ParseCIDR(s.GuestIP); err != nil {
-			return fmt.Errorf("%sguest_ip: %q: want ADDRESS/PREFIX (e.g. 10.77.0.2/24)", prefix, s.GuestIP)
-		}
-		if s.Gateway != "" && net.ParseIP(s.Gateway) == nil {
-			return fmt.Errorf("%sgateway: %q: not an IP address", prefix, s.Gateway)
-		}
-	default:
-		return fmt.Errorf("%snetwork: %q: want user or tap", prefix, s.Network)
-	}
-	// The rest is checked by the launcher's own validation; report it with
-	// the prefix.
-	cfg := vm.Config{QEMU: s.QEMU, Accel: s.Accel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, Machine: s.Machine,
-		NIC: s.NIC, Kernel: os.DevNull, ConsoleLog: os.DevNull}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%s%s", prefix, strings.TrimPrefix(err.Error(), vm.ErrInvalidConfig.Error()+": "))
-	}
-	return nil
-}
+// VMShape is what every guest target of an experiment shares: vm.Shape,
+// with its defaults and its one Validate.
+type VMShape = vm.Shape
 
 // Label is the target's name in results.
 func (s Spec) Label() string {
@@ -139,13 +85,13 @@ func (s Spec) Label() string {
 	return s.Kind
 }
 
-// Protocol is what the target serves: "dns" or "http".
-func (s Spec) Protocol() string {
+// Protocol is what the target serves.
+func (s Spec) Protocol() servers.Protocol {
 	switch s.App {
 	case linuximage.AppNSD, linuximage.AppDNS:
-		return "dns"
+		return servers.DNS
 	}
-	return "http"
+	return servers.HTTP
 }
 
 // GuestPort is the port the application listens on in the guest.
@@ -153,41 +99,42 @@ func (s Spec) GuestPort() int {
 	if s.Port != 0 {
 		return s.Port
 	}
-	if s.Protocol() == "dns" {
+	if s.Protocol() == servers.DNS {
 		return linuximage.DNSPort
 	}
 	return linuximage.HTTPPort
 }
 
-// Validate reports the first problem with the spec, naming the field.
+// Validate reports the first problem with the spec as a *fielderr.Error
+// naming the field.
 // Paths are checked to exist unless the target is optional (then
 // Available says whether it can run).
 func (s Spec) Validate() error {
 	switch s.Kind {
 	case KindOSv, KindLinux, KindNative:
 	default:
-		return fmt.Errorf("kind: %q: want osv, linux or native", s.Kind)
+		return fielderr.Errorf("kind", "%q: want osv, linux or native", s.Kind)
 	}
 	switch s.App {
 	case linuximage.AppDNS, linuximage.AppHTTP:
 	case linuximage.AppNSD, linuximage.AppLighttpd:
 		if s.Kind != KindLinux {
-			return fmt.Errorf("app: %q runs only in the linux target (osv: say dns or http, the protocol your image serves)", s.App)
+			return fielderr.Errorf("app", "%q runs only in the linux target (osv: say dns or http, the protocol your image serves)", s.App)
 		}
 	default:
-		return fmt.Errorf("app: %q: want dns, http, nsd or lighttpd", s.App)
+		return fielderr.Errorf("app", "%q: want dns, http, nsd or lighttpd", s.App)
 	}
 	switch s.Kind {
 	case KindOSv:
 		if s.Image == "" && !s.Optional {
-			return fmt.Errorf("image: an osv target needs an OSv image (a disk image or a kernel ELF)")
+			return fielderr.Errorf("image", "an osv target needs an OSv image (a disk image or a kernel ELF)")
 		}
 		if s.Cmdline == "" && s.Image != "" && isELF(s.Image) {
-			return fmt.Errorf("cmdline: an OSv kernel booted with -kernel needs the application's command line")
+			return fielderr.Errorf("cmdline", "an OSv kernel booted with -kernel needs the application's command line")
 		}
 	case KindLinux:
 		if s.Cmdline != "" {
-			return fmt.Errorf("cmdline: only for osv targets (the linux guest's command comes from app)")
+			return fielderr.Errorf("cmdline", "only for osv targets (the linux guest's command comes from app)")
 		}
 		n := 0
 		for _, f := range []string{s.Image, s.KernelRoot, s.KernelPackage} {
@@ -196,27 +143,27 @@ func (s Spec) Validate() error {
 			}
 		}
 		if n > 1 {
-			return fmt.Errorf("image/kernel_root/kernel_package: give at most one")
+			return fielderr.Errorf("image/kernel_root/kernel_package", "give at most one")
 		}
 	case KindNative:
 		if s.Image != "" || s.Cmdline != "" || s.KernelRoot != "" || s.KernelPackage != "" {
-			return fmt.Errorf("image/cmdline/kernel: not for native targets")
+			return fielderr.Errorf("image/cmdline/kernel", "not for native targets")
 		}
 	}
 	if s.Port < 0 || s.Port > 65535 {
-		return fmt.Errorf("port: %d: want 1 to 65535", s.Port)
+		return fielderr.Errorf("port", "%d: want 1 to 65535", s.Port)
 	}
-	if s.DNSSockets < 0 || s.DNSSockets > 64 {
-		return fmt.Errorf("dns_sockets: %d: want 1 to 64", s.DNSSockets)
+	if s.DNSSockets < 0 || s.DNSSockets > servers.MaxDNSSockets {
+		return fielderr.Errorf("dns_sockets", "%d: want 1 to %d", s.DNSSockets, servers.MaxDNSSockets)
 	}
 	for _, c := range s.HostCPUs {
 		if c < 0 {
-			return fmt.Errorf("host_cpus: %d: want CPU numbers ≥ 0", c)
+			return fielderr.Errorf("host_cpus", "%d: want CPU numbers ≥ 0", c)
 		}
 	}
 	if s.Kind != KindNative {
-		if err := s.VM.Validate("vm."); err != nil {
-			return err
+		if err := s.VM.Validate(); err != nil {
+			return fielderr.In(err, "vm")
 		}
 	}
 	if !s.Optional {
@@ -241,11 +188,11 @@ func (s Spec) missingFile() error {
 			continue
 		}
 		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("%s: %v", field, err)
+			return fielderr.Wrap(field, err)
 		}
 	}
 	if s.Kind == KindOSv && s.Image == "" {
-		return fmt.Errorf("image: not set")
+		return fielderr.Errorf("image", "not set")
 	}
 	return nil
 }

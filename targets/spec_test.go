@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukbench/ukbench/targets/servers"
+
+	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/targets/linuximage"
 	"github.com/ukbench/ukbench/vm"
@@ -110,7 +113,7 @@ func TestPrepareOSvBootsAKernelWithAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.cfg.Kernel != elf || p.cfg.Append != spec.Cmdline || p.cfg.Disk != "" || p.ready != "ukbench serve: ready" {
+	if p.cfg.Kernel != elf || p.cfg.Append != spec.Cmdline || p.cfg.Disk != "" || p.ready != servers.ReadyPrefix {
 		t.Errorf("cfg %+v, ready %q", p.cfg, p.ready)
 	}
 	if len(p.cfg.Net.Forwards) != 2 || p.cfg.Net.Forwards[1].Proto != "udp" || p.cfg.Net.Forwards[1].GuestPort != 53 {
@@ -157,5 +160,28 @@ func TestPruneImagesKeepsTheRecentlyUsed(t *testing.T) {
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("left %v, want %v", got, want)
+	}
+}
+
+// TestSpecValidateErrorsCarryTheirField: the field is a value on the error
+// (a *fielderr.Error), with the vm shape's own errors under vm.
+func TestSpecValidateErrorsCarryTheirField(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		path string
+	}{
+		{Spec{Kind: "xen"}, "kind"},
+		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{CPUs: 300}}, "vm.cpus"},
+		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{Network: "tap"}}, "vm.bridge"},
+		{Spec{Kind: KindLinux, App: "dns", KernelRoot: "/no/such/dir"}, "kernel_root"},
+	} {
+		err := tc.spec.Validate()
+		fe, ok := fielderr.As(err)
+		if !ok || fe.Field() != tc.path {
+			t.Errorf("%+v: Validate = %v, want a *fielderr.Error for %s", tc.spec, err, tc.path)
+		}
+	}
+	if err := (Spec{Kind: KindLinux, App: "dns", KernelRoot: "/no/such/dir"}).Validate(); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Validate = %v: the stat error is lost", err)
 	}
 }

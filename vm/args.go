@@ -41,7 +41,7 @@ func Args(c Config, accel, qmpPath string) []string {
 		}
 		a = append(a, "-drive", drive, "-device", blk+",drive=disk0")
 	}
-	switch c.Net.Mode {
+	switch c.Network {
 	case NetUser:
 		// restrict=on would cut the guest off, but slirp then drops the
 		// guest's UDP replies to forwarded ports; the guest starts no traffic.

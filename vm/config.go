@@ -8,13 +8,16 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+
+	"github.com/ukbench/ukbench/internal/fielderr"
 )
 
 // Accelerators.
 const (
-	AccelAuto = "auto" // kvm when /dev/kvm is usable, else tcg
+	AccelAuto = "auto" // kvm when it ran the probe guest (ProbeKVM), else tcg
 	AccelKVM  = "kvm"
 	AccelTCG  = "tcg"
 )
@@ -23,7 +26,6 @@ const (
 const (
 	NetUser = "user" // QEMU user networking, forwards bound to 127.0.0.1
 	NetTap  = "tap"  // a tap device on a bridge
-	NetNone = "none"
 )
 
 // UserGuestIP is the address QEMU's user networking gives the guest.
@@ -32,14 +34,105 @@ const UserGuestIP = "10.0.2.15"
 // ErrInvalidConfig marks a Config that cannot be launched.
 var ErrInvalidConfig = errors.New("invalid VM config")
 
-// Config describes one guest. The zero value of an optional field takes the
-// default named in its comment.
+// Shape is a guest's hardware and network: what every guest target of an
+// experiment shares (the vm: section of a config file, and of
+// manifest.json; those names are a contract). The zero value of a field
+// takes the default WithDefaults names.
+type Shape struct {
+	QEMU      string `yaml:"qemu" json:"qemu,omitempty"`   // qemu-system-x86_64 binary; default "qemu-system-x86_64" from PATH
+	Accel     string `yaml:"accel" json:"accel,omitempty"` // auto (default), kvm or tcg
+	CPUs      int    `yaml:"cpus" json:"cpus"`             // vCPUs; default 1
+	MemoryMiB int    `yaml:"memory_mib" json:"memory_mib"` // guest memory; default 1024
+	Machine   string `yaml:"machine" json:"machine"`       // pc (default), q35 or microvm
+	NIC       string `yaml:"nic" json:"nic"`               // NIC model; default virtio-net-pci (virtio-net-device on microvm)
+	Network   string `yaml:"network" json:"network"`       // user (default) or tap
+	// Bridge is the existing bridge a tap device is attached to (tap
+	// networking). GuestIP (address with prefix length) and Gateway (the
+	// host's address on the bridge) are the guest's own settings under tap
+	// networking: its kernel command line or init sets them, not QEMU.
+	Bridge  string `yaml:"bridge" json:"bridge,omitempty"`
+	GuestIP string `yaml:"guest_ip" json:"guest_ip,omitempty"`
+	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
+	// Powerdown makes Shutdown ask the guest to power off (ACPI,
+	// system_powerdown) and wait for it before quitting QEMU, for guests
+	// that must shut down cleanly. Off by default: ukbench's guests hold
+	// nothing to save and their disks are snapshots.
+	Powerdown bool `yaml:"powerdown" json:"powerdown,omitempty"`
+}
+
+// WithDefaults returns s with defaults filled in: 1 vCPU, 1024 MiB, pc,
+// virtio-net-pci, user networking, accelerator auto.
+func (s Shape) WithDefaults() Shape {
+	if s.QEMU == "" {
+		s.QEMU = "qemu-system-x86_64"
+	}
+	if s.Accel == "" {
+		s.Accel = AccelAuto
+	}
+	if s.CPUs == 0 {
+		s.CPUs = 1
+	}
+	if s.MemoryMiB == 0 {
+		s.MemoryMiB = 1024
+	}
+	if s.Machine == "" {
+		s.Machine = "pc"
+	}
+	if s.NIC == "" {
+		s.NIC = "virtio-net-pci"
+		if s.Machine == "microvm" {
+			s.NIC = "virtio-net-device"
+		}
+	}
+	if s.Network == "" {
+		s.Network = NetUser
+	}
+	return s
+}
+
+// Validate reports the first problem with the shape (defaults filled) as
+// a *fielderr.Error naming its field (cpus, network, ...).
+func (s Shape) Validate() error {
+	s = s.WithDefaults()
+	switch s.Network {
+	case NetUser:
+		if s.Bridge != "" || s.GuestIP != "" {
+			return fielderr.Errorf("bridge/guest_ip", "only with network: tap")
+		}
+	case NetTap:
+		if s.Bridge == "" {
+			return fielderr.Errorf("bridge", "network tap needs an existing bridge")
+		}
+		if _, _, err := net.ParseCIDR(s.GuestIP); err != nil {
+			return fielderr.Errorf("guest_ip", "%q: want ADDRESS/PREFIX (e.g. 10.77.0.2/24)", s.GuestIP)
+		}
+		if s.Gateway != "" && net.ParseIP(s.Gateway) == nil {
+			return fielderr.Errorf("gateway", "%q: not an IP address", s.Gateway)
+		}
+	default:
+		return fielderr.Errorf("network", "%q: want user or tap", s.Network)
+	}
+	if err := validAccel("accel", s.Accel); err != nil {
+		return err
+	}
+	if s.CPUs < 1 || s.CPUs > 255 {
+		return fielderr.Errorf("cpus", "%d: want 1 to 255", s.CPUs)
+	}
+	if s.MemoryMiB < 32 {
+		return fielderr.Errorf("memory_mib", "%d: want at least 32", s.MemoryMiB)
+	}
+	switch s.Machine {
+	case "pc", "q35", "microvm":
+	default:
+		return fielderr.Errorf("machine", "%q: want pc, q35 or microvm", s.Machine)
+	}
+	return nil
+}
+
+// Config describes one guest: its Shape, and what it boots. The zero value
+// of an optional field takes the default named in its comment.
 type Config struct {
-	QEMU      string // qemu-system-x86_64 binary; default "qemu-system-x86_64" from PATH
-	Accel     string // auto (default), kvm or tcg
-	CPUs      int    // vCPUs; default 1
-	MemoryMiB int    // guest memory; default 1024
-	Machine   string // pc (default), q35 or microvm
+	Shape
 	// Boot from a kernel (Kernel, optional Initrd and Append) or from Disk.
 	Kernel string
 	Initrd string
@@ -49,29 +142,22 @@ type Config struct {
 	// allows read-only for a snapshot).
 	Disk       string
 	DiskFormat string
-	NIC        string // NIC model; default virtio-net-pci (virtio-net-device on microvm)
-	Net        Network
+	// Net is the rest of the network: Shape.Network picks the mode.
+	Net Network
 	// ConsoleLog is the file the serial console is written to (required).
 	ConsoleLog string
 	// HostCPUs, when set, confines QEMU (all its threads) to these host CPUs.
 	HostCPUs []int
-	// Powerdown makes Shutdown ask the guest to power off (ACPI,
-	// system_powerdown) and wait for it before quitting QEMU, for guests
-	// that must shut down cleanly. Off by default: ukbench's guests hold
-	// nothing to save and their disks are snapshots.
-	Powerdown bool
 	// ExtraArgs are appended to QEMU's command line as they are.
 	ExtraArgs []string
 }
 
-// Network is the guest's network.
+// Network is what a guest's network needs besides the Shape's mode and
+// bridge.
 type Network struct {
-	Mode string // user (default), tap or none
 	// Forwards are the guest ports reachable from the host (user mode):
 	// each gets a free port on 127.0.0.1. HostPort 0 means "pick one".
 	Forwards []Forward
-	// Bridge is the existing bridge a tap device is attached to (tap mode).
-	Bridge string
 	// Tap names the tap device (default: ukbtap + a number); QEMU creates
 	// it, and it disappears with QEMU.
 	Tap string
@@ -92,107 +178,66 @@ func (f Forward) String() string {
 
 // WithDefaults returns c with defaults filled in.
 func (c Config) WithDefaults() Config {
-	if c.QEMU == "" {
-		c.QEMU = "qemu-system-x86_64"
-	}
-	if c.Accel == "" {
-		c.Accel = AccelAuto
-	}
-	if c.CPUs == 0 {
-		c.CPUs = 1
-	}
-	if c.MemoryMiB == 0 {
-		c.MemoryMiB = 1024
-	}
-	if c.Machine == "" {
-		c.Machine = "pc"
-	}
-	if c.NIC == "" {
-		c.NIC = "virtio-net-pci"
-		if c.Machine == "microvm" {
-			c.NIC = "virtio-net-device"
-		}
-	}
-	if c.Net.Mode == "" {
-		c.Net.Mode = NetUser
-	}
+	c.Shape = c.Shape.WithDefaults()
 	if c.Net.MAC == "" {
 		c.Net.MAC = "52:54:00:12:34:56"
 	}
 	return c
 }
 
-// Validate reports the first problem with c, naming the field.
+// Validate reports the first problem with c: an error wrapping
+// ErrInvalidConfig and a *fielderr.Error that names the field.
 func (c Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (c Config) validate() error {
 	c = c.WithDefaults()
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
-	}
-	switch c.Accel {
-	case AccelAuto, AccelKVM, AccelTCG:
-	default:
-		return bad("accel", "%q: want auto, kvm or tcg", c.Accel)
-	}
-	if c.CPUs < 1 || c.CPUs > 255 {
-		return bad("cpus", "%d: want 1 to 255", c.CPUs)
-	}
-	if c.MemoryMiB < 32 {
-		return bad("memory_mib", "%d: want at least 32", c.MemoryMiB)
-	}
-	switch c.Machine {
-	case "pc", "q35", "microvm":
-	default:
-		return bad("machine", "%q: want pc, q35 or microvm", c.Machine)
+	if err := c.Shape.Validate(); err != nil {
+		return err
 	}
 	if (c.Kernel == "") == (c.Disk == "") {
-		return bad("kernel/disk", "give exactly one of a kernel or a disk image")
+		return fielderr.Errorf("kernel/disk", "give exactly one of a kernel or a disk image")
 	}
 	for field, path := range map[string]string{"kernel": c.Kernel, "initrd": c.Initrd, "disk": c.Disk} {
 		if path == "" {
 			continue
 		}
 		if _, err := os.Stat(path); err != nil {
-			return bad(field, "%v", err)
+			return fielderr.Wrap(field, err)
 		}
 	}
 	if c.Disk != "" && c.Initrd != "" {
-		return bad("initrd", "only with a kernel")
+		return fielderr.Errorf("initrd", "only with a kernel")
 	}
 	switch c.DiskFormat {
 	case "", "raw", "qcow2":
 	default:
-		return bad("disk_format", "%q: want raw or qcow2", c.DiskFormat)
+		return fielderr.Errorf("disk_format", "%q: want raw or qcow2", c.DiskFormat)
 	}
 	if c.ConsoleLog == "" {
-		return bad("console_log", "required")
+		return fielderr.Errorf("console_log", "required")
 	}
-	switch c.Net.Mode {
-	case NetUser:
-		for i, f := range c.Net.Forwards {
-			if f.Proto != "tcp" && f.Proto != "udp" {
-				return bad(fmt.Sprintf("forwards[%d].proto", i), "%q: want tcp or udp", f.Proto)
-			}
-			if f.GuestPort < 1 || f.GuestPort > 65535 || f.HostPort < 0 || f.HostPort > 65535 {
-				return bad(fmt.Sprintf("forwards[%d]", i), "ports out of range")
-			}
+	if c.Network == NetTap && len(c.Net.Forwards) > 0 {
+		return fielderr.Errorf("forwards", "only with user networking")
+	}
+	for i, f := range c.Net.Forwards {
+		if f.Proto != "tcp" && f.Proto != "udp" {
+			return fielderr.In(fielderr.Errorf("proto", "%q: want tcp or udp", f.Proto), "forwards", fielderr.Index(i))
 		}
-	case NetTap:
-		if c.Net.Bridge == "" {
-			return bad("bridge", "tap networking needs an existing bridge")
+		if f.GuestPort < 1 || f.GuestPort > 65535 || f.HostPort < 0 || f.HostPort > 65535 {
+			return fielderr.In(errors.New("ports out of range"), "forwards", fielderr.Index(i))
 		}
-		if len(c.Net.Forwards) > 0 {
-			return bad("forwards", "only with user networking")
-		}
-	case NetNone:
-	default:
-		return bad("network", "%q: want user, tap or none", c.Net.Mode)
 	}
 	if strings.ContainsAny(c.Net.Tap, ", /") || len(c.Net.Tap) > 15 {
-		return bad("tap", "%q: not a valid interface name", c.Net.Tap)
+		return fielderr.Errorf("tap", "%q: not a valid interface name", c.Net.Tap)
 	}
 	for _, cpu := range c.HostCPUs {
 		if cpu < 0 {
-			return bad("host_cpus", "%d: want CPU numbers ≥ 0", cpu)
+			return fielderr.Errorf("host_cpus", "%d: want CPU numbers ≥ 0", cpu)
 		}
 	}
 	return nil

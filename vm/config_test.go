@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ukbench/ukbench/internal/fielderr"
 )
 
 func TestValidateNamesTheField(t *testing.T) {
@@ -25,8 +27,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"kernel", func(c *Config) { c.Kernel = k + ".missing" }},
 		{"console_log", func(c *Config) { c.ConsoleLog = "" }},
 		{"forwards[0].proto", func(c *Config) { c.Net.Forwards = []Forward{{Proto: "sctp", GuestPort: 1}} }},
-		{"bridge", func(c *Config) { c.Net.Mode = NetTap }},
-		{"network", func(c *Config) { c.Net.Mode = "bridge" }},
+		{"bridge", func(c *Config) { c.Network = NetTap }},
+		{"network", func(c *Config) { c.Network = "bridge" }},
 		{"disk_format", func(c *Config) { c.Kernel, c.Disk, c.DiskFormat = "", k, "vmdk" }},
 	} {
 		c := good
@@ -34,6 +36,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		err := c.Validate()
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field+":") {
 			t.Errorf("%s: Validate = %v", tc.field, err)
+		}
+		if fe, ok := fielderr.As(err); !ok || fe.Field() != tc.field {
+			t.Errorf("%s: Validate = %v, holds no *fielderr.Error for the field", tc.field, err)
 		}
 	}
 	if err := good.Validate(); err != nil {
@@ -58,7 +63,7 @@ func TestArgs(t *testing.T) {
 			t.Errorf("tcg args lack %v: %v", want, a)
 		}
 	}
-	c = Config{Disk: "/img,x.qcow2", DiskFormat: "qcow2", CPUs: 2, ConsoleLog: "c", Net: Network{Mode: NetTap, Tap: "t0", Bridge: "br0"}}
+	c = Config{Shape: Shape{CPUs: 2, Network: NetTap, Bridge: "br0"}, Disk: "/img,x.qcow2", DiskFormat: "qcow2", ConsoleLog: "c", Net: Network{Tap: "t0"}}
 	a = Args(c, AccelKVM, "/q")
 	for _, want := range [][]string{
 		{"-accel", "kvm"}, {"-cpu", "host"}, {"-smp", "2"},
@@ -69,7 +74,7 @@ func TestArgs(t *testing.T) {
 			t.Errorf("kvm args lack %v: %v", want, a)
 		}
 	}
-	if a := Args(Config{Kernel: "/k", CPUs: 2, ConsoleLog: "c"}, AccelTCG, "/q"); !containsPair(a, []string{"-accel", "tcg,thread=multi"}) {
+	if a := Args(Config{Shape: Shape{CPUs: 2}, Kernel: "/k", ConsoleLog: "c"}, AccelTCG, "/q"); !containsPair(a, []string{"-accel", "tcg,thread=multi"}) {
 		t.Errorf("2 vCPUs under TCG need multi-threaded TCG: %v", a)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/internal/cachedir"
+	"github.com/ukbench/ukbench/internal/privdir"
 )
 
 // KVMProbe is the accelerator probe's verdict on one host: whether QEMU,
@@ -42,7 +43,8 @@ type KVMProbe struct {
 	// Cached says the verdict was read from the cache file, not made now.
 	Cached bool `json:"cached"`
 	// Key digests what can change the verdict: the boot, the QEMU binary
-	// and version, the KVM modules and the probe itself.
+	// (its path, size and modification time: a new version is a new file),
+	// the KVM modules and the probe itself.
 	Key string `json:"key,omitempty"`
 }
 
@@ -84,10 +86,10 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 	f.Close()
 	path, err := exec.LookPath(qemu)
 	if err != nil {
-		return p, fmt.Errorf("%w: %v (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
+		return p, noQEMU(err)
 	}
-	p.QEMU, p.QEMUVersion = path, QEMUVersion(path)
-	p.Key = probeKey(path, p.QEMUVersion, p.Modules)
+	p.QEMU = path
+	p.Key = probeKey(path, p.Modules)
 
 	probeMu.Lock()
 	defer probeMu.Unlock()
@@ -98,6 +100,7 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 		probeMemo[p.Key] = v
 		return v, nil
 	}
+	p.QEMUVersion = QEMUVersion(path)
 	start := time.Now()
 	failure, err := runProbeGuest(ctx, path, AccelKVM)
 	if err != nil {
@@ -126,11 +129,12 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 // cannot be written. The guest runs for at most probeTimeout and QEMU never
 // outlives the call.
 func runProbeGuest(ctx context.Context, qemu, accel string) (failure string, err error) {
-	dir, err := os.MkdirTemp("", "ukbench-probe-")
+	d, err := privdir.Make("probe")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
+	defer d.Remove()
+	dir := d.Path
 	img := filepath.Join(dir, "probe.img")
 	if err := os.WriteFile(img, probeGuest[:], 0o600); err != nil {
 		return "", err
@@ -211,10 +215,15 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
+// qemuVersionTimeout bounds `qemu --version`.
+const qemuVersionTimeout = 5 * time.Second
+
 // QEMUVersion is the first line of `qemu --version`, or "" when it cannot
-// be run.
+// be run within qemuVersionTimeout.
 func QEMUVersion(qemu string) string {
-	out, err := exec.Command(qemu, "--version").Output()
+	ctx, cancel := context.WithTimeout(context.Background(), qemuVersionTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, qemu, "--version").Output()
 	if err != nil {
 		return ""
 	}
@@ -236,16 +245,34 @@ func kvmModules() []string {
 }
 
 // probeKey digests what can change the verdict: this boot, the QEMU
-// binary (path, size, modification time, version), the KVM modules, and
-// the probe guest and its command line.
-func probeKey(qemu, version string, modules []string) string {
+// binary (path, size, modification time), the KVM device node (a module
+// reload makes a new one), the KVM modules with their source versions and
+// parameters, and
+// the probe guest and its command line. It runs nothing, so a cached
+// verdict costs a few file reads.
+func probeKey(qemu string, modules []string) string {
 	h := sha256.New()
 	boot, _ := os.ReadFile(bootIDFile)
 	fmt.Fprintf(h, "boot %s\n", bytes.TrimSpace(boot))
-	if st, err := os.Stat(qemu); err == nil {
-		fmt.Fprintf(h, "qemu %s %d %d\n", qemu, st.Size(), st.ModTime().UnixNano())
+	for _, f := range []string{qemu, kvmDevice} {
+		if st, err := os.Stat(f); err == nil {
+			fmt.Fprintf(h, "file %s %d %d", f, st.Size(), st.ModTime().UnixNano())
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+				fmt.Fprintf(h, " %d %d.%d", sys.Ino, sys.Ctim.Sec, sys.Ctim.Nsec)
+			}
+			fmt.Fprintln(h)
+		}
 	}
-	fmt.Fprintf(h, "version %s\nmodules %s\nargs %s\n", version, strings.Join(modules, ","), strings.Join(probeArgs(AccelKVM, ""), " "))
+	for _, m := range modules {
+		src, _ := os.ReadFile(filepath.Join(sysModuleDir, m, "srcversion"))
+		fmt.Fprintf(h, "module %s %s\n", m, bytes.TrimSpace(src))
+		params, _ := os.ReadDir(filepath.Join(sysModuleDir, m, "parameters"))
+		for _, par := range params { // ReadDir sorts by name
+			v, _ := os.ReadFile(filepath.Join(sysModuleDir, m, "parameters", par.Name()))
+			fmt.Fprintf(h, "  %s=%s\n", par.Name(), bytes.TrimSpace(v))
+		}
+	}
+	fmt.Fprintf(h, "modules %s\nargs %s\n", strings.Join(modules, ","), strings.Join(probeArgs(AccelKVM, ""), " "))
 	h.Write(probeGuest[:])
 	return hex.EncodeToString(h.Sum(nil))
 }

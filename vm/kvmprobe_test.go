@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ukbench/ukbench/internal/cachedir"
 )
 
 // fakeProbeHost points the probe at a fake host: an openable stand-in for
@@ -37,7 +39,7 @@ func fakeProbeHost(t *testing.T, mode string, noKVM bool) (qemu, calls string) {
 		os.MkdirAll(filepath.Join(sysModuleDir, m), 0o755)
 	}
 	probeTimeout = 2 * time.Second
-	t.Setenv("UKBENCH_CACHE", filepath.Join(dir, "cache"))
+	t.Setenv(cachedir.Env, filepath.Join(dir, "cache"))
 	t.Setenv("UKBENCH_FAKE_QEMU", mode)
 	calls = filepath.Join(dir, "calls")
 	t.Setenv("UKBENCH_FAKE_QEMU_CALLS", calls)
@@ -133,6 +135,17 @@ func TestKVMProbeIsCachedAndInvalidatedByItsKey(t *testing.T) {
 	}{
 		{"a reboot", func() { os.WriteFile(bootIDFile, []byte("boot-2\n"), 0o644) }},
 		{"another KVM module", func() { os.MkdirAll(filepath.Join(sysModuleDir, "kvm_intel"), 0o755) }},
+		{"a module rebuilt under the same name", func() {
+			os.WriteFile(filepath.Join(sysModuleDir, "kvm_pvm", "srcversion"), []byte("B2\n"), 0o644)
+		}},
+		{"a module parameter changed", func() {
+			os.MkdirAll(filepath.Join(sysModuleDir, "kvm_pvm", "parameters"), 0o755)
+			os.WriteFile(filepath.Join(sysModuleDir, "kvm_pvm", "parameters", "nested"), []byte("1\n"), 0o644)
+		}},
+		{"a new /dev/kvm node (module reloaded)", func() {
+			os.Remove(kvmDevice)
+			os.WriteFile(kvmDevice, nil, 0o666)
+		}},
 		{"a new QEMU binary", func() {
 			later := time.Now().Add(time.Hour)
 			if err := os.Chtimes(qemu, later, later); err != nil {
@@ -185,7 +198,7 @@ func TestResolveAccel(t *testing.T) {
 	ctx := context.Background()
 	t.Run("auto falls back to tcg with the probe's reason", func(t *testing.T) {
 		qemu, _ := fakeProbeHost(t, "probe-abort", false)
-		c, err := ResolveAccel(ctx, qemu, AccelAuto)
+		c, err := ResolveAccel(ctx, qemu, AccelRequest{AccelAuto, "test"})
 		if err != nil || c.Accel != AccelTCG || c.Probe == nil || !strings.Contains(c.Reason, "failed to set MSR") {
 			t.Fatalf("= %+v, %v", c, err)
 		}
@@ -195,7 +208,7 @@ func TestResolveAccel(t *testing.T) {
 	})
 	t.Run("explicit kvm fails with the reason", func(t *testing.T) {
 		qemu, _ := fakeProbeHost(t, "probe-abort", false)
-		_, err := ResolveAccel(ctx, qemu, AccelKVM)
+		_, err := ResolveAccel(ctx, qemu, AccelRequest{AccelKVM, "test"})
 		if !errors.Is(err, ErrNoKVM) || !strings.Contains(err.Error(), "failed to set MSR 0x10a") {
 			t.Errorf("err = %v, want ErrNoKVM with the MSR abort", err)
 		}
@@ -203,14 +216,14 @@ func TestResolveAccel(t *testing.T) {
 	t.Run("auto and kvm take a KVM that proved itself", func(t *testing.T) {
 		qemu, _ := fakeProbeHost(t, "probe-ok", false)
 		for _, want := range []string{"", AccelAuto, AccelKVM} {
-			if c, err := ResolveAccel(ctx, qemu, want); err != nil || c.Accel != AccelKVM || c.Notice() != "" {
+			if c, err := ResolveAccel(ctx, qemu, AccelRequest{want, "test"}); err != nil || c.Accel != AccelKVM || c.Notice() != "" {
 				t.Errorf("%q = %+v, %v", want, c, err)
 			}
 		}
 	})
 	t.Run("tcg probes nothing", func(t *testing.T) {
 		qemu, calls := fakeProbeHost(t, "probe-ok", false)
-		if c, err := ResolveAccel(ctx, qemu, AccelTCG); err != nil || c.Accel != AccelTCG || c.Probe != nil {
+		if c, err := ResolveAccel(ctx, qemu, AccelRequest{AccelTCG, "test"}); err != nil || c.Accel != AccelTCG || c.Probe != nil {
 			t.Errorf("= %+v, %v", c, err)
 		}
 		if countCalls(t, calls) != 0 {
@@ -219,21 +232,24 @@ func TestResolveAccel(t *testing.T) {
 	})
 	t.Run("no KVM device", func(t *testing.T) {
 		qemu, _ := fakeProbeHost(t, "probe-ok", true)
-		if c, err := ResolveAccel(ctx, qemu, AccelAuto); err != nil || c.Accel != AccelTCG {
+		if c, err := ResolveAccel(ctx, qemu, AccelRequest{AccelAuto, "test"}); err != nil || c.Accel != AccelTCG {
 			t.Errorf("auto = %+v, %v", c, err)
 		}
-		if _, err := ResolveAccel(ctx, qemu, AccelKVM); !errors.Is(err, ErrNoKVM) {
+		if _, err := ResolveAccel(ctx, qemu, AccelRequest{AccelKVM, "test"}); !errors.Is(err, ErrNoKVM) {
 			t.Errorf("kvm: %v, want ErrNoKVM", err)
 		}
 	})
 	t.Run("no QEMU", func(t *testing.T) {
 		fakeProbeHost(t, "probe-ok", false)
-		if _, err := ResolveAccel(ctx, "no-such-qemu-binary", AccelKVM); !errors.Is(err, ErrNoKVM) || !errors.Is(err, ErrNoQEMU) {
+		if _, err := ResolveAccel(ctx, "no-such-qemu-binary", AccelRequest{AccelKVM, "test"}); !errors.Is(err, ErrNoKVM) || !errors.Is(err, ErrNoQEMU) {
 			t.Errorf("kvm: %v, want ErrNoKVM and ErrNoQEMU", err)
+		}
+		if _, err := ResolveAccel(ctx, "no-such-qemu-binary", AccelRequest{AccelAuto, "test"}); errors.Is(err, ErrNoKVM) || !errors.Is(err, ErrNoQEMU) {
+			t.Errorf("auto: %v, want ErrNoQEMU alone (nothing can run, so no TCG to fall back to)", err)
 		}
 	})
 	t.Run("bad value", func(t *testing.T) {
-		if _, err := ResolveAccel(ctx, "", "hvf"); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := ResolveAccel(ctx, "", AccelRequest{"hvf", "test"}); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -241,18 +257,24 @@ func TestResolveAccel(t *testing.T) {
 
 func TestWantedAccel(t *testing.T) {
 	t.Setenv(EnvAccel, "")
-	if got := WantedAccel("", ""); got != AccelAuto {
-		t.Errorf("nothing asked = %q", got)
+	for _, tc := range []struct {
+		env, flag, config string
+		want              AccelRequest
+	}{
+		{"", "", "", AccelRequest{AccelAuto, "default"}},
+		{"", "", AccelKVM, AccelRequest{AccelKVM, "vm.accel"}},
+		{AccelTCG, "", AccelKVM, AccelRequest{AccelTCG, "$UKBENCH_ACCEL"}},
+		{AccelTCG, AccelKVM, AccelAuto, AccelRequest{AccelKVM, "--accel"}},
+		{"", AccelTCG, "", AccelRequest{AccelTCG, "--accel"}},
+	} {
+		t.Setenv(EnvAccel, tc.env)
+		if got := WantedAccel(tc.flag, tc.config); got != tc.want {
+			t.Errorf("env %q flag %q config %q = %+v, want %+v", tc.env, tc.flag, tc.config, got, tc.want)
+		}
 	}
-	if got := WantedAccel("", AccelKVM); got != AccelKVM {
-		t.Errorf("config = %q", got)
-	}
-	t.Setenv(EnvAccel, AccelTCG)
-	if got := WantedAccel("", AccelKVM); got != AccelTCG {
-		t.Errorf("env over config = %q", got)
-	}
-	if got := WantedAccel(AccelKVM, AccelAuto); got != AccelKVM {
-		t.Errorf("flag over env = %q", got)
+	err := AccelRequest{"hvf", "$UKBENCH_ACCEL"}.Validate()
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `$UKBENCH_ACCEL: "hvf": want auto, kvm or tcg`) {
+		t.Errorf("bad value: %v, want ErrInvalidConfig naming the source", err)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/ukbench/ukbench/internal/privdir"
 )
 
 // Sentinel errors of a machine's life.
@@ -23,6 +25,11 @@ var (
 	ErrNoQEMU     = errors.New("QEMU not found")
 	ErrPortTaken  = errors.New("host port taken")
 )
+
+// noQEMU is ErrNoQEMU with the cause and the way to install QEMU.
+func noQEMU(err error) error {
+	return fmt.Errorf("%w: %w (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
+}
 
 // Timeouts of the lifecycle; variables so tests can shorten them.
 var (
@@ -88,27 +95,40 @@ func dialSocket(path string, timeout time.Duration) (qmp.Monitor, error) {
 // Machine is one QEMU process and everything started for it. Start it once;
 // Shutdown it always (it is safe to call Shutdown more than once, from any
 // goroutine, and after a failed Start). Its methods are safe for concurrent
-// use.
+// use: what Start decides is published under mu, and the getters read it
+// there.
 type Machine struct {
-	cfg   Config
-	dial  Dialer
-	con   *console
-	accel AccelChoice
-	dir   string
-	qmp   string // socket path
+	// Set by New and never written again.
+	dial   Dialer
+	con    *console      // has its own lock
+	stderr *tailBuffer   // has its own lock
+	exited chan struct{} // closed when QEMU has exited and been reaped
 
+	// mu guards every field below it up to waitErr: cfg's network part
+	// (the forwards' host ports and the tap's name, chosen by Start; the
+	// rest of cfg is fixed by New) and what each step of Start records.
 	mu       sync.Mutex
+	cfg      Config
+	accel    AccelChoice
+	dir      string // private directory
+	qmp      string // QMP socket path, in dir
 	cmd      *exec.Cmd
 	mon      qmp.Monitor
 	started  time.Time
 	qmpReady time.Duration
 	cleanups []cleanup
 
-	exited   chan struct{} // closed when QEMU has exited and been reaped
+	// waitErr is written once, before exited is closed, and read after.
 	waitErr  error
-	stderr   *tailBuffer
 	stopOnce sync.Once
-	stopErr  error
+	stopErr  error // written inside stopOnce
+}
+
+// locked runs fn under m.mu.
+func (m *Machine) locked(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn()
 }
 
 type cleanup struct {
@@ -173,17 +193,26 @@ func (m *Machine) startTime() time.Time {
 }
 
 // Accel is the accelerator the machine runs under (after Start).
-func (m *Machine) Accel() string { return m.accel.Accel }
+func (m *Machine) Accel() string { return m.AccelChoice().Accel }
 
 // AccelChoice is the accelerator the machine runs under and why (after
 // Start).
-func (m *Machine) AccelChoice() AccelChoice { return m.accel }
+func (m *Machine) AccelChoice() (c AccelChoice) {
+	m.locked(func() { c = m.accel })
+	return c
+}
 
 // Forwards are the host→guest forwards with their host ports (after Start).
-func (m *Machine) Forwards() []Forward { return append([]Forward(nil), m.cfg.Net.Forwards...) }
+func (m *Machine) Forwards() (f []Forward) {
+	m.locked(func() { f = append([]Forward(nil), m.cfg.Net.Forwards...) })
+	return f
+}
 
 // Tap is the tap device's name in tap mode (after Start).
-func (m *Machine) Tap() string { return m.cfg.Net.Tap }
+func (m *Machine) Tap() (tap string) {
+	m.locked(func() { tap = m.cfg.Net.Tap })
+	return tap
+}
 
 // PID is QEMU's process ID, 0 before Start.
 func (m *Machine) PID() int {
@@ -196,28 +225,36 @@ func (m *Machine) PID() int {
 }
 
 // QMPReady is the time from exec to QMP answering query-status.
-func (m *Machine) QMPReady() time.Duration { return m.qmpReady }
+func (m *Machine) QMPReady() (d time.Duration) {
+	m.locked(func() { d = m.qmpReady })
+	return d
+}
 
 // Exited is closed when the QEMU process has exited.
 func (m *Machine) Exited() <-chan struct{} { return m.exited }
 
+// PrivateDirPlaceholder stands for a private directory in a command line
+// shown before the directory exists (--dry-run).
+const PrivateDirPlaceholder = "PRIVATE_DIR"
+
 // CommandLine is the QEMU command that Start runs (program first), for
-// logs and --dry-run. The accelerator is resolved; ports are those chosen
-// (0 before Start).
-func (m *Machine) CommandLine() ([]string, error) {
-	accel := m.accel.Accel
+// logs and --dry-run. The accelerator is resolved (auto may probe KVM,
+// within ctx); ports are those chosen (0 before Start).
+func (m *Machine) CommandLine(ctx context.Context) ([]string, error) {
+	var cfg Config
+	var accel, qmpPath string
+	m.locked(func() { cfg, accel, qmpPath = m.cfg, m.accel.Accel, m.qmp })
 	if accel == "" {
-		c, err := ResolveAccel(context.Background(), m.cfg.QEMU, m.wantedAccel())
+		c, err := ResolveAccel(ctx, cfg.QEMU, m.wantedAccel())
 		if err != nil {
 			return nil, err
 		}
 		accel = c.Accel
 	}
-	qmpPath := m.qmp
 	if qmpPath == "" {
-		qmpPath = "PRIVATE_DIR/qmp.sock"
+		qmpPath = PrivateDirPlaceholder + "/qmp.sock"
 	}
-	return append([]string{m.cfg.QEMU}, Args(m.cfg, accel, qmpPath)...), nil
+	return append([]string{cfg.QEMU}, Args(cfg, accel, qmpPath)...), nil
 }
 
 // Start launches QEMU and returns once QMP answers. The steps run in order;
@@ -252,6 +289,13 @@ func (m *Machine) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// OnShutdown adds a cleanup that Shutdown runs (and a failed Start, which
+// shuts down): cleanups run last added first, after QEMU has exited, so one
+// added before Start runs after every cleanup of Start's own (a private
+// disk the guest had open is removed once QEMU is gone). Its error is
+// Shutdown's as the others'.
+func (m *Machine) OnShutdown(name string, fn func() error) { m.push(name, fn) }
+
 func (m *Machine) push(name string, fn func() error) {
 	m.mu.Lock()
 	m.cleanups = append(m.cleanups, cleanup{name, fn})
@@ -260,35 +304,37 @@ func (m *Machine) push(name string, fn func() error) {
 
 func (m *Machine) resolveAccel(ctx context.Context) error {
 	c, err := ResolveAccel(ctx, m.cfg.QEMU, m.wantedAccel())
-	m.accel = c
+	m.locked(func() { m.accel = c })
 	return err
 }
 
-// wantedAccel is the config's accelerator; a config that left it open (auto)
-// lets $UKBENCH_ACCEL decide.
-func (m *Machine) wantedAccel() string {
-	if m.cfg.Accel == AccelAuto {
-		return WantedAccel("", AccelAuto)
-	}
-	return m.cfg.Accel
+// wantedAccel is the config's accelerator, as given: the machine reads no
+// environment (see EnvAccel). cfg.Accel is fixed by New.
+func (m *Machine) wantedAccel() AccelRequest {
+	return AccelRequest{Accel: m.cfg.Accel, Source: "vm.accel"}
 }
 
 func (m *Machine) makeDir(context.Context) error {
-	dir, err := os.MkdirTemp("", "ukbench-vm-")
+	d, err := privdir.Make("vm")
 	if err != nil {
 		return err
 	}
-	m.dir = dir
-	m.qmp = filepath.Join(dir, "qmp.sock")
-	m.push("remove private directory", func() error { return os.RemoveAll(dir) })
+	m.locked(func() { m.dir, m.qmp = d.Path, filepath.Join(d.Path, "qmp.sock") })
+	m.push("remove private directory", d.Remove)
 	return nil
 }
 
+// prepareNetwork chooses the forwards' host ports or the tap's name on a
+// copy and publishes it under mu.
 func (m *Machine) prepareNetwork(context.Context) error {
-	switch m.cfg.Net.Mode {
+	var net Network
+	m.locked(func() { net = m.cfg.Net })
+	net.Forwards = append([]Forward(nil), net.Forwards...)
+	defer m.locked(func() { m.cfg.Net = net })
+	switch m.cfg.Network {
 	case NetUser:
-		for i := range m.cfg.Net.Forwards {
-			if f := m.cfg.Net.Forwards[i]; f.HostPort != 0 {
+		for i := range net.Forwards {
+			if f := net.Forwards[i]; f.HostPort != 0 {
 				if err := portFree(f.Proto, f.HostPort); err != nil {
 					return fmt.Errorf("%w: forwards[%d]: 127.0.0.1:%d/%s: %v", ErrPortTaken, i, f.HostPort, f.Proto, err)
 				}
@@ -300,23 +346,23 @@ func (m *Machine) prepareNetwork(context.Context) error {
 			}
 			// A guest port forwarded for both protocols gets one host port,
 			// as a DNS server has one address for UDP and TCP.
-			for _, g := range m.cfg.Net.Forwards[:i] {
-				if g.GuestPort == m.cfg.Net.Forwards[i].GuestPort && g.Proto != m.cfg.Net.Forwards[i].Proto {
+			for _, g := range net.Forwards[:i] {
+				if g.GuestPort == net.Forwards[i].GuestPort && g.Proto != net.Forwards[i].Proto {
 					p = g.HostPort
 				}
 			}
-			m.cfg.Net.Forwards[i].HostPort = p
+			net.Forwards[i].HostPort = p
 		}
 	case NetTap:
-		if err := checkBridge(m.cfg.Net.Bridge); err != nil {
+		if err := checkBridge(m.cfg.Bridge); err != nil {
 			return err
 		}
-		if m.cfg.Net.Tap == "" {
-			m.cfg.Net.Tap = tapName()
+		if net.Tap == "" {
+			net.Tap = tapName()
 		}
 		// QEMU creates the tap device and it disappears with QEMU; this
 		// cleanup only covers a QEMU that was SIGKILLed mid-creation.
-		tap := m.cfg.Net.Tap
+		tap := net.Tap
 		m.push("remove tap", func() error { return removeTap(tap) })
 	}
 	return nil
@@ -324,13 +370,14 @@ func (m *Machine) prepareNetwork(context.Context) error {
 
 func (m *Machine) exec(ctx context.Context) error {
 	if _, err := exec.LookPath(m.cfg.QEMU); err != nil {
-		return fmt.Errorf("%w: %v (on Debian: apt-get install qemu-system-x86, or make deps-vm)", ErrNoQEMU, err)
+		return noQEMU(err)
 	}
 	log, err := os.OpenFile(m.cfg.ConsoleLog, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("console log: %w", err)
 	}
-	args := Args(m.cfg, m.accel.Accel, m.qmp)
+	var args []string
+	m.locked(func() { args = Args(m.cfg, m.accel.Accel, m.qmp) })
 	cmd := exec.Command(m.cfg.QEMU, args...)
 	cmd.Stdin = nil
 	cmd.Stderr = m.stderr
@@ -366,9 +413,11 @@ func (m *Machine) connectQMP(ctx context.Context) error {
 	deadline := time.Now().Add(qmpReadyTimeout)
 	poll := time.NewTicker(5 * time.Millisecond)
 	defer poll.Stop()
+	var sock string
+	m.locked(func() { sock = m.qmp })
 	for {
-		if _, err := os.Stat(m.qmp); err == nil {
-			mon, err := m.dial(m.qmp, time.Second)
+		if _, err := os.Stat(sock); err == nil {
+			mon, err := m.dial(sock, time.Second)
 			if err == nil {
 				err = connectWithin(mon, time.Second)
 				if err == nil {
@@ -379,7 +428,8 @@ func (m *Machine) connectQMP(ctx context.Context) error {
 					if _, err := m.Status(); err != nil {
 						return err
 					}
-					m.qmpReady = time.Since(m.startTime())
+					ready := time.Since(m.startTime())
+					m.locked(func() { m.qmpReady = ready })
 					return nil
 				}
 			}
@@ -398,10 +448,10 @@ func (m *Machine) connectQMP(ctx context.Context) error {
 }
 
 func (m *Machine) attachTap(context.Context) error {
-	if m.cfg.Net.Mode != NetTap {
+	if m.cfg.Network != NetTap {
 		return nil
 	}
-	return attachTap(m.cfg.Net.Tap, m.cfg.Net.Bridge)
+	return attachTap(m.Tap(), m.cfg.Bridge)
 }
 
 // Status asks QMP for the run state ("running", "paused", …).
@@ -462,17 +512,17 @@ func (m *Machine) shutdown(ctx context.Context) error {
 			}
 		}
 	}
-	var first error
+	var errs []error
 	m.mu.Lock()
 	cl := m.cleanups
 	m.cleanups = nil
 	m.mu.Unlock()
 	for i := len(cl) - 1; i >= 0; i-- {
-		if err := cl[i].fn(); err != nil && first == nil {
-			first = fmt.Errorf("vm cleanup %s: %w", cl[i].name, err)
+		if err := cl[i].fn(); err != nil {
+			errs = append(errs, fmt.Errorf("vm cleanup %s: %w", cl[i].name, err))
 		}
 	}
-	return first
+	return errors.Join(errs...) // every cleanup runs; none of their errors is dropped
 }
 
 // waitExit waits for QEMU's exit, at most d or until ctx ends.

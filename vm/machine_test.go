@@ -13,6 +13,8 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp"
 	"github.com/digitalocean/go-qemu/qmp/qmptest"
+
+	"github.com/ukbench/ukbench/internal/privdir"
 )
 
 // fakeConfig is a config whose "QEMU" is this test binary in a fake mode.
@@ -22,7 +24,7 @@ func fakeConfig(t *testing.T, mode string) Config {
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "vmlinuz")
 	os.WriteFile(kernel, []byte("not a kernel"), 0o644)
-	return Config{QEMU: os.Args[0], Accel: AccelTCG, Kernel: kernel, ConsoleLog: filepath.Join(dir, "console.log"),
+	return Config{Shape: Shape{QEMU: os.Args[0], Accel: AccelTCG}, Kernel: kernel, ConsoleLog: filepath.Join(dir, "console.log"),
 		Net: Network{Forwards: []Forward{{Proto: "udp", GuestPort: 53}, {Proto: "tcp", GuestPort: 53}, {Proto: "tcp", GuestPort: 80}}}}
 }
 
@@ -30,6 +32,8 @@ func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 
 func TestMachineLifecycle(t *testing.T) {
 	cfg := fakeConfig(t, "ok")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	m, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +44,14 @@ func TestMachineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, dir := m.PID(), m.dir
+	// The private directory is findable as a live ukbench's: a sweep
+	// leaves it, and removes it once its owner is dead (privdir's tests).
+	if _, err := os.Stat(filepath.Join(dir, privdir.LockName)); err != nil || filepath.Dir(dir) != tmp {
+		t.Errorf("private directory %s: want one of privdir's in $TMPDIR: %v", dir, err)
+	}
+	if removed, err := privdir.SweepIn(tmp); len(removed) > 0 || err != nil {
+		t.Errorf("sweep removed a live machine's directory: %v, %v", removed, err)
+	}
 	if f := m.Forwards(); f[0].HostPort == 0 || f[1].HostPort != f[0].HostPort || f[2].HostPort == f[0].HostPort {
 		t.Errorf("forwards %v: want a host port each, one shared by udp and tcp to guest port 53 (one DNS address)", f)
 	}
@@ -237,5 +249,92 @@ func TestReadinessTimeoutAndCancelMidBoot(t *testing.T) {
 	m.Shutdown(context.Background())
 	if !processGone(pid) || time.Since(start) > 5*time.Second {
 		t.Errorf("QEMU %d still there %v after the cancel", pid, time.Since(start))
+	}
+}
+
+// TestShutdownReportsEveryCleanupError: every cleanup runs, last first, and
+// Shutdown returns all of their errors, not the first.
+func TestShutdownReportsEveryCleanupError(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, name := range []string{"first pushed", "second pushed"} {
+		m.push(name, func() error { order = append(order, name); return errors.New(name + " failed") })
+	}
+	err = m.Shutdown(context.Background())
+	for _, want := range []string{"vm cleanup first pushed: first pushed failed", "vm cleanup second pushed: second pushed failed"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Shutdown = %v, want it to contain %q", err, want)
+		}
+	}
+	if len(order) != 2 || order[0] != "second pushed" {
+		t.Errorf("cleanups ran %q, want both, last pushed first", order)
+	}
+}
+
+// TestMachineGettersDuringStart reads what Start decides while Start runs:
+// under -race this fails if anything Start writes is read unguarded.
+func TestMachineGettersDuringStart(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-m.Exited():
+				return
+			default:
+			}
+			_, _, _, _ = m.Forwards(), m.Accel(), m.QMPReady(), m.Tap()
+			if _, err := m.CommandLine(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			if m.QMPReady() > 0 {
+				return
+			}
+		}
+	}()
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if f := m.Forwards(); f[0].HostPort == 0 {
+		t.Errorf("forwards after Start: %v", f)
+	}
+}
+
+// A cleanup added before Start runs at Shutdown after QEMU has exited and
+// after Start's own cleanups (a private disk QEMU had open goes last).
+func TestOnShutdownRunsLastOnceQEMUIsGone(t *testing.T) {
+	m, err := New(fakeConfig(t, "ok"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var dir string
+	ran := false
+	m.OnShutdown("check", func() error {
+		ran = true
+		if !processGone(pid) {
+			t.Errorf("cleanup ran while QEMU %d was running", pid)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("cleanup ran before the private directory's removal: %v", err)
+		}
+		return errors.New("check failed")
+	})
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pid, dir = m.PID(), m.dir
+	if err := m.Shutdown(context.Background()); !ran || err == nil || !strings.Contains(err.Error(), "check failed") {
+		t.Errorf("Shutdown = %v, ran %v; want the cleanup run and its error returned", err, ran)
 	}
 }

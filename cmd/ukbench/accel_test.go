@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ukbench/ukbench/internal/cachedir"
 	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/vm"
 )
@@ -17,7 +18,7 @@ import (
 // 2, before anything boots or is written.
 func TestCLIExplicitKVMThatCannotRunFailsAtOnce(t *testing.T) {
 	t.Setenv(vm.EnvAccel, "")
-	t.Setenv("UKBENCH_CACHE", t.TempDir()) // the probe's verdict stays in the test
+	t.Setenv(cachedir.Env, t.TempDir()) // the probe's verdict stays in the test
 	dir := t.TempDir()
 	qemu, disk := testbin.FailingQEMU(t), testbin.OSvDisk(t)
 	target := filepath.Join(dir, "broken.yaml")

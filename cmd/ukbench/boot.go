@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
+	"github.com/ukbench/ukbench/internal/privdir"
+	"github.com/ukbench/ukbench/internal/yamlstrict"
+	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
 	"github.com/ukbench/ukbench/vm"
@@ -67,34 +69,42 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	logDir := *dir
-	if logDir == "" {
-		d, err := os.MkdirTemp("", "ukbench-boot-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		logDir = d
-	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return err
+	// The accelerator first: an explicit kvm this host cannot honour fails
+	// before anything is written.
+	req := vm.WantedAccel(*accel, spec.VM.Accel)
+	if err := req.Validate(); err != nil {
+		return usageError("boot: %v", err)
 	}
-	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, VM: spec.VM.WithDefaults(), Accel: "none"}
+	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, Accel: results.AccelNone}
+	var settled *vm.AccelChoice
 	if spec.Kind != targets.KindNative {
-		c, err := vm.ResolveAccel(ctx, spec.VM.QEMU, vm.WantedAccel(*accel, spec.VM.Accel))
+		c, err := vm.ResolveAccel(ctx, spec.VM.QEMU, req)
 		if err != nil {
-			return fmt.Errorf("boot: %w", err)
+			return fmt.Errorf("boot: accel %s (%s): %w", req.Accel, req.Source, err)
 		}
 		if n := c.Notice(); n != "" {
 			fmt.Fprintln(stderr, "ukbench:", n)
 		}
-		spec.VM.Accel, sum.Accel, sum.AccelReason = c.Accel, c.Accel, c.Reason
+		settled, spec.VM.Accel, sum.Accel, sum.AccelReason = &c, c.Accel, c.Accel, c.Reason
+	}
+	sum.VM = spec.VM.WithDefaults()
+	logDir := *dir
+	if logDir == "" {
+		d, err := privdir.Make("boot")
+		if err != nil {
+			return err
+		}
+		defer d.Remove()
+		logDir = d.Path
+	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
 	}
 	var failed error
 	for i := 1; i <= *runs; i++ {
-		inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: logDir, RunID: fmt.Sprintf("%s-boot%d", spec.Label(), i), Log: stderr, Timeout: *timeout})
+		inst, err := targets.Boot(ctx, spec, targets.BootOptions{WorkDir: logDir, RunID: fmt.Sprintf("%s-boot%d", spec.Label(), i), Log: stderr, Timeout: *timeout, Accel: settled})
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return fmt.Errorf("boot: interrupted during boot %d of %d (%d finished): %w", i, *runs, i-1, context.Cause(ctx))
 			}
 			sum.Boots = append(sum.Boots, bootRecord{Error: err.Error()})
 			fmt.Fprintf(stdout, "boot %d: %v\n", i, err)
@@ -136,7 +146,11 @@ func targetArg(arg string) (targets.Spec, error) {
 		}
 		return s, nil
 	}
-	return targets.LoadSpec(arg)
+	s, err := targets.LoadSpec(arg)
+	if errors.Is(err, yamlstrict.ErrConfig) {
+		return s, fmt.Errorf("%w: %w", errUsage, err) // bad input: exit 2, as run's config errors
+	}
+	return s, err
 }
 
 func bootLine(i int, r bootRecord) string {
@@ -165,38 +179,46 @@ func printBootSummary(w io.Writer, s bootSummary) {
 		fmt.Fprintf(w, "accel chosen: %s\n", s.AccelReason)
 	}
 	fmt.Fprintf(w, "%-18s %10s %10s %10s\n", "figure (ms, KiB)", "median", "min", "max")
-	row := func(name string, get func(bootRecord) (float64, bool)) {
+	for _, f := range bootFigures {
 		var v []float64
 		for _, b := range s.Boots {
-			if x, ok := get(b); ok {
+			if x, ok := f.get(b); ok {
 				v = append(v, x)
 			}
 		}
-		slices.Sort(v)
-		if len(v) == 0 || v[len(v)-1] == 0 {
-			return // not recorded (qemu_start of a native server)
+		med, lo, hi, ok := report.Spread(v)
+		if !ok || hi == 0 {
+			continue // not recorded (qemu_start of a native server)
 		}
-		med := v[len(v)/2]
-		if len(v)%2 == 0 {
-			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-		fmt.Fprintf(w, "%-18s %10.1f %10.1f %10.1f\n", name, med, v[0], v[len(v)-1])
+		fmt.Fprintf(w, "%-18s %10.1f %10.1f %10.1f\n", f.name, med, lo, hi)
 	}
-	row("launch_ms", func(b bootRecord) (float64, bool) { return bootField(b, 3) })
-	row("qemu_start_ms", func(b bootRecord) (float64, bool) { return bootField(b, 0) })
-	row("console_ready_ms", func(b bootRecord) (float64, bool) { return bootField(b, 1) })
-	row("first_answer_ms", func(b bootRecord) (float64, bool) { return bootField(b, 2) })
-	row("qemu_rss_kib", func(b bootRecord) (float64, bool) {
-		if b.Memory == nil {
-			return 0, false
-		}
-		return float64(b.Memory.QEMURSSKiB), true
-	})
 }
 
-func bootField(b bootRecord, i int) (float64, bool) {
-	if b.Boot == nil {
-		return 0, false
+// bootFigures are the rows of the boot summary, in order, each named as
+// in the run record and read from a boot by that name; ok is false where
+// the boot did not record it.
+var bootFigures = []struct {
+	name string
+	get  func(bootRecord) (float64, bool)
+}{
+	{"launch_ms", bootMS(func(b *results.Boot) float64 { return b.LaunchMS })},
+	{"qemu_start_ms", bootMS(func(b *results.Boot) float64 { return b.QEMUStartMS })},
+	{"console_ready_ms", bootMS(func(b *results.Boot) float64 { return b.ConsoleReadyMS })},
+	{"first_answer_ms", bootMS(func(b *results.Boot) float64 { return b.FirstAnswerMS })},
+	{"qemu_rss_kib", func(r bootRecord) (float64, bool) {
+		if r.Memory == nil {
+			return 0, false
+		}
+		return float64(r.Memory.QEMURSSKiB), true
+	}},
+}
+
+// bootMS reads one of a boot's figures; there is none when the boot failed.
+func bootMS(get func(*results.Boot) float64) func(bootRecord) (float64, bool) {
+	return func(r bootRecord) (float64, bool) {
+		if r.Boot == nil {
+			return 0, false
+		}
+		return get(r.Boot), true
 	}
-	return [4]float64{b.Boot.QEMUStartMS, b.Boot.ConsoleReadyMS, b.Boot.FirstAnswerMS, b.Boot.LaunchMS}[i], true
 }

@@ -22,7 +22,9 @@ const compareUsage = `Usage: ukbench compare [flags] BASE NEW
 Compares two result directories (or runs.jsonl files) metric by metric:
 medians over repeats with confidence intervals and a Mann–Whitney U test.
 A regression is a change that is significant and worse than --threshold.
-Exit status: 0 no regression, 1 regression, 2 bad input.
+Exit status: 0 no regression, 1 regression, 2 bad input, including a
+comparison of nothing (an unknown --metric, a target without runs, no
+metric measured on both sides).
 `
 
 func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,7 +52,9 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError("compare: --alpha %g: want a level between 0 and 1", opt.Alpha)
 	}
 	if metrics != "" {
-		opt.Metrics = strings.Split(metrics, ",")
+		for _, m := range strings.Split(metrics, ",") {
+			opt.Metrics = append(opt.Metrics, strings.TrimSpace(m))
+		}
 	}
 	var base, new report.Side
 	switch {
@@ -60,7 +64,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(args) != 1 {
 			return usageError("compare: with --base-target, give one result directory (got %d arguments)", len(args))
 		}
-		runs, err := results.ReadRuns(args[0])
+		runs, err := readRuns(args[0], stderr)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
@@ -71,11 +75,11 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(args) != 2 {
 			return usageError("compare: want BASE and NEW result directories (got %d arguments)", len(args))
 		}
-		b, err := results.ReadRuns(args[0])
+		b, err := readRuns(args[0], stderr)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		n, err := results.ReadRuns(args[1])
+		n, err := readRuns(args[1], stderr)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/ukbench/ukbench/experiment"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/report"
+	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
 	"github.com/ukbench/ukbench/vm"
 )
@@ -29,7 +30,7 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlags("run", experimentUsage, stderr)
 	out := fs.String("o", "", "result directory (default: the config's output, else ukbench-results/NAME)")
 	resume := fs.Bool("resume", false, "continue the campaign in the result directory: skip finished runs")
-	dry := fs.Bool("dry-run", false, "print the plan and the QEMU command lines; run nothing")
+	dry := fs.Bool("dry-run", false, "print the plan, the accelerator and why, and the QEMU command lines; run no campaign")
 	failFast := fs.Bool("fail-fast", false, "stop at the first failed run")
 	quick := fs.Bool("quick", false, "a trimmed campaign: one repeat, the first two rates, 1 s steps (a smoke test)")
 	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $UKBENCH_ACCEL, else the config's vm.accel, else auto: KVM only if it runs the probe guest)")
@@ -56,25 +57,31 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *out == "" {
 		*out = cfg.Output
 	}
+	req := vm.WantedAccel(*accel, cfg.VM.Accel)
+	if err := req.Validate(); err != nil {
+		return usageError("run: %v", err)
+	}
 	if *dry {
-		return printPlan(ctx, stdout, cfg, *out, *accel)
+		return printPlan(ctx, stdout, cfg, *out, req)
 	}
 	opts := experiment.Options{OutDir: *out, Resume: *resume, FailFast: *failFast, ConfigFile: args[0],
 		ConfigData: data, Version: version(), Accel: *accel, Log: stderr}
 	p := newProgress(stdout, stderr)
 	opts.Events = p.event
 	sum, err := experiment.Run(ctx, cfg, opts)
-	p.clear()
-	fmt.Fprintf(stdout, "\n%d runs done (%d failed), %d skipped, of %d planned, in %v; accel %s\n",
-		sum.Done, sum.Failed, sum.Skipped, sum.Planned, sum.Duration.Round(time.Second), sum.Accel)
-	fmt.Fprintf(stdout, "results: %s\n", filepath.Join(sum.OutDir, "runs.jsonl"))
-	if sum.Report != "" {
-		fmt.Fprintf(stdout, "report:  %s\n", sum.Report)
+	p.live.clear()
+	if sum.Planned > 0 { // the campaign began: say what it did and where it is
+		fmt.Fprintf(stdout, "\n%d runs done (%d failed), %d skipped, of %d planned, in %v; accel %s\n",
+			sum.Done, sum.Failed, sum.Skipped, sum.Planned, sum.Duration.Round(time.Second), sum.Accel)
+		fmt.Fprintf(stdout, "results: %s\n", filepath.Join(sum.OutDir, "runs.jsonl"))
+		if sum.Report != "" {
+			fmt.Fprintf(stdout, "report:  %s\n", sum.Report)
+		}
 	}
 	for _, f := range sum.Failures {
 		fmt.Fprintf(stderr, "failed: %s\n", f)
 	}
-	if errors.Is(err, experiment.ErrResultsExist) || errors.Is(err, experiment.ErrConfigChanged) {
+	if errors.Is(err, experiment.ErrResultsExist) || errors.Is(err, experiment.ErrConfigChanged) || errors.Is(err, experiment.ErrAccelChanged) {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if errors.Is(err, experiment.ErrInterrupted) {
@@ -83,20 +90,29 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return err
 }
 
-// errRunsFailed: a campaign's runs failed; exit status 1, once the results
-// and the report are written.
-var errRunsFailed = experiment.ErrRunsFailed
-
 // printPlan prints every run in order and each target's command line.
-func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out, accel string) error {
+// The accelerator is resolved as the campaign would (auto probes KVM when no
+// verdict is cached: a 512-byte guest, at most 10 s) and said with its reason.
+func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out string, req vm.AccelRequest) error {
 	plan := cfg.Plan()
-	wanted := vm.WantedAccel(accel, cfg.VM.Accel)
 	fmt.Fprintf(w, "experiment %s: %d runs into %s\n", cfg.Name, len(plan), out)
 	seen := map[string]bool{}
 	for i, pr := range plan {
 		fmt.Fprintf(w, "%4d  %-24s %-8s repeat %d  rates %s, %v steps\n", i+1, pr.Key.Target, pr.Key.Workload, pr.Key.Repeat, pr.Workload.Rates, pr.Workload.Step.D())
 	}
 	fmt.Fprintln(w)
+	var accel *vm.AccelChoice
+	for _, pr := range plan {
+		if pr.Spec.Kind == targets.KindNative || accel != nil {
+			continue
+		}
+		c, err := vm.ResolveAccel(ctx, cfg.VM.QEMU, req)
+		if err != nil {
+			return fmt.Errorf("accel %s (%s): %w", req.Accel, req.Source, err)
+		}
+		accel = &c
+		fmt.Fprintf(w, "accel %s: %s\n\n", c.Accel, c.Reason)
+	}
 	for _, pr := range plan {
 		id := pr.Spec.Label() + "/" + pr.Spec.App
 		if seen[id] {
@@ -109,8 +125,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out, ac
 				continue
 			}
 		}
-		pr.Spec.VM.Accel = wanted
-		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID()})
+		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID(), Accel: accel})
 		if err != nil {
 			return fmt.Errorf("%s: %w", pr.Spec.Label(), err)
 		}
@@ -130,23 +145,17 @@ func shellQuote(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-// progress shows a campaign: a live line on a terminal, plain lines
-// otherwise (and the finished steps in both cases).
+// progress shows a campaign: its finished lines and steps on stdout, and
+// the running step on the live line (on stderr, when a terminal).
 type progress struct {
-	out, live io.Writer
-	on        bool
-	start     time.Time
-	table     *report.StepTable
+	out   io.Writer
+	live  *liveLine
+	start time.Time
+	table *report.StepTable
 }
 
 func newProgress(stdout, stderr io.Writer) *progress {
-	return &progress{out: stdout, live: stderr, on: isTerminal(stderr), start: time.Now()}
-}
-
-func (p *progress) clear() {
-	if p.on {
-		fmt.Fprint(p.live, "\r\033[K")
-	}
+	return &progress{out: stdout, live: newLiveLine(stderr, false), start: time.Now()}
 }
 
 func (p *progress) eta(e experiment.Event) string {
@@ -161,14 +170,14 @@ func (p *progress) eta(e experiment.Event) string {
 func (p *progress) event(e experiment.Event) {
 	switch e.Kind {
 	case experiment.Note:
-		p.clear()
+		p.live.clear()
 		fmt.Fprintln(p.out, e.Msg)
 	case experiment.RunStarted:
-		p.clear()
+		p.live.clear()
 		fmt.Fprintf(p.out, "\n[%d/%d] %s %s, repeat %d (%s)\n", e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, p.eta(e))
 	case experiment.Booted:
 		in := e.Instance
-		if in.Accel != "none" {
+		if in.Accel != results.AccelNone {
 			fmt.Fprintf(p.out, "  booted (%s): qemu %.0f ms, console ready %.0f ms, first answer %.0f ms; serving at %s\n",
 				in.Accel, in.Boot.QEMUStartMS, in.Boot.ConsoleReadyMS, in.Boot.FirstAnswerMS, in.Addr)
 		} else {
@@ -176,22 +185,18 @@ func (p *progress) event(e experiment.Event) {
 		}
 		p.table = report.NewStepTable(p.out)
 	case experiment.StepProgress:
-		if p.on {
-			l := e.Live
-			fmt.Fprintf(p.live, "\r\033[K  [%d/%d] %s %s #%d  %.0f/s  %4.1f/%.0fs  sent %d  answered %d  %s",
-				e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat, l.Offered, l.Elapsed.Seconds(), l.Length.Seconds(), l.Sent, l.Answered, p.eta(e))
-		}
+		p.live.step(fmt.Sprintf("[%d/%d] %s %s #%d  ", e.Index, e.Total, e.Key.Target, e.Key.Workload, e.Key.Repeat), e.Live, "  "+p.eta(e))
 	case experiment.StepDone:
-		p.clear()
+		p.live.clear()
 		if p.table != nil {
 			p.table.Row(*e.Step)
 		}
 	case experiment.RunDone:
-		p.clear()
+		p.live.clear()
 		if e.Run.Error != "" {
 			fmt.Fprintf(p.out, "  run failed: %s\n", e.Run.Error)
 		} else {
-			fmt.Fprintf(p.out, "  %s\n", maxLine(e.Run.Steps, e.Run.MaxSustainableRPS))
+			fmt.Fprintf(p.out, "  %s\n", maxLine(*e.Run))
 		}
 	}
 }

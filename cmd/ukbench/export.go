@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/ukbench/ukbench/report"
-	"github.com/ukbench/ukbench/results"
 )
 
 const exportUsage = `Usage: ukbench export --format gobench|bmf DIR
@@ -26,7 +25,7 @@ func runExport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) != 1 {
 		return usageError("export: want one result directory (got %d arguments)", len(args))
 	}
-	runs, err := results.ReadRuns(args[0])
+	runs, err := readRuns(args[0], stderr)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ukbench/ukbench/internal/cachedir"
 	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 const imageUsage = `Usage: ukbench image linux --app dns|http|nsd|lighttpd -o DIR [flags]
@@ -18,13 +19,13 @@ holding the virtio modules, ukbench's init and the server.
 
 func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("image linux", imageUsage, stderr)
-	app := fs.String("app", "dns", "server: dns, http (ukbench serve), nsd or lighttpd (the host's)")
+	app := fs.String("app", linuximage.AppDNS, "server: dns, http (ukbench serve), nsd or lighttpd (the host's)")
 	out := fs.String("o", "", "output directory (required)")
 	kroot := fs.String("kernel-root", "", "an unpacked kernel package or root tree (boot/vmlinuz-V, lib/modules/V)")
 	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "Debian kernel package to fetch")
 	machine := fs.String("machine", "pc", "machine type the image is for: pc, q35 or microvm")
 	binary := fs.String("binary", "", "ukbench to put in the image, static or dynamically linked (default: this executable)")
-	sockets := fs.Int("sockets", 2, "UDP sockets of the guest's DNS server")
+	sockets := fs.Int("sockets", servers.DefaultDNSSockets, "UDP sockets of the guest's DNS server")
 	args, err := parseFlags(fs, args, stdout)
 	switch {
 	case err != nil:

@@ -14,6 +14,7 @@ import (
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 const loadUsage = `Usage: ukbench load dns --server HOST:PORT [flags]
@@ -52,18 +53,18 @@ type loadFlags struct {
 }
 
 // loadFlagSet returns the flag set of load KIND and the flags it sets.
-func loadFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
-	fs := newFlags("load "+kind, loadUsage, stderr)
+func loadFlagSet(kind servers.Protocol, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
+	fs := newFlags("load "+string(kind), loadUsage, stderr)
 	var f loadFlags
 	fs.StringVar(&f.target, "target", "external", "target name written into the run record")
-	if kind == "dns" {
-		fs.StringVar(&f.server, "server", "127.0.0.1:5353", "DNS server address (HOST:PORT)")
-		fs.StringVar(&f.transport, "transport", "udp", "udp, or tcp: pipelined queries on persistent connections (RFC 7766)")
-		fs.IntVar(&f.sockets, "sockets", 2, "UDP sockets or TCP connections, each with its own loop")
+	if kind == servers.DNS {
+		fs.StringVar(&f.server, "server", serveDNSAddr, "DNS server address (HOST:PORT)")
+		fs.StringVar(&f.transport, "transport", loadgen.DefaultDNSTransport, "udp, or tcp: pipelined queries on persistent connections (RFC 7766)")
+		fs.IntVar(&f.sockets, "sockets", loadgen.DefaultDNSSockets, "UDP sockets or TCP connections, each with its own loop")
 		fs.StringVar(&f.queries, "queries", "", "dnsperf-format query file, one \"name TYPE\" a line (default: names of the built-in zone)")
 	} else {
-		fs.StringVar(&f.urlS, "url", "http://127.0.0.1:8080/", "URL to request")
-		fs.IntVar(&f.conns, "connections", 32, "connections (workers), each with its share of the schedule")
+		fs.StringVar(&f.urlS, "url", "http://"+serveHTTPAddr+"/", "URL to request")
+		fs.IntVar(&f.conns, "connections", loadgen.DefaultConnections, "connections (workers), each with its share of the schedule")
 		fs.BoolVar(&f.newConn, "new-connection", false, "one TCP connection per request (httperf style)")
 		fs.StringVar(&f.method, "method", "GET", "request method")
 		fs.Var(&f.headers, "header", "request header \"Name: value\" (repeatable)")
@@ -77,15 +78,15 @@ func loadFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *loadFlags) {
 
 // register registers the flags both generators share.
 func (f *loadFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.rates, "rates", "1000:10000:1000", "offered rates in requests/s")
-	fs.DurationVar(&f.step, "step", 10*time.Second, "measured window per rate")
-	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "discarded lead-in per rate")
-	fs.StringVar(&f.arrivals, "arrivals", "constant", "inter-arrival times: constant or poisson")
-	fs.Uint64Var(&f.seed, "seed", 1, "seed for poisson arrivals")
-	fs.DurationVar(&f.timeout, "timeout", 2*time.Second, "a request unanswered this long is lost")
+	fs.StringVar(&f.rates, "rates", loadgen.DefaultRates, "offered rates in requests/s")
+	fs.DurationVar(&f.step, "step", loadgen.DefaultStep, "measured window per rate")
+	fs.DurationVar(&f.warmup, "warmup", loadgen.DefaultWarmup, "discarded lead-in per rate")
+	fs.StringVar(&f.arrivals, "arrivals", string(loadgen.Constant), "inter-arrival times: constant or poisson")
+	fs.Uint64Var(&f.seed, "seed", loadgen.DefaultSeed, "seed for poisson arrivals")
+	fs.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "a request unanswered this long is lost")
 	fs.BoolVar(&f.findMax, "find-max", false, "stop at the first unsustainable rate and bisect for the maximum")
-	fs.IntVar(&f.bisect, "bisect", 5, "bisection steps for --find-max")
-	fs.IntVar(&f.retries, "retries", 1, "with --find-max, run an unsustainable listed rate again this many times before stopping there")
+	fs.IntVar(&f.bisect, "bisect", loadgen.DefaultBisectSteps, "bisection steps for --find-max")
+	fs.IntVar(&f.retries, "retries", loadgen.DefaultRetries, "with --find-max, run an unsustainable listed rate again this many times before stopping there")
 	fs.DurationVar(&f.sloP99, "slo-p99", loadgen.DefaultCriteria.SLOP99, "sustainable: p99 latency at most this (0: no SLO)")
 	fs.Float64Var(&f.maxLoss, "max-loss", loadgen.DefaultCriteria.MaxLoss, "sustainable: at most this fraction lost")
 	fs.Float64Var(&f.minAchieved, "min-achieved", loadgen.DefaultCriteria.MinAchieved, "sustainable: achieved/offered at least this")
@@ -139,7 +140,7 @@ func (f *loadFlags) limits() loadgen.Limits {
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var lf *loadFlags
-	kind, args, err := parseKindFlags(args, loadUsage, []string{"dns", "http"}, func(k string) (fs *flag.FlagSet) {
+	kind, args, err := parseKindFlags(args, loadUsage, servers.Protocols, func(k servers.Protocol) (fs *flag.FlagSet) {
 		fs, lf = loadFlagSet(k, stderr)
 		return fs
 	}, stdout)
@@ -157,7 +158,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var gen loadgen.Generator
-	if kind == "dns" {
+	if kind == servers.DNS {
 		var qs []loadgen.DNSQuery
 		if lf.queries != "" {
 			if qs, err = loadgen.LoadDNSQueries(lf.queries); err != nil {
@@ -184,12 +185,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	criteria := loadgen.Criteria{MinAchieved: lf.minAchieved, MaxLoss: lf.maxLoss, SLOP99: lf.sloP99}
-	info := gen.Describe()
-	info.WarmupS = lf.warmup.Seconds()
-	info.SLOP99US = float64(lf.sloP99.Microseconds())
-	info.MaxLoss = lf.maxLoss
-	rec := results.Run{Target: lf.target, Workload: kind, Repeat: 1, Accel: "none", Started: time.Now().UTC(), Load: &info}
-
+	live := newLiveLine(stderr, lf.quiet)
+	cfg := loadgen.SweepConfig{
+		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
+		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: func(v loadgen.Live) { live.step("", v, "") },
+	}
+	info := loadgen.DescribeSweep(gen, cfg)
 	over := ""
 	if info.Transport != "" {
 		over = " over " + info.Transport
@@ -197,33 +198,18 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "ukbench load %s → %s%s, %s arrivals, %d workers, %v steps (+%v warm-up)\n",
 		kind, info.Server, over, arrivals, info.Workers, lf.step, lf.warmup)
 	table := report.NewStepTable(stdout)
-	live := newLiveLine(stderr, lf.quiet)
-	var histErr error
-	stepStart := time.Now()
-	cfg := loadgen.SweepConfig{
-		Rates: rates, Step: lf.step, Warmup: lf.warmup, Criteria: criteria,
-		FindMax: lf.findMax, BisectSteps: lf.bisect, Retries: lf.retries, Progress: live.show,
-		OnStep: func(o loadgen.StepOutcome) {
-			live.clear()
-			table.Row(o.Step)
-			if lf.histDir != "" && histErr == nil {
-				histErr = loadgen.WriteStepLog(lf.histDir, len(rec.Steps)+1, o, stepStart)
-			}
-			rec.Steps = append(rec.Steps, o.Step)
-			stepStart = time.Now()
-		},
+	cfg.OnStep = func(o loadgen.StepOutcome) {
+		live.clear()
+		table.Row(o.Step)
 	}
-	res, sweepErr := loadgen.Sweep(ctx, gen, cfg)
+	rec := results.Run{Target: lf.target, Workload: string(kind), Repeat: 1, Accel: results.AccelNone, Started: time.Now().UTC()}
+	histErr, sweepErr := loadgen.RecordSweep(ctx, gen, cfg, lf.histDir, &rec)
 	live.clear()
 	rec.Ended = time.Now().UTC()
-	rec.MaxSustainableRPS = res.MaxSustainableRPS
 	if sweepErr != nil {
 		rec.Error = sweepErr.Error()
 	}
-	if rec.Steps == nil {
-		rec.Steps = []results.Step{}
-	}
-	fmt.Fprintln(stdout, maxLine(rec.Steps, res.MaxSustainableRPS))
+	fmt.Fprintln(stdout, maxLine(rec))
 	if lf.out != "" {
 		if err := writeRecord(lf.out, rec); err != nil {
 			return errors.Join(sweepErr, err)
@@ -238,22 +224,18 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return sweepErr
 }
 
-// maxLine sums up a sweep's steps and its maximum sustainable rate (0:
-// none), for `load` and `run` alike.
-func maxLine(steps []results.Step, maxRPS float64) string {
-	bound := false // a step failed: the maximum is bounded from above
-	for _, s := range steps {
-		bound = bound || !s.Sustainable
-	}
+// maxLine sums up a run's sweep: its steps and its maximum sustainable
+// rate (0: none), for `load` and `run` alike.
+func maxLine(rec results.Run) string {
 	switch {
-	case len(steps) == 0:
+	case len(rec.Steps) == 0:
 		return "no step finished"
-	case maxRPS == 0:
+	case rec.MaxSustainableRPS == 0:
 		return "max sustainable rate: none of the rates tried was sustainable"
-	case !bound:
-		return fmt.Sprintf("max sustainable rate: ≥ %.0f/s (every rate tried was sustainable)", maxRPS)
+	case !rec.MaxBounded():
+		return fmt.Sprintf("max sustainable rate: ≥ %.0f/s (every rate tried was sustainable)", rec.MaxSustainableRPS)
 	}
-	return fmt.Sprintf("max sustainable rate: %.0f/s", maxRPS)
+	return fmt.Sprintf("max sustainable rate: %.0f/s", rec.MaxSustainableRPS)
 }
 
 // writeRecord writes the run record as one JSON line (a valid runs.jsonl).
@@ -266,27 +248,4 @@ func writeRecord(path string, rec results.Run) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	return nil
-}
-
-// liveLine shows a running step on a terminal; elsewhere it prints nothing.
-type liveLine struct {
-	w  io.Writer
-	on bool
-}
-
-func newLiveLine(w io.Writer, quiet bool) *liveLine {
-	return &liveLine{w: w, on: !quiet && isTerminal(w)}
-}
-
-func (l *liveLine) show(v loadgen.Live) {
-	if !l.on {
-		return
-	}
-	fmt.Fprintf(l.w, "\r\033[K  %.0f/s  %4.1f/%.0fs  sent %d  answered %d", v.Offered, v.Elapsed.Seconds(), v.Length.Seconds(), v.Sent, v.Answered)
-}
-
-func (l *liveLine) clear() {
-	if l.on {
-		fmt.Fprint(l.w, "\r\033[K")
-	}
 }

@@ -32,7 +32,7 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var sources []report.Source
 	for _, dir := range args {
-		runs, err := results.ReadRuns(dir)
+		runs, err := readRuns(dir, stderr)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
@@ -51,4 +51,14 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "report: %s (%d files)\n", filepath.Join(*out, "report.md"), len(w.Files))
 	return nil
+}
+
+// readRuns reads the runs of a result directory or runs file, skipping a
+// torn final line (an unfinished run) with a warning on stderr.
+func readRuns(path string, stderr io.Writer) ([]results.Run, error) {
+	runs, warns, err := results.ReadRunsWarn(path)
+	for _, w := range warns {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	return runs, err
 }

@@ -8,11 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
 
+	"github.com/ukbench/ukbench/internal/privdir"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -32,10 +32,8 @@ func exitCode(err error) int {
 		return 2
 	case errors.Is(err, vm.ErrNoKVM): // asked for what this host cannot do
 		return 2
-	case errors.Is(err, errRunsFailed):
-		return 1 // the results and the report are written
 	}
-	return 1 // another failure, or errRegression
+	return 1 // a failure (experiment.ErrRunsFailed: once the results and the report are written), or errRegression
 }
 
 const mainUsage = `ukbench measures how unikernels and Linux guests serve DNS and HTTP load.
@@ -71,6 +69,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage)
 		return usageError("no command given")
+	}
+	switch args[0] {
+	case "run", "boot":
+		// Commands that make private directories first remove the ones
+		// killed ukbench processes left; best effort and quiet, a live
+		// ukbench's stay.
+		privdir.Sweep()
 	}
 	switch args[0] {
 	case "serve":
@@ -206,10 +211,10 @@ func isBoolFlag(f *flag.Flag) bool {
 // returns "" (the caller says what is missing), or, given -h or --help,
 // prints the usage and every kind's flags to stdout and returns
 // flag.ErrHelp.
-func parseKindFlags(args []string, usage string, kinds []string, flagSet func(kind string) *flag.FlagSet, stdout io.Writer) (string, []string, error) {
+func parseKindFlags[K ~string](args []string, usage string, kinds []K, flagSet func(kind K) *flag.FlagSet, stdout io.Writer) (K, []string, error) {
 	for _, k := range kinds {
 		_, at := splitArgs(flagSet(k), args)
-		if len(at) > 0 && args[at[0]] == k {
+		if len(at) > 0 && args[at[0]] == string(k) {
 			rest := slices.Delete(slices.Clone(args), at[0], at[0]+1)
 			positional, err := parseFlags(flagSet(k), rest, stdout)
 			return k, positional, err
@@ -231,14 +236,4 @@ func parseKindFlags(args []string, usage string, kinds []string, flagSet func(ki
 		}
 	}
 	return "", nil, nil
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukbench/ukbench/targets/servers"
+
 	"github.com/ukbench/ukbench/results"
 )
 
@@ -79,6 +81,7 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"boot-no-target", []string{"boot"}, 2},
 		{"boot-bad-target", []string{"boot", "xen:dns"}, 2},
 		{"boot-bad-runs", []string{"boot", "native:dns", "--runs", "0"}, 2},
+		{"boot-bad-target-file", []string{"boot", "testdata/boot/bad-target.yaml"}, 2},
 		{"image-no-kind", []string{"image"}, 2},
 		{"image-no-output", []string{"image", "linux", "--app", "dns"}, 2},
 	}
@@ -132,9 +135,9 @@ func serveInBackground(t *testing.T, args ...string) (addr string) {
 		t.Fatalf("no readiness line: %v", err)
 	}
 	go io.Copy(io.Discard, pr)
-	fields := strings.Fields(strings.TrimPrefix(line, readyPrefix))
-	if !strings.HasPrefix(line, readyPrefix) || len(fields) < 2 {
-		t.Fatalf("readiness line %q, want %q KIND ADDR", line, readyPrefix)
+	fields := strings.Fields(strings.TrimPrefix(line, servers.ReadyPrefix))
+	if !strings.HasPrefix(line, servers.ReadyPrefix) || len(fields) < 2 {
+		t.Fatalf("readiness line %q, want %q KIND ADDR", line, servers.ReadyPrefix)
 	}
 	return fields[1]
 }
@@ -265,6 +268,9 @@ func TestCLICompare(t *testing.T) {
 		{"compare-one-arg", []string{dir + "/base"}, 2},
 		{"compare-vm-mismatch", []string{dir + "/base", dir + "/bigvm"}, 2},
 		{"compare-vm-allowed", []string{"--allow-mismatch", "--metric", "max_rps", dir + "/base", dir + "/bigvm"}, 0},
+		{"compare-unknown-metric", []string{"--metric", "bogus", dir + "/base", dir + "/slower"}, 2},
+		{"compare-nothing-compared", []string{"--metric", "p99_us@12345", dir + "/base", dir + "/slower"}, 2},
+		{"compare-missing-target", []string{"--base-target", "linux", "--new-target", "nope", dir + "/pair"}, 2},
 	}
 	for _, f := range []string{"gobench", "bmf"} {
 		stdout, stderr, code := runCLI(context.Background(), "export", "--format", f, dir+"/slower")

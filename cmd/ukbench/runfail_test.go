@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,21 +19,7 @@ func TestCLIRunWithFailingTarget(t *testing.T) {
 	t.Setenv(vm.EnvAccel, "") // the config's tcg: no KVM probe, whatever the host has
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "failing.yaml")
-	body := fmt.Sprintf(`name: failing
-repeats: 2
-vm:
-  qemu: %s
-  accel: tcg
-targets:
-  - name: broken
-    kind: osv
-    app: dns
-    image: %s
-workloads:
-  - kind: dns
-    rates: "200"
-    step: 300ms
-`, testbin.FailingQEMU(t), testbin.OSvDisk(t))
+	body := testbin.FailingCampaign(t, "")
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

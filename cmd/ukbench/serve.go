@@ -10,14 +10,10 @@ import (
 	"github.com/ukbench/ukbench/targets/servers"
 )
 
-// readyPrefix starts the line a server prints once it listens; guest
-// consoles are watched for it.
-const readyPrefix = "ukbench serve: ready"
-
 const serveUsage = `Usage: ukbench serve dns|http [flags]
 
 Runs a benchmark server until SIGTERM or Ctrl-C. It prints one line,
-"` + readyPrefix + ` KIND ADDR", once it listens.
+"` + servers.ReadyPrefix + ` KIND ADDR", once it listens.
 `
 
 // serveFlags are the flags of serve KIND; zone, origin and sockets are
@@ -32,18 +28,18 @@ type serveFlags struct {
 }
 
 // serveFlagSet returns the flag set of serve KIND and the flags it sets.
-func serveFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *serveFlags) {
+func serveFlagSet(kind servers.Protocol, stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	var f serveFlags
-	fs := newFlags("serve "+kind, serveUsage, stderr)
+	fs := newFlags("serve "+string(kind), serveUsage, stderr)
 	fs.StringVar(&f.listen, "listen", defaultListen(kind), "address to listen on (HOST:PORT)")
 	fs.DurationVar(&f.delay, "delay", 0, "fault: hold every answer this long")
 	fs.Uint64Var(&f.dropEvery, "drop-every", 0, "fault: drop (dns) or fail with 503 (http) every Nth request; 0 never")
 	fs.DurationVar(&f.stallAfter, "stall-after", 0, "fault: start a stall this long after the first request")
 	fs.DurationVar(&f.stallFor, "stall-for", 0, "fault: hold every answer during a stall this long; 0 no stall")
-	if kind == "dns" {
+	if kind == servers.DNS {
 		fs.StringVar(&f.zone, "zone", "", "zone master file (default: a built-in example.com zone)")
 		fs.StringVar(&f.origin, "origin", "", "origin for a zone file without $ORIGIN")
-		fs.IntVar(&f.sockets, "sockets", 2, "UDP sockets sharing the port (SO_REUSEPORT)")
+		fs.IntVar(&f.sockets, "sockets", servers.DefaultDNSSockets, "UDP sockets sharing the port (SO_REUSEPORT)")
 		fs.BoolVar(&f.printIt, "print-zone", false, "print the built-in zone (for other servers to serve) and exit")
 	} else {
 		fs.IntVar(&f.bodySize, "body-size", servers.DefaultBodySize, "bytes served at /")
@@ -54,7 +50,7 @@ func serveFlagSet(kind string, stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f *serveFlags
-	kind, args, err := parseKindFlags(args, serveUsage, []string{"dns", "http"}, func(k string) (fs *flag.FlagSet) {
+	kind, args, err := parseKindFlags(args, serveUsage, servers.Protocols, func(k servers.Protocol) (fs *flag.FlagSet) {
 		fs, f = serveFlagSet(k, stderr)
 		return fs
 	}, stdout)
@@ -68,7 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError("serve %s: unexpected argument %q", kind, args[0])
 	}
 	if f.printIt {
-		if kind == "dns" {
+		if kind == servers.DNS {
 			_, err := io.WriteString(stdout, servers.DefaultZone)
 			return err
 		}
@@ -82,7 +78,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.delay < 0 || f.stallAfter < 0 || f.stallFor < 0 {
 		return usageError("serve %s: durations must not be negative", kind)
 	}
-	if kind == "dns" {
+	if kind == servers.DNS {
 		z, err := servers.LoadZone(f.zone, f.origin)
 		if err != nil {
 			return err
@@ -91,14 +87,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s dns %s zone %s\n", readyPrefix, s.Addr, z.Origin)
+		fmt.Fprintln(stdout, servers.ReadyLine(string(servers.DNS), s.Addr, "zone", z.Origin))
 		return waitServer(ctx, s.Wait)
 	}
 	s, err := servers.StartHTTP(ctx, servers.HTTPConfig{Listen: f.listen, BodySize: f.bodySize, Faults: faults})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s http %s\n", readyPrefix, s.Addr)
+	fmt.Fprintln(stdout, servers.ReadyLine(string(servers.HTTP), s.Addr))
 	return waitServer(ctx, s.Wait)
 }
 
@@ -115,9 +111,16 @@ func waitServer(ctx context.Context, wait func() error) error {
 	return err
 }
 
-func defaultListen(kind string) string {
-	if kind == "dns" {
-		return "127.0.0.1:5353"
+// The addresses `ukbench serve` listens on unless told, which `ukbench
+// load` drives unless told.
+const (
+	serveDNSAddr  = "127.0.0.1:5353"
+	serveHTTPAddr = "127.0.0.1:8080"
+)
+
+func defaultListen(kind servers.Protocol) string {
+	if kind == servers.DNS {
+		return serveDNSAddr
 	}
-	return "127.0.0.1:8080"
+	return serveHTTPAddr
 }

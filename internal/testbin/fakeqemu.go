@@ -1,6 +1,7 @@
 package testbin
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,4 +46,28 @@ func OSvDisk(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// FailingCampaign is an experiment config (YAML) whose one guest target,
+// broken, runs under TCG with FailingQEMU and OSvDisk, so each of its 2
+// repeats fails in milliseconds; extraTargets (YAML list items, indented
+// by two spaces, or "") are added after it.
+func FailingCampaign(t testing.TB, extraTargets string) string {
+	t.Helper()
+	return fmt.Sprintf(`name: failing
+repeats: 2
+vm:
+  qemu: %s
+  accel: tcg
+targets:
+  - name: broken
+    kind: osv
+    app: dns
+    image: %s
+%sworkloads:
+  - kind: dns
+    rates: "200"
+    step: 300ms
+    warmup: 100ms
+`, FailingQEMU(t), OSvDisk(t), extraTargets)
 }

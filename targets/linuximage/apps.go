@@ -15,10 +15,10 @@ import (
 
 // Apps a Linux guest can serve.
 const (
-	AppDNS      = "dns"      // ukbench serve dns
-	AppHTTP     = "http"     // ukbench serve http
-	AppNSD      = "nsd"      // the host's NSD, serving ukbench's zone
-	AppLighttpd = "lighttpd" // the host's lighttpd, serving ukbench's page
+	AppDNS      = string(servers.DNS)  // ukbench serve dns
+	AppHTTP     = string(servers.HTTP) // ukbench serve http
+	AppNSD      = "nsd"                // the host's NSD, serving ukbench's zone
+	AppLighttpd = "lighttpd"           // the host's lighttpd, serving ukbench's page
 )
 
 // Ports the guest apps listen on.
@@ -35,7 +35,7 @@ const StartedLine = "ukbench init: server started"
 func ReadyLine(app string) string {
 	switch app {
 	case AppDNS, AppHTTP:
-		return "ukbench serve: ready"
+		return servers.ReadyPrefix
 	}
 	return StartedLine
 }

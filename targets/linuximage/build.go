@@ -14,6 +14,7 @@ import (
 	"sort"
 
 	"github.com/ukbench/ukbench/targets/guestinit"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 // Options says what image to build.
@@ -22,7 +23,7 @@ type Options struct {
 	Kernel  *Kernel // from FindKernel or FetchDebianKernel
 	Binary  string  // ukbench, the guest's init (and server of the dns and http apps)
 	Machine string  // pc (default), q35 or microvm: decides the virtio transport
-	Sockets int     // DNS sockets of `serve dns` (default 2)
+	Sockets int     // DNS sockets of `serve dns` (default servers.DefaultDNSSockets)
 	OutDir  string
 }
 
@@ -60,7 +61,7 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 		return nil, fmt.Errorf("%w: none given", ErrNoKernel)
 	}
 	if o.Sockets == 0 {
-		o.Sockets = 2
+		o.Sockets = servers.DefaultDNSSockets
 	}
 	if o.OutDir == "" {
 		return nil, fmt.Errorf("image: no output directory")

@@ -77,6 +77,9 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 	dl := exec.CommandContext(ctx, "apt-get", "download", real)
 	dl.Dir = debs
 	if out, err := dl.CombinedOutput(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fetchInterrupted(ctx, real)
+		}
 		return nil, fmt.Errorf("%w: apt-get download %s: %v: %s", ErrNoKernel, real, err, lastLine(out))
 	}
 	matches, _ := filepath.Glob(filepath.Join(debs, real+"_*.deb"))
@@ -88,6 +91,9 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 	os.RemoveAll(tmp)
 	if out, err := exec.CommandContext(ctx, "dpkg", "-x", matches[len(matches)-1], tmp).CombinedOutput(); err != nil {
 		os.RemoveAll(tmp)
+		if ctx.Err() != nil {
+			return nil, fetchInterrupted(ctx, real)
+		}
 		return nil, fmt.Errorf("%w: dpkg -x: %v: %s", ErrNoKernel, err, lastLine(out))
 	}
 	os.RemoveAll(root)
@@ -106,10 +112,19 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 	return k, nil
 }
 
+// fetchInterrupted is the error of a fetch that ctx ended: the cause, not a
+// missing kernel.
+func fetchInterrupted(ctx context.Context, pkg string) error {
+	return fmt.Errorf("fetching kernel package %s interrupted: %w", pkg, context.Cause(ctx))
+}
+
 // resolvePackage follows a metapackage to the linux-image package it
 // depends on.
 func resolvePackage(ctx context.Context, pkg string) (string, error) {
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", pkg).CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		return "", fetchInterrupted(ctx, pkg)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: apt-cache depends %s: %v: %s (is it a Debian machine after apt-get update?)", ErrNoKernel, pkg, err, lastLine(out))
 	}

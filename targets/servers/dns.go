@@ -17,7 +17,7 @@ import (
 type DNSConfig struct {
 	Listen  string // host:port; port 0 picks a free one
 	Zone    *Zone  // default: DefaultZone
-	Sockets int    // UDP sockets sharing the port with SO_REUSEPORT; default 2
+	Sockets int    // UDP sockets sharing the port with SO_REUSEPORT; default DefaultDNSSockets, at most MaxDNSSockets
 	Faults  Faults
 }
 
@@ -41,10 +41,10 @@ func StartDNS(ctx context.Context, cfg DNSConfig) (*DNSServer, error) {
 		cfg.Zone = z
 	}
 	if cfg.Sockets == 0 {
-		cfg.Sockets = 2
+		cfg.Sockets = DefaultDNSSockets
 	}
-	if cfg.Sockets < 0 || cfg.Sockets > 256 {
-		return nil, fmt.Errorf("dns server: sockets %d: want 1 to 256", cfg.Sockets)
+	if cfg.Sockets < 0 || cfg.Sockets > MaxDNSSockets {
+		return nil, fmt.Errorf("dns server: sockets %d: want 1 to %d", cfg.Sockets, MaxDNSSockets)
 	}
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("dns server: listen address %q: want HOST:PORT: %v", cfg.Listen, err)

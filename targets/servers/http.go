@@ -10,10 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// DefaultBodySize is the size of the page served at "/": 612 bytes, the
-// size of nginx's welcome page that the unikernel papers serve.
-const DefaultBodySize = 612
-
 // HTTPConfig configures the HTTP server.
 type HTTPConfig struct {
 	Listen   string // host:port; port 0 picks a free one

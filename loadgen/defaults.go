@@ -1,0 +1,88 @@
+package loadgen
+
+import "time"
+
+// The generators' and the sweep's defaults and limits, each defined here
+// once. A zero field of DNSConfig, HTTPConfig or SweepConfig takes its
+// default; `ukbench load`'s flag defaults and an experiment's workload
+// defaults read these same values, so the library, the CLI and the config
+// cannot drift apart. DefaultDNSQueries (dnsqueries.go) is the query list.
+
+// DNS generator (DNSConfig).
+const (
+	// DefaultDNSSockets is DNSConfig.Sockets when 0: UDP sockets, or TCP
+	// connections.
+	DefaultDNSSockets = 2
+	// MaxDNSSockets bounds DNSConfig.Sockets (and an experiment's
+	// workloads[].sockets). Each socket is a loop on its own OS thread of
+	// the generator's host (a step raises GOMAXPROCS to sockets+1) with an
+	// in-flight table of 65536 slots, one per DNS ID (about 2 MiB): the
+	// limit bounds threads and memory, not what a server may take. A guest
+	// server's sockets have their own, smaller limit
+	// (servers.MaxDNSSockets).
+	MaxDNSSockets = 1024
+	// DefaultDNSTransport is DNSConfig.Transport when "".
+	DefaultDNSTransport = TransportUDP
+)
+
+// DNS transports (DNSConfig.Transport; `ukbench load dns --transport`; an
+// experiment's workloads[].transport).
+const (
+	TransportUDP = "udp"
+	TransportTCP = "tcp" // pipelined queries on persistent connections (RFC 7766)
+)
+
+// HTTP generator (HTTPConfig).
+const (
+	// DefaultConnections is HTTPConfig.Connections when 0.
+	DefaultConnections = 32
+	// MaxConnections bounds HTTPConfig.Connections (and an experiment's
+	// workloads[].connections): file descriptors and event-loop slots on
+	// the generator's host.
+	MaxConnections = 4096
+)
+
+// DefaultTimeout is DNSConfig.Timeout and HTTPConfig.Timeout when 0: a
+// request unanswered this long after its send is lost (HTTP: connect
+// included).
+const DefaultTimeout = 2 * time.Second
+
+// Sweep (SweepConfig) and the callers that build one.
+const (
+	// DefaultBisectSteps is SweepConfig.BisectSteps when 0.
+	DefaultBisectSteps = 5
+	// DefaultResolution is SweepConfig.Resolution when 0: the bisection
+	// ends when (bad-good)/bad falls below it (a fraction).
+	DefaultResolution = 0.02
+	// DefaultRetries is the retries `ukbench load` and an experiment give
+	// a sweep unless told otherwise. SweepConfig.Retries has no default:
+	// its zero means no retry.
+	DefaultRetries = 1
+	// DefaultRates, DefaultStep and DefaultWarmup are the rates (ParseRates
+	// syntax, requests/s), measured window and warm-up per rate of `ukbench
+	// load` and of an experiment's workload. SweepConfig has none: a sweep
+	// is always told its rates and step.
+	DefaultRates  = "1000:10000:1000"
+	DefaultStep   = 10 * time.Second
+	DefaultWarmup = 2 * time.Second
+	// DefaultSeed is the seed of Poisson arrivals of `ukbench load` and of
+	// an experiment's workload (a config's Seed has no default: 0 is a seed).
+	DefaultSeed = 1
+)
+
+// DefaultTimerSlack is the timer slack of pacing threads unless configured:
+// Linux's own default. The kernel may wake a sleeper this much late, to
+// batch timer interrupts. Less slack sends closer to the intended times,
+// and costs more CPU: on a 2-core virtual machine at 40,000 queries/s
+// (BENCHMARKS.md) 1 ns slack cost 3.5 s of CPU where 50 µs cost 1.9 s, and
+// added ~30 µs less to the median latency. The send delay is always counted
+// in latency, which runs from the intended time.
+const DefaultTimerSlack = 50 * time.Microsecond
+
+// DefaultLimits are the limits used when none are given: a send more than
+// 1 ms late is late; more than 1 % of sends late make a step invalid.
+var DefaultLimits = Limits{LateAfter: time.Millisecond, MaxLateFraction: 0.01, TimerSlack: DefaultTimerSlack}
+
+// DefaultCriteria are used when none are given: achieved at least 99 % of
+// offered, at most 1 % lost, p99 at most 100 ms.
+var DefaultCriteria = Criteria{MinAchieved: 0.99, MaxLoss: 0.01, SLOP99: 100 * time.Millisecond}
