@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
+
 	"sync/atomic"
 	"time"
 
@@ -32,11 +32,11 @@ type DNSConfig struct {
 	Limits    Limits
 }
 
-// DNS is an open-loop DNS load generator, over UDP or TCP (dnstcp.go). Each socket has one loop
-// that follows its share of the schedule and matches answers to in-flight
-// queries by ID and question in a table of slots indexed by DNS ID. Loops
-// share nothing but progress counters, so the hot path takes no lock and
-// allocates nothing.
+// DNS is an open-loop DNS load generator, over UDP (dnsudp.go) or TCP
+// (dnstcp.go). Each socket has one loop that follows its share of the
+// schedule and matches answers to in-flight queries by ID and question in a
+// table of slots indexed by DNS ID. Loops share nothing but progress
+// counters, so the hot path takes no lock and allocates nothing.
 type DNS struct {
 	cfg       DNSConfig
 	addr      *net.UDPAddr
@@ -128,22 +128,20 @@ type dnsSlot struct {
 	sent     time.Duration // on the step clock
 }
 
-// dnsSocket is one UDP socket and everything its loop owns. One goroutine
-// (on its own OS thread) runs the loop: it sends what the schedule makes
-// due, and on the same wake-ups reads every answer that has arrived. The
-// kernel stamps each answer's arrival (SO_TIMESTAMPNS), so answers need not
-// be read the moment they land: receiving costs no extra wake-up, and the
-// latency is measured at arrival, free of scheduling delay. No state is
-// shared with another goroutine but the live counters.
+// dnsSocket is what one socket's loop owns whatever the transport: its
+// share of the schedule, the table of in-flight queries indexed by DNS ID,
+// the batch being sent, and the counts. One goroutine (on its own OS
+// thread) runs the loop: it sends what the schedule makes due, and on the
+// same wake-ups takes every answer that has arrived. The transport, UDP
+// (dnsUDP, dnsudp.go) or TCP (dnsTCP, dnstcp.go), embeds it and sends the
+// batches, receives the answers and waits. No state is shared with another
+// goroutine but the live counters.
 type dnsSocket struct {
 	gen   *DNS
-	sock  *udpSocket
 	slots []dnsSlot
 	live  liveCounters
 	clk   clock
 	pacer Pacer
-
-	tcp *tcpStream // set for DNS over TCP, instead of sock
 
 	n       uint64 // the next request number in this socket's schedule
 	qi      uint64 // the next query (modulo the list); sockets start apart
@@ -152,10 +150,7 @@ type dnsSocket struct {
 
 	next, oldest uint64 // use numbers: next to hand out; oldest possibly in flight
 	stats        sendStats
-	timeouts     uint64 // measured queries lost to the timeout
-	sendErrors   uint64
-	resets       uint64   // measured queries lost with a TCP connection
-	connErrors   uint64   // measured queries not sent: no TCP connection
+	timeouts     uint64   // measured queries lost to the timeout
 	sendMsgs     [][]byte // the batch being sent; each slices a sendBufs entry
 	sendBufs     [][]byte
 	batchIntent  [dnsBatch]time.Duration
@@ -171,95 +166,86 @@ type dnsSocket struct {
 	truncated uint64
 }
 
-func (d *DNS) newSocket() (*dnsSocket, error) {
-	s := &dnsSocket{gen: d, slots: make([]dnsSlot, dnsIDs), rec: NewRecorder()}
+// dnsTransport is how one socket's queries travel: datagrams (dnsUDP) or
+// pipelined frames on a TCP connection (dnsTCP).
+type dnsTransport interface {
+	// receive takes every answer waiting, without blocking.
+	receive()
+	// flush sends the k queries prepare put in the batch.
+	flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool)
+	// wait blocks until the clock reads until or stop is set, or sooner.
+	wait(until time.Duration, stop *atomic.Bool)
+}
+
+// dnsLane is one socket of a step over its transport.
+type dnsLane interface {
+	lane
+	socket() *dnsSocket
+	// addErrors adds the errors only this transport counts.
+	addErrors(errs map[string]uint64)
+}
+
+// openSocket opens socket i of a step's sockets over the configured
+// transport.
+func (d *DNS) openSocket(i int, spec StepSpec) (dnsLane, error) {
+	var l dnsLane
+	var s *dnsSocket
 	var err error
 	if d.cfg.Transport == TransportTCP {
-		s.tcp, err = newTCPStream(d.addr) // it connects at the first send
-		if s.tcp != nil {
-			s.tcp.sndbuf = d.tcpSendBuffer
+		t := &dnsTCP{}
+		s, l = &t.dnsSocket, t
+		t.tcp, err = newTCPStream(d.addr) // it connects at the first send
+		if t.tcp != nil {
+			t.tcp.sndbuf = d.tcpSendBuffer
 		}
 	} else {
-		s.sock, err = dialUDPSocket(d.addr, dnsBatch, dnsMaxAnswer)
+		u := &dnsUDP{}
+		s, l = &u.dnsSocket, u
+		u.sock, err = dialUDPSocket(d.addr, dnsBatch, dnsMaxAnswer)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dns %s socket to %v: %w", d.cfg.Transport, d.addr, err)
 	}
+	s.gen, s.slots, s.rec = d, make([]dnsSlot, dnsIDs), NewRecorder()
+	s.pacer = NewPacer(d.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, i, d.cfg.Sockets, d.cfg.Seed)
+	s.qi = uint64(i) % uint64(len(d.queries)) // each socket starts at a different query
 	s.sendMsgs = make([][]byte, dnsBatch)
 	s.sendBufs = make([][]byte, dnsBatch)
 	for i := range s.sendBufs {
 		s.sendBufs[i] = make([]byte, 512)
 	}
-	return s, nil
+	return l, nil
 }
 
-func (s *dnsSocket) close() {
-	if s.tcp != nil {
-		s.tcp.close()
-		return
-	}
-	s.sock.close()
-}
+func (s *dnsSocket) socket() *dnsSocket        { return s }
+func (s *dnsSocket) counters() []*liveCounters { return []*liveCounters{&s.live} }
 
 // RunStep implements Generator. It raises GOMAXPROCS for the step (see
 // raiseProcs); steps must not run concurrently.
 func (d *DNS) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
-	if err := checkStep(spec); err != nil {
-		return StepOutcome{}, err
-	}
-	socks := make([]*dnsSocket, d.cfg.Sockets)
-	defer func() {
-		for _, s := range socks {
-			if s != nil {
-				s.close() // every loop has ended (wg.Wait below) or never started
-			}
-		}
-	}()
-	defer raiseProcs(d.cfg.Sockets + 1)()
-	counters := make([]*liveCounters, len(socks))
-	length := spec.Warmup + spec.Duration
-	for i := range socks {
-		s, err := d.newSocket()
-		if err != nil {
-			return StepOutcome{}, err
-		}
-		s.pacer = NewPacer(d.cfg.Arrivals, spec.Rate, length, i, len(socks), d.cfg.Seed)
-		s.qi = uint64(i) % uint64(len(d.queries)) // each socket starts at a different query
-		socks[i] = s
-		counters[i] = &s.live
-	}
-
-	var stop atomic.Bool
-	clk := newClock()
-	end := watchStep(ctx, spec, clk, &stop, counters)
-	var wg sync.WaitGroup
-	for _, s := range socks {
-		s.clk = clk
-		wg.Add(1)
-		go func() { defer wg.Done(); s.run(spec.Warmup, &stop) }()
-	}
-	wg.Wait()
-	end()
-	if err := ctx.Err(); err != nil {
-		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
-	}
-	return d.collect(spec, socks).startedAt(clk), nil
+	open := func(i int) (dnsLane, error) { return d.openSocket(i, spec) }
+	return runStep(ctx, spec, d.cfg.Sockets, d.cfg.Sockets+1, open, d.collect)
 }
 
-// run follows the socket's share of the schedule, then waits for the
-// answers still in flight until they arrive or time out.
-func (s *dnsSocket) run(warmup time.Duration, stop *atomic.Bool) {
+// maxReadInterval bounds how long UDP answers wait in the socket buffer at
+// low rates, where sends are far apart (their arrival time is stamped by
+// the kernel, so this affects memory, not the measurement).
+const maxReadInterval = 5 * time.Millisecond
+
+// loop follows the socket's share of the schedule over t, then waits for
+// the answers still in flight until they arrive or time out.
+func (s *dnsSocket) loop(t dnsTransport, clk clock, warmup time.Duration, stop *atomic.Bool) {
 	lockPacingThread(s.gen.cfg.Limits.TimerSlack)
-	clk := s.clk
+	s.clk = clk
 	lateAfter := s.gen.cfg.Limits.LateAfter
 	timeout := s.gen.cfg.Timeout
 	for !stop.Load() {
-		s.receive()
+		t.receive()
 		now := clk.now()
 		s.sweep(now, timeout)
 		k, finished := s.prepare(now, warmup)
 		if k > 0 {
-			s.flush(k, warmup, lateAfter, stop)
+			t.flush(k, warmup, lateAfter, stop)
 			continue // more may have fallen due while sending
 		}
 		if finished {
@@ -267,54 +253,26 @@ func (s *dnsSocket) run(warmup time.Duration, stop *atomic.Bool) {
 		}
 		if s.blocked {
 			// Out of IDs: wait for answers or timeouts to free one.
-			s.wait(now+100*time.Microsecond, stop)
+			t.wait(now+100*time.Microsecond, stop)
 			continue
 		}
-		at, _ := s.pacer.Due(s.n)
-		s.wait(min(at, now+maxReadInterval), stop)
+		// Until the next query is due, or answers have waited long enough.
+		due, _ := s.pacer.Pace(now, s.n)
+		t.wait(now+min(due, maxReadInterval), stop)
 	}
 	// Drain: answers may arrive until the timeout of the last send.
 	deadline := clk.now() + timeout
 	for s.oldest != s.next && !stop.Load() {
-		s.receive()
+		t.receive()
 		now := clk.now()
 		s.sweep(now, timeout)
 		if now > deadline {
 			break
 		}
-		s.wait(now+time.Millisecond, stop)
+		t.wait(now+time.Millisecond, stop)
 	}
-	s.receive()
+	t.receive()
 	s.sweep(1<<62, 0) // whatever is left is lost
-}
-
-// receive takes every answer waiting, without blocking.
-func (s *dnsSocket) receive() {
-	if s.tcp != nil {
-		s.receiveTCP()
-		return
-	}
-	s.receiveUDP()
-}
-
-// flush sends the k prepared queries.
-func (s *dnsSocket) flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool) {
-	if s.tcp != nil {
-		s.flushTCP(k, warmup, lateAfter, stop)
-		return
-	}
-	s.flushUDP(k, warmup, lateAfter)
-}
-
-// wait blocks until the clock reads until or stop is set; over TCP also
-// until an answer arrives (over UDP answers wait in the socket buffer,
-// stamped on arrival, for the next wake-up).
-func (s *dnsSocket) wait(until time.Duration, stop *atomic.Bool) {
-	if s.tcp != nil {
-		s.tcp.wait(s.clk, until, stop)
-		return
-	}
-	s.clk.sleepUntil(until, stop)
 }
 
 // prepare fills sendMsgs with the queries due by now, up to a batch, each
@@ -357,46 +315,6 @@ func (s *dnsSocket) prepare(now, warmup time.Duration) (k int, finished bool) {
 	return k, false
 }
 
-// maxReadInterval bounds how long UDP answers wait in the socket buffer at
-// low rates, where sends are far apart (their arrival time is stamped by
-// the kernel, so this affects memory, not the measurement).
-const maxReadInterval = 5 * time.Millisecond
-
-// flushUDP sends k prepared queries with sendmmsg.
-func (s *dnsSocket) flushUDP(k int, warmup, lateAfter time.Duration) {
-	sentAt := s.clk.now()
-	for i := 0; i < k; i++ {
-		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
-		slot.sent = sentAt
-		slot.busy = true
-		s.stats.account(s.batchIntent[i], sentAt, warmup, lateAfter, s.batchBlocked[i])
-	}
-	s.live.sent.Add(uint64(k))
-	msgs := s.sendMsgs[:k]
-	for len(msgs) > 0 {
-		n, err := s.sock.writeBatch(msgs)
-		if err == nil && n > 0 {
-			msgs = msgs[n:]
-			continue
-		}
-		if err == nil {
-			// The send buffer is full: give the kernel a moment. These
-			// sends leave late, and are counted so.
-			rawNanosleep(20 * time.Microsecond)
-			continue
-		}
-		// The first unsent message failed (e.g. ECONNREFUSED from an
-		// earlier ICMP error): it is lost; carry on with the rest.
-		i := k - len(msgs)
-		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
-		slot.busy = false
-		if s.batchIntent[i] >= warmup {
-			s.sendErrors++
-		}
-		msgs = msgs[1:]
-	}
-}
-
 // sweep times out in-flight queries sent more than timeout before now and
 // advances oldest past every slot no longer in flight. Answers that have
 // arrived must be received first, or they would count as lost.
@@ -413,30 +331,6 @@ func (s *dnsSocket) sweep(now, timeout time.Duration) {
 			}
 		}
 		s.oldest++
-	}
-}
-
-// receiveUDP reads every answer waiting in the socket buffer, without
-// blocking.
-func (s *dnsSocket) receiveUDP() {
-	for {
-		n, err := s.sock.readBatch()
-		if err != nil || n == 0 {
-			// Nothing waiting, or ECONNREFUSED (the port is closed): the
-			// queries will time out.
-			return
-		}
-		fallback := s.clk.now()
-		for i := 0; i < n; i++ {
-			at, ok := s.sock.arrival(i, s.clk)
-			if !ok {
-				at = fallback
-			}
-			s.answer(s.sock.datagram(i), at)
-		}
-		if n < dnsBatch {
-			return
-		}
 	}
 }
 
@@ -484,27 +378,20 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 }
 
 // collect merges the sockets' state into the step record. It runs after
-// every sender and receiver has ended.
-func (d *DNS) collect(spec StepSpec, socks []*dnsSocket) StepOutcome {
-	rec := NewRecorder()
-	var st sendStats
-	step := results.Step{
-		OfferedRPS: spec.Rate, DurationS: spec.Duration.Seconds(),
-		Errors: map[string]uint64{}, Codes: map[string]uint64{},
-	}
+// every socket's loop has ended.
+func (d *DNS) collect(spec StepSpec, socks []dnsLane) StepOutcome {
+	t := newStepTotal(spec)
+	errs := t.step.Errors
 	var rcodes [16]uint64
-	for _, s := range socks {
-		rec.Merge(s.rec)
-		st.add(s.stats)
-		step.Answered += s.answered
-		addNonZero(step.Errors, "timeout", s.timeouts)
-		addNonZero(step.Errors, "send", s.sendErrors)
-		addNonZero(step.Errors, "reset", s.resets)
-		addNonZero(step.Errors, "connect", s.connErrors)
-		addNonZero(step.Errors, "malformed", s.malformed)
-		addNonZero(step.Errors, "mismatch", s.mismatch)
-		addNonZero(step.Errors, "truncated", s.truncated)
-		addNonZero(step.Errors, "late_answer", s.stale)
+	for _, l := range socks {
+		s := l.socket()
+		t.add(s.rec, s.stats, s.answered)
+		addNonZero(errs, "timeout", s.timeouts)
+		l.addErrors(errs)
+		addNonZero(errs, "malformed", s.malformed)
+		addNonZero(errs, "mismatch", s.mismatch)
+		addNonZero(errs, "truncated", s.truncated)
+		addNonZero(errs, "late_answer", s.stale)
 		for i, c := range s.rcodes {
 			rcodes[i] += c
 		}
@@ -514,22 +401,10 @@ func (d *DNS) collect(spec StepSpec, socks []*dnsSocket) StepOutcome {
 		if name == "" {
 			name = fmt.Sprintf("RCODE%d", i)
 		}
-		addNonZero(step.Codes, name, c)
+		addNonZero(t.step.Codes, name, c)
 		if i != dns.RcodeSuccess && i != dns.RcodeNameError {
-			addNonZero(step.Errors, "rcode_"+name, c)
+			addNonZero(errs, "rcode_"+name, c)
 		}
 	}
-	step.Sent = st.sent
-	step.Lag = st.lag()
-	step.AchievedRPS = float64(step.Answered) / spec.Duration.Seconds()
-	step.LatencyUS = Summarize(rec.Latency)
-	step.ServiceUS = Summarize(rec.Service)
-	d.cfg.Limits.judge(&step)
-	return StepOutcome{Step: step, Hist: rec}
-}
-
-func addNonZero(m map[string]uint64, k string, v uint64) {
-	if v != 0 {
-		m[k] += v
-	}
+	return t.outcome(spec, d.cfg.Limits)
 }

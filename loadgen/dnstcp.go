@@ -11,7 +11,8 @@ import (
 // DNS over TCP (RFC 7766). Each of the generator's sockets is then one TCP
 // connection carrying pipelined queries, each framed by its two-byte
 // length. Answers may come in any order and are matched by ID and question
-// as over UDP, with the same ID table, batches and accounting (dnsSocket).
+// as over UDP, with the same ID table, batches and accounting (dnsSocket,
+// which dnsTCP embeds).
 // What differs:
 //   - The loop waits in epoll for answers or the next send, whichever comes
 //     first. An answer is timed at the arrival of the last segment of the
@@ -25,6 +26,29 @@ import (
 //     on it ("reset" errors); the next send reconnects. Queries due while no
 //     connection can be made are not sent and count as "connect" errors, so
 //     an unreachable server shows as loss, never a hang.
+
+// dnsTCP is one socket of a DNS step over TCP: one connection at a time.
+type dnsTCP struct {
+	dnsSocket
+	tcp        *tcpStream
+	resets     uint64 // measured queries lost with a TCP connection
+	connErrors uint64 // measured queries not sent: no TCP connection
+}
+
+func (s *dnsTCP) run(clk clock, warmup time.Duration, stop *atomic.Bool) {
+	s.loop(s, clk, warmup, stop)
+}
+
+func (s *dnsTCP) close() { s.tcp.close() }
+
+func (s *dnsTCP) addErrors(errs map[string]uint64) {
+	addNonZero(errs, "reset", s.resets)
+	addNonZero(errs, "connect", s.connErrors)
+}
+
+// wait blocks until the clock reads until, stop is set, or an answer
+// arrives.
+func (s *dnsTCP) wait(until time.Duration, stop *atomic.Bool) { s.tcp.wait(s.clk, until, stop) }
 
 // tcpFrameMax is the largest DNS-over-TCP frame: the length and a message.
 const tcpFrameMax = 2 + 65535
@@ -128,13 +152,13 @@ func (t *tcpStream) waitWritable(d time.Duration) {
 
 // connectLimit bounds one connection attempt: the query timeout, at most a
 // second, so that a silent server cannot stall the schedule for long.
-func (s *dnsSocket) connectLimit() time.Duration {
+func (s *dnsTCP) connectLimit() time.Duration {
 	return min(s.gen.cfg.Timeout, time.Second)
 }
 
-// flushTCP sends k prepared queries as one write, connecting first when
+// flush sends k prepared queries as one write, connecting first when
 // there is no connection.
-func (s *dnsSocket) flushTCP(k int, warmup, lateAfter time.Duration, stop *atomic.Bool) {
+func (s *dnsTCP) flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool) {
 	t := s.tcp
 	s.live.sent.Add(uint64(k))
 	if t.fd < 0 {
@@ -170,17 +194,17 @@ func (s *dnsSocket) flushTCP(k int, warmup, lateAfter time.Duration, stop *atomi
 			written += nw
 		case err == unix.EAGAIN:
 			if stop.Load() {
-				s.dropTCP() // the step is over; what is unsent is lost
+				s.drop() // the step is over; what is unsent is lost
 				continue
 			}
 			// The server reads slower than the schedule: take its answers
 			// meanwhile, so that neither side's buffers stay full.
-			s.receiveTCP()
+			s.receive()
 			if t.fd >= 0 {
 				t.waitWritable(time.Millisecond)
 			}
 		default:
-			s.dropTCP() // counts this batch's queries with the others lost
+			s.drop() // counts this batch's queries with the others lost
 		}
 	}
 	// The queries left when the write completed: late if it waited.
@@ -190,8 +214,8 @@ func (s *dnsSocket) flushTCP(k int, warmup, lateAfter time.Duration, stop *atomi
 	}
 }
 
-// dropTCP closes the connection; every query in flight on it is lost.
-func (s *dnsSocket) dropTCP() {
+// drop closes the connection; every query in flight on it is lost.
+func (s *dnsTCP) drop() {
 	s.tcp.drop()
 	for u := s.oldest; u != s.next; u++ {
 		slot := &s.slots[u&(dnsIDs-1)]
@@ -205,9 +229,9 @@ func (s *dnsSocket) dropTCP() {
 	s.oldest = s.next
 }
 
-// receiveTCP reads what the connection has, without blocking, and takes
+// receive reads what the connection has, without blocking, and takes
 // every whole answer in it.
-func (s *dnsSocket) receiveTCP() {
+func (s *dnsTCP) receive() {
 	t := s.tcp
 	for t.fd >= 0 {
 		space := len(t.rbuf) - t.rlen
@@ -216,7 +240,7 @@ func (s *dnsSocket) receiveTCP() {
 			return
 		}
 		if err != nil || nr == 0 {
-			s.dropTCP() // closed or reset by the server
+			s.drop() // closed or reset by the server
 			return
 		}
 		if !stamped {

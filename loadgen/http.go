@@ -7,11 +7,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,14 +47,14 @@ type HTTPConfig struct {
 }
 
 // HTTP is an open-loop HTTP/1.1 load generator. Plain http runs on epoll
-// event loops (httploop.go), keep-alive or a new connection per request.
-// https runs on fasthttp: one pacer goroutine follows the schedule and
-// hands each request, at its intended time, to an idle worker; each worker
-// owns one connection and parks in the netpoller while its request runs.
-// Either way a request that finds no free connection waits for one and is
-// counted as blocked; its latency still runs from its intended time. It
-// never retries (fasthttp's retry of idempotent requests is switched off),
-// so every failure is counted.
+// event loops (httpLoop, httploop.go), keep-alive or a new connection per
+// request. https runs on fasthttp (httpPool, httppool.go): one pacer
+// goroutine follows the schedule and hands each request, at its intended
+// time, to an idle worker; each worker owns one connection and parks in the
+// netpoller while its request runs. Either way a request that finds no
+// free connection waits for one and is counted as blocked; its latency
+// still runs from its intended time. It never retries (fasthttp's retry of
+// idempotent requests is switched off), so every failure is counted.
 type HTTP struct {
 	cfg   HTTPConfig
 	uri   *url.URL
@@ -131,22 +128,6 @@ func (h *HTTP) Describe() results.LoadInfo {
 	}
 }
 
-// httpWorker is one connection. The pacer hands it requests through due
-// (1 slot) when idle is set; everything else is owned by the worker's
-// goroutine until it ends.
-type httpWorker struct {
-	due  chan httpJob
-	idle atomic.Bool
-	// conn is the worker's current connection, set by its dial function,
-	// so that an interrupted step can close it under a request in flight.
-	conn atomic.Pointer[net.Conn]
-
-	client *fasthttp.HostClient
-	req    *fasthttp.Request
-	resp   *fasthttp.Response
-	httpTally
-}
-
 // httpTally is what one fasthttp worker or one event loop counts during a
 // step, owned by it alone; collect merges them at the end.
 type httpTally struct {
@@ -186,196 +167,13 @@ type httpErrors struct {
 	timeout, connect, reset, other, badBody uint64
 }
 
-// httpJob is one request handed to a worker.
-type httpJob struct {
-	at      time.Duration // intended send time
-	blocked bool          // it, or a request ahead of it, waited for an idle worker
-}
-
-func (h *HTTP) newWorker() *httpWorker {
-	w := &httpWorker{httpTally: httpTally{rec: NewRecorder()}, due: make(chan httpJob, 1)}
-	w.idle.Store(true)
-	w.client = &fasthttp.HostClient{
-		Addr:                      h.addr,
-		IsTLS:                     h.isTLS,
-		MaxConns:                  1,
-		MaxIdemponentCallAttempts: 1,
-		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		ReadTimeout:               h.cfg.Timeout,
-		WriteTimeout:              h.cfg.Timeout,
-		NoDefaultUserAgentHeader:  true,
-		DisablePathNormalizing:    true,
-		Dial: func(addr string) (net.Conn, error) {
-			c, err := fasthttp.DialTimeout(addr, h.cfg.Timeout)
-			if err == nil {
-				w.conn.Store(&c)
-			}
-			return c, err
-		},
-	}
-	req := fasthttp.AcquireRequest()
-	req.SetRequestURI(h.uri.String())
-	req.Header.SetMethod(h.cfg.Method)
-	req.Header.Set("User-Agent", "ukbench")
-	for _, hd := range h.cfg.Headers {
-		name, value, _ := strings.Cut(hd, ":")
-		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
-	}
-	if len(h.cfg.Body) > 0 {
-		req.SetBody(h.cfg.Body)
-	}
-	if h.cfg.NewConnection {
-		req.SetConnectionClose()
-	}
-	w.req = req
-	w.resp = fasthttp.AcquireResponse()
-	return w
-}
-
-func (w *httpWorker) release() {
-	w.client.CloseIdleConnections()
-	fasthttp.ReleaseRequest(w.req)
-	fasthttp.ReleaseResponse(w.resp)
-}
-
 // RunStep implements Generator. It raises GOMAXPROCS for the step (see
 // raiseProcs); steps must not run concurrently.
 func (h *HTTP) RunStep(ctx context.Context, spec StepSpec) (StepOutcome, error) {
-	if err := checkStep(spec); err != nil {
-		return StepOutcome{}, err
-	}
 	if h.useLoop() {
 		return h.runLoops(ctx, spec)
 	}
-	workers := make([]*httpWorker, h.cfg.Connections)
-	counters := make([]*liveCounters, len(workers))
-	for i := range workers {
-		workers[i] = h.newWorker()
-		counters[i] = &workers[i].live
-	}
-	defer func() {
-		for _, w := range workers {
-			w.release()
-		}
-	}()
-	defer raiseProcs(2)() // the pacer's sleeps hold a P briefly; the workers keep one
-	var stop atomic.Bool
-	clk := newClock()
-	end := watchStep(ctx, spec, clk, &stop, counters)
-	var wg sync.WaitGroup
-	for _, w := range workers {
-		wg.Add(1)
-		go func() { defer wg.Done(); h.work(w, clk, spec.Warmup) }()
-	}
-	pacer := NewPacer(h.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, 0, 1, h.cfg.Seed)
-	h.pace(pacer, workers, clk, &stop)
-	if stop.Load() {
-		// Interrupted: end the requests in flight now rather than at
-		// their timeout.
-		for _, w := range workers {
-			if c := w.conn.Load(); c != nil {
-				(*c).Close()
-			}
-		}
-	}
-	wg.Wait()
-	end()
-	if err := ctx.Err(); err != nil {
-		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
-	}
-	tallies := make([]*httpTally, len(workers))
-	for i, w := range workers {
-		tallies[i] = &w.httpTally
-	}
-	return h.collect(spec, tallies).startedAt(clk), nil
-}
-
-// pace follows the schedule and hands each request to an idle worker, then
-// closes the workers' queues. Only the pacer sets idle to false and sends
-// on due, so a worker seen idle has an empty slot. The pacer is an ordinary
-// goroutine that yields after each hand-off, so the worker runs at once on
-// the same P (a goroutine switch, no thread wake-up); measured against a
-// pacer on its own locked thread, this cost 20–25 % less CPU per request
-// and sent more requests on time (BENCHMARKS.md). Its sleeps therefore use
-// the thread's default timer slack, not Limits.TimerSlack.
-func (h *HTTP) pace(p Pacer, workers []*httpWorker, clk clock, stop *atomic.Bool) {
-	defer func() {
-		for _, w := range workers {
-			close(w.due)
-		}
-	}()
-	next := 0
-	waited := false // a request waited for a worker and the schedule has not caught up since
-	for n := uint64(0); ; n++ {
-		at, ok := p.Due(n)
-		if !ok {
-			return
-		}
-		if at > clk.now() {
-			waited = false
-		}
-		if !clk.sleepUntilSharingP(at, stop) {
-			return
-		}
-		for {
-			w := idleWorker(workers, &next)
-			if w != nil {
-				w.idle.Store(false)
-				w.due <- httpJob{at: at, blocked: waited}
-				runtime.Gosched()
-				break
-			}
-			// Every connection is busy: wait for one.
-			waited = true
-			if !clk.sleepUntilSharingP(clk.now()+20*time.Microsecond, stop) {
-				return
-			}
-		}
-	}
-}
-
-// idleWorker returns the first idle worker from *next on, round robin, or
-// nil when all are busy.
-func idleWorker(workers []*httpWorker, next *int) *httpWorker {
-	for range workers {
-		w := workers[*next]
-		*next++
-		if *next == len(workers) {
-			*next = 0
-		}
-		if w.idle.Load() {
-			return w
-		}
-	}
-	return nil
-}
-
-// work sends the requests the pacer hands over until its queue is closed.
-// Workers are ordinary goroutines: they spend their time in the netpoller.
-func (h *HTTP) work(w *httpWorker, clk clock, warmup time.Duration) {
-	lateAfter := h.cfg.Limits.LateAfter
-	for job := range w.due {
-		at := job.at
-		sentAt := clk.now()
-		w.stats.account(at, sentAt, warmup, lateAfter, job.blocked)
-		w.live.sent.Add(1)
-		w.resp.Reset()
-		err := w.client.Do(w.req, w.resp)
-		done := clk.now()
-		w.record(h, at, sentAt, done, warmup, err)
-		w.idle.Store(true)
-	}
-}
-
-// record counts one finished request.
-func (w *httpWorker) record(h *HTTP, at, sentAt, done, warmup time.Duration, err error) {
-	if err != nil {
-		if at >= warmup {
-			w.errs.count(err)
-		}
-		return
-	}
-	w.answer(h, at, sentAt, done, warmup, w.resp.StatusCode(), int64(len(w.resp.Body())))
+	return h.runPool(ctx, spec)
 }
 
 func (h *HTTP) statusOK(code int) bool {
@@ -406,19 +204,14 @@ func (e *httpErrors) count(err error) {
 	}
 }
 
+// collect merges the tallies of a step's workers or loops into its
+// record. It runs after every one of them has ended.
 func (h *HTTP) collect(spec StepSpec, tallies []*httpTally) StepOutcome {
-	rec := NewRecorder()
-	var st sendStats
+	t := newStepTotal(spec)
 	var errs httpErrors
 	var status [maxStatus]uint64
-	step := results.Step{
-		OfferedRPS: spec.Rate, DurationS: spec.Duration.Seconds(),
-		Errors: map[string]uint64{}, Codes: map[string]uint64{},
-	}
 	for _, w := range tallies {
-		rec.Merge(w.rec)
-		st.add(w.stats)
-		step.Answered += w.answered
+		t.add(w.rec, w.stats, w.answered)
 		errs.timeout += w.errs.timeout
 		errs.connect += w.errs.connect
 		errs.reset += w.errs.reset
@@ -428,6 +221,7 @@ func (h *HTTP) collect(spec StepSpec, tallies []*httpTally) StepOutcome {
 			status[i] += c
 		}
 	}
+	step := &t.step
 	addNonZero(step.Errors, "timeout", errs.timeout)
 	addNonZero(step.Errors, "connect", errs.connect)
 	addNonZero(step.Errors, "reset", errs.reset)
@@ -439,11 +233,5 @@ func (h *HTTP) collect(spec StepSpec, tallies []*httpTally) StepOutcome {
 			step.Errors["status_"+strconv.Itoa(code)] += c
 		}
 	}
-	step.Sent = st.sent
-	step.Lag = st.lag()
-	step.AchievedRPS = float64(step.Answered) / spec.Duration.Seconds()
-	step.LatencyUS = Summarize(rec.Latency)
-	step.ServiceUS = Summarize(rec.Service)
-	h.cfg.Limits.judge(&step)
-	return StepOutcome{Step: step, Hist: rec}
+	return t.outcome(spec, h.cfg.Limits)
 }

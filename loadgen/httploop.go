@@ -6,7 +6,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -67,6 +66,8 @@ type httpLoop struct {
 	reader  stampedReader
 	pacer   Pacer
 	clk     clock
+	// deadline is when the loop ends whatever happens (run).
+	deadline time.Duration
 
 	httpTally
 	inflight int
@@ -130,62 +131,35 @@ func sockaddrOf(ip net.IP, port int) unix.Sockaddr {
 	return sa
 }
 
-// runLoops runs a step on event loops.
+// runLoops runs a step on event loops, each driving its share of the
+// connections.
 func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error) {
 	n := (h.cfg.Connections + connsPerLoop - 1) / connsPerLoop
-	loops := make([]*httpLoop, n)
-	counters := make([]*liveCounters, n)
+	// Open the connections before the schedule starts, as wrk does, so
+	// that keep-alive latency holds no TCP handshakes (a lost SYN alone
+	// costs a second). Those that fail connect when first used, counted.
+	limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
 	length := spec.Warmup + spec.Duration
-	for i := range loops {
+	open := func(i int) (*httpLoop, error) {
 		conns := h.cfg.Connections / n
 		if i < h.cfg.Connections%n {
 			conns++
 		}
 		l, err := h.newLoop(conns)
 		if err != nil {
-			for _, o := range loops[:i] {
-				o.close()
-			}
-			return StepOutcome{}, err
+			return nil, err
 		}
 		l.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
-		l.warmup = spec.Warmup
-		loops[i] = l
-		counters[i] = &l.live
-	}
-	// Open the connections before the schedule starts, as wrk does, so
-	// that keep-alive latency holds no TCP handshakes (a lost SYN alone
-	// costs a second). Those that fail connect when first used, counted.
-	if !h.cfg.NewConnection {
-		limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
-		for _, l := range loops {
-			l.preconnect(limit)
-		}
-	}
-	clk := newClock()
-	for _, l := range loops {
-		l.clk = clk
-	}
-	defer raiseProcs(n + 1)()
-	var stop atomic.Bool
-	end := watchStep(ctx, spec, clk, &stop, counters)
-	var wg sync.WaitGroup
-	for _, l := range loops {
-		wg.Add(1)
 		// Every request ends by its timeout, so the loop ends by
 		// length + timeout; the deadline is a second later, a bound that
 		// holds whatever happens (requests not sent by then never were).
-		go func() { defer wg.Done(); l.run(length+h.cfg.Timeout+time.Second, &stop) }()
+		l.deadline = length + h.cfg.Timeout + time.Second
+		if !h.cfg.NewConnection {
+			l.preconnect(limit)
+		}
+		return l, nil
 	}
-	wg.Wait()
-	end()
-	for _, l := range loops {
-		l.close()
-	}
-	if err := ctx.Err(); err != nil {
-		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
-	}
-	return h.collectLoops(spec, loops).startedAt(clk), nil
+	return runStep(ctx, spec, n, n+1, open, h.collectLoops)
 }
 
 func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
@@ -201,6 +175,8 @@ func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
 	}
 	return l, nil
 }
+
+func (l *httpLoop) counters() []*liveCounters { return []*liveCounters{&l.live} }
 
 func (l *httpLoop) close() {
 	for i := range l.conns {
@@ -230,9 +206,11 @@ func (l *httpLoop) drop(i int) {
 // in flight until they arrive or time out. Sends that fall due while a
 // batch of events is handled go out between those events, so a burst of
 // answers after a stall does not make the next sends late.
-func (l *httpLoop) run(deadline time.Duration, stop *atomic.Bool) {
+func (l *httpLoop) run(clk clock, warmup time.Duration, stop *atomic.Bool) {
 	lockPacingThread(l.h.cfg.Limits.TimerSlack)
-	l.lateAfter = l.h.cfg.Limits.LateAfter
+	l.clk = clk
+	deadline := l.deadline
+	l.warmup, l.lateAfter = warmup, l.h.cfg.Limits.LateAfter
 	l.wakeAhead = 2 * l.h.cfg.Limits.TimerSlack
 	timeout := l.h.cfg.Timeout
 	l.next, l.more = l.pacer.Due(0)

@@ -84,13 +84,15 @@ func (p ConstantPacer) Due(n uint64) (time.Duration, bool) {
 
 // Pace implements Pacer.
 func (p ConstantPacer) Pace(elapsed time.Duration, sent uint64) (time.Duration, bool) {
-	return paceFromDue(p, elapsed, sent)
+	at, ok := p.Due(sent)
+	return paceAt(at, ok, elapsed)
 }
 
 // PoissonPacer sends with exponentially distributed gaps of mean 1/Rate.
 // The schedule is a pure function of (Seed, n); it remembers the last request
-// it computed so that sequential use costs O(1) per request. Asking for an
-// earlier request recomputes from the start.
+// it computed so that sequential use, and asking for that request again,
+// costs O(1) per request. Asking for an earlier request recomputes from the
+// start.
 type PoissonPacer struct {
 	Rate   float64       // mean requests per second; must be > 0
 	Length time.Duration // the schedule holds requests due before Length
@@ -107,7 +109,7 @@ func (p *PoissonPacer) Due(n uint64) (time.Duration, bool) {
 	if p.Rate <= 0 {
 		return 0, false
 	}
-	if p.rng == nil || n < p.lastN {
+	if p.rng == nil || n+1 < p.lastN { // lastN-1 is the request lastAt holds
 		if p.pcg == nil {
 			p.pcg = rand.NewPCG(p.Seed, p.Seed^0x6a09e667f3bcc909)
 			p.rng = rand.New(p.pcg)
@@ -125,11 +127,13 @@ func (p *PoissonPacer) Due(n uint64) (time.Duration, bool) {
 
 // Pace implements Pacer.
 func (p *PoissonPacer) Pace(elapsed time.Duration, sent uint64) (time.Duration, bool) {
-	return paceFromDue(p, elapsed, sent)
+	at, ok := p.Due(sent)
+	return paceAt(at, ok, elapsed)
 }
 
-func paceFromDue(p Pacer, elapsed time.Duration, sent uint64) (time.Duration, bool) {
-	at, ok := p.Due(sent)
+// paceAt is Pace from Due's answer. (Not a function of a Pacer: passing a
+// ConstantPacer as one would allocate.)
+func paceAt(at time.Duration, ok bool, elapsed time.Duration) (time.Duration, bool) {
 	if !ok {
 		return 0, true
 	}

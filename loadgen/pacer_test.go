@@ -148,3 +148,19 @@ func TestPacerAllocFree(t *testing.T) {
 		t.Errorf("Poisson Due allocates %v times per call", allocs)
 	}
 }
+
+// TestPaceAllocFree: the DNS loop asks Pace on every wait.
+func TestPaceAllocFree(t *testing.T) {
+	for _, a := range []Arrivals{Constant, Poisson} {
+		p := NewPacer(a, 1000, time.Hour, 0, 1, 1)
+		var n uint64
+		allocs := testing.AllocsPerRun(1000, func() {
+			p.Due(n)
+			p.Pace(time.Duration(n)*time.Millisecond, n)
+			n++
+		})
+		if allocs != 0 {
+			t.Errorf("%s Pace allocates %v times per call", a, allocs)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package loadgen
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// The fasthttp path is what https takes; these tests drive it over plain
+// http, which would otherwise take the event loop.
+
+// poolAgainst starts serve on a local port and returns a generator of
+// cfg aimed at it.
+func poolAgainst(t *testing.T, serve func(net.Listener), cfg HTTPConfig) *HTTP {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serve(ln)
+	cfg.URL = "http://" + ln.Addr().String() + "/"
+	g, err := NewHTTP(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestHTTPPoolAnswersEveryRequest(t *testing.T) {
+	g := poolAgainst(t, serveTinyHTTP, HTTPConfig{Connections: 4, ExpectBodySize: 2})
+	out, err := g.runPool(context.Background(), StepSpec{Rate: 500, Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := out.Step; s.Sent != 250 || s.Answered != 250 || s.Codes["200"] != 250 || len(s.Errors) != 0 {
+		t.Errorf("sent %d answered %d codes %v errors %v; want 250 sent, all answered 200", s.Sent, s.Answered, s.Codes, s.Errors)
+	}
+	if n := out.Hist.Latency.TotalCount(); n != 250 {
+		t.Errorf("latency histogram holds %d samples, want 250", n)
+	}
+}
+
+func TestHTTPPoolCancelStopsWithinASecondOfAStalledServer(t *testing.T) {
+	stall := func(ln net.Listener) { serveEach(ln, func(c net.Conn) { io.Copy(io.Discard, c) }) } // reads, never answers
+	g := poolAgainst(t, stall, HTTPConfig{Connections: 4, Timeout: 10 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	begin := time.Now()
+	_, err := g.runPool(ctx, StepSpec{Rate: 100, Duration: time.Minute})
+	if !IsInterrupted(err) {
+		t.Errorf("err = %v, want an interruption", err)
+	}
+	if took := time.Since(begin); took > 1300*time.Millisecond {
+		t.Errorf("cancelled step returned after %v, want within a second of the cancel", took)
+	}
+}
