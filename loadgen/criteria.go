@@ -39,6 +39,12 @@ func (l Limits) withDefaults() Limits {
 func (l Limits) judge(s *results.Step) {
 	s.Valid = true
 	s.InvalidReason = ""
+	if s.NeverSent > 0 {
+		s.Valid = false
+		s.InvalidReason = fmt.Sprintf("schedule not delivered: %d of %d due sends never left by the step's end (the generator could not send %.0f/s)",
+			s.NeverSent, s.Sent+s.NeverSent, s.OfferedRPS)
+		return
+	}
 	if s.Sent == 0 {
 		s.Valid = false
 		s.InvalidReason = "no request was sent in the measured window"

@@ -1,6 +1,9 @@
 package loadgen
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // The generators' and the sweep's defaults and limits, each defined here
 // once. A zero field of DNSConfig, HTTPConfig or SweepConfig takes its
@@ -86,3 +89,38 @@ var DefaultLimits = Limits{LateAfter: time.Millisecond, MaxLateFraction: 0.01, T
 // DefaultCriteria are used when none are given: achieved at least 99 % of
 // offered, at most 1 % lost, p99 at most 100 ms.
 var DefaultCriteria = Criteria{MinAchieved: 0.99, MaxLoss: 0.01, SLOP99: 100 * time.Millisecond}
+
+// MinStep is the shortest measured window a step (StepSpec.Duration,
+// SweepConfig.Step, and so an experiment's workloads[].step or `ukbench
+// load --step`) may have. A shorter one cannot measure anything the record
+// claims: a send is late after Limits.LateAfter (1 ms) and a step is
+// invalid when more than 1 % of its sends are late, so the window must span
+// at least 100 late limits for one scheduler hiccup to stay inside that
+// share; the achieved rate is answers over the window, which one wake-up of
+// a pacing thread (tens of µs on a virtual machine) or one scheduler
+// quantum (a few ms) would dominate; and a window of a few ns holds no send
+// at any rate, which left every figure of the report without data (issue
+// 14). At 100 ms a sweep's lowest sensible rate, 10/s, still sends one
+// request.
+const MinStep = 100 * time.Millisecond
+
+// CheckStepLength checks a measured window against MinStep; an error wraps
+// ErrConfig. Config validation (an experiment's workloads, `ukbench load
+// --step`) calls it so that a bad step is refused before anything boots;
+// StepSpec and SweepConfig check it again.
+func CheckStepLength(d time.Duration) error {
+	if d < MinStep {
+		return fmt.Errorf("%w: step %v: want at least %v (a shorter measured window cannot judge lag or rate)", ErrConfig, d, MinStep)
+	}
+	return nil
+}
+
+// SendGrace is how long after a step's schedule ends (warm-up plus
+// measured window) its overdue sends may still leave. The step then ends
+// whatever was due: the sends that never left are counted
+// (results.Step.NeverSent) and make the step invalid, because the schedule
+// was not delivered. The grace keeps the last sends of a schedule that was
+// kept, a few µs late as any send may be, from counting as never sent; it
+// is far shorter than any step (MinStep), so a generator that cannot keep
+// up is cut at once instead of sending a backlog for minutes.
+const SendGrace = 50 * time.Millisecond

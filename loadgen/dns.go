@@ -143,10 +143,11 @@ type dnsSocket struct {
 	clk   clock
 	pacer Pacer
 
-	n       uint64 // the next request number in this socket's schedule
-	qi      uint64 // the next query (modulo the list); sockets start apart
-	blocked bool   // request n has already waited for a free ID
-	waited  bool   // a query waited for a free ID and the schedule has not caught up since
+	n       uint64        // the next request number in this socket's schedule
+	cutoff  time.Duration // no send leaves after it (schedule end + SendGrace)
+	qi      uint64        // the next query (modulo the list); sockets start apart
+	blocked bool          // request n has already waited for a free ID
+	waited  bool          // a query waited for a free ID and the schedule has not caught up since
 
 	next, oldest uint64 // use numbers: next to hand out; oldest possibly in flight
 	stats        sendStats
@@ -208,6 +209,7 @@ func (d *DNS) openSocket(i int, spec StepSpec) (dnsLane, error) {
 	}
 	s.gen, s.slots, s.rec = d, make([]dnsSlot, dnsIDs), NewRecorder()
 	s.pacer = NewPacer(d.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, i, d.cfg.Sockets, d.cfg.Seed)
+	s.cutoff = spec.Warmup + spec.Duration + SendGrace
 	s.qi = uint64(i) % uint64(len(d.queries)) // each socket starts at a different query
 	s.sendMsgs = make([][]byte, dnsBatch)
 	s.sendBufs = make([][]byte, dnsBatch)
@@ -243,6 +245,12 @@ func (s *dnsSocket) loop(t dnsTransport, clk clock, warmup time.Duration, stop *
 		t.receive()
 		now := clk.now()
 		s.sweep(now, timeout)
+		if now >= s.cutoff {
+			// The step's time is up whatever was due: what never left
+			// is counted, and the step is invalid (judge).
+			s.stats.neverSent += neverSent(s.pacer, s.n, warmup)
+			break
+		}
 		k, finished := s.prepare(now, warmup)
 		if k > 0 {
 			t.flush(k, warmup, lateAfter, stop)
@@ -356,6 +364,14 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 		}
 	}
 	slot.busy = false
+	if !dnsWhole(b) {
+		// This query's answer, cut short or with bytes past its records:
+		// its outcome is malformed, whatever its rcode says.
+		if slot.measured {
+			s.malformed++
+		}
+		return
+	}
 	rcode := b[3] & 0x0f
 	good := rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
 	if !slot.measured {
@@ -375,6 +391,58 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 	s.answered++
 	s.live.answered.Add(1)
 	s.rec.Record(slot.intended, slot.sent, now)
+}
+
+// dnsWhole reports whether b parses whole as a DNS message: a header,
+// then as many questions and resource records as its counts say, each
+// within b, and nothing after them (RFC 1035 4.1). It follows no
+// compression pointer (a pointer must only land inside b) and allocates
+// nothing.
+func dnsWhole(b []byte) bool {
+	if len(b) < 12 {
+		return false
+	}
+	count := func(i int) int { return int(b[i])<<8 | int(b[i+1]) }
+	off := 12
+	for i := count(4); i > 0; i-- {
+		if off = skipDNSName(b, off); off < 0 || off+4 > len(b) {
+			return false
+		}
+		off += 4 // type, class
+	}
+	for i := count(6) + count(8) + count(10); i > 0; i-- {
+		if off = skipDNSName(b, off); off < 0 || off+10 > len(b) {
+			return false
+		}
+		off += 10 + count(off+8) // type, class, TTL, RDLENGTH; RDATA
+		if off > len(b) {
+			return false
+		}
+	}
+	return off == len(b)
+}
+
+// skipDNSName returns the offset just past the domain name at off in b,
+// or -1 when it does not end within b or is not a valid name.
+func skipDNSName(b []byte, off int) int {
+	for labels := 0; off < len(b) && labels < 128; labels++ {
+		c := b[off]
+		switch c & 0xc0 {
+		case 0x00:
+			if c == 0 {
+				return off + 1
+			}
+			off += 1 + int(c)
+		case 0xc0:
+			if off+2 > len(b) || (int(c&0x3f)<<8|int(b[off+1])) >= len(b) {
+				return -1
+			}
+			return off + 2
+		default:
+			return -1 // extended label types (RFC 6891 obsoletes them)
+		}
+	}
+	return -1
 }
 
 // collect merges the sockets' state into the step record. It runs after

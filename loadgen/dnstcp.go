@@ -193,7 +193,7 @@ func (s *dnsTCP) flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool
 		case err == nil:
 			written += nw
 		case err == unix.EAGAIN:
-			if stop.Load() {
+			if stop.Load() || s.clk.now() >= s.cutoff {
 				s.drop() // the step is over; what is unsent is lost
 				continue
 			}

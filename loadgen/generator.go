@@ -99,8 +99,8 @@ func checkStep(s StepSpec) error {
 	switch {
 	case !(s.Rate > 0):
 		return errors.Join(ErrConfig, errors.New("step rate must be above 0"))
-	case s.Duration <= 0:
-		return errors.Join(ErrConfig, errors.New("step duration must be above 0"))
+	case s.Duration < MinStep:
+		return CheckStepLength(s.Duration)
 	case s.Warmup < 0:
 		return errors.Join(ErrConfig, errors.New("warm-up must not be negative"))
 	}
@@ -115,6 +115,9 @@ type sendStats struct {
 	lateBlk  uint64 // late and blocked
 	maxLate  time.Duration
 	warmSent uint64
+	// neverSent: measured requests still due when the lane's schedule
+	// was cut at its deadline (SendGrace).
+	neverSent uint64
 }
 
 // account counts one send that left at sentAt and was due at intended.
@@ -145,6 +148,7 @@ func (st *sendStats) add(o sendStats) {
 	st.blocked += o.blocked
 	st.lateBlk += o.lateBlk
 	st.warmSent += o.warmSent
+	st.neverSent += o.neverSent
 	if o.maxLate > st.maxLate {
 		st.maxLate = o.maxLate
 	}

@@ -18,7 +18,8 @@ import (
 	"github.com/ukbench/ukbench/results"
 )
 
-// maxStatus bounds the status codes counted one by one.
+// maxStatus bounds the status codes counted one by one: RFC 9110 (15)
+// status codes are 100 to 599; a response with another is malformed.
 const maxStatus = 600
 
 // HTTPConfig configures an HTTP load generator.
@@ -148,9 +149,11 @@ func (t *httpTally) answer(h *HTTP, at, sentAt, done, warmup time.Duration, stat
 		}
 		return
 	}
-	if status >= 0 && status < maxStatus {
-		t.status[status]++
+	if status < 100 || status >= maxStatus {
+		t.errs.malformed++ // not an HTTP status
+		return
 	}
+	t.status[status]++
 	if !h.statusOK(status) {
 		return // counted by status code in collect
 	}
@@ -165,6 +168,9 @@ func (t *httpTally) answer(h *HTTP, at, sentAt, done, warmup time.Duration, stat
 
 type httpErrors struct {
 	timeout, connect, reset, other, badBody uint64
+	// malformed: a response that does not parse whole (or has a status
+	// outside 100–599).
+	malformed uint64
 }
 
 // RunStep implements Generator. It raises GOMAXPROCS for the step (see
@@ -217,6 +223,7 @@ func (h *HTTP) collect(spec StepSpec, tallies []*httpTally) StepOutcome {
 		errs.reset += w.errs.reset
 		errs.other += w.errs.other
 		errs.badBody += w.errs.badBody
+		errs.malformed += w.errs.malformed
 		for i, c := range w.status {
 			status[i] += c
 		}
@@ -227,6 +234,7 @@ func (h *HTTP) collect(spec StepSpec, tallies []*httpTally) StepOutcome {
 	addNonZero(step.Errors, "reset", errs.reset)
 	addNonZero(step.Errors, "other", errs.other)
 	addNonZero(step.Errors, "body", errs.badBody)
+	addNonZero(step.Errors, "malformed", errs.malformed)
 	for code, c := range status {
 		addNonZero(step.Codes, strconv.Itoa(code), c)
 		if c != 0 && !h.statusOK(code) {

@@ -66,8 +66,9 @@ type httpLoop struct {
 	reader  stampedReader
 	pacer   Pacer
 	clk     clock
-	// deadline is when the loop ends whatever happens (run).
-	deadline time.Duration
+	// cutoff is when sending ends whatever was due (schedule end +
+	// SendGrace); deadline is when the loop ends whatever happens (run).
+	cutoff, deadline time.Duration
 
 	httpTally
 	inflight int
@@ -150,10 +151,13 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 			return nil, err
 		}
 		l.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
-		// Every request ends by its timeout, so the loop ends by
-		// length + timeout; the deadline is a second later, a bound that
-		// holds whatever happens (requests not sent by then never were).
-		l.deadline = length + h.cfg.Timeout + time.Second
+		// No request leaves after the cutoff (those still due are counted
+		// as never sent) and every request ends by its timeout, so the
+		// loop ends by cutoff + timeout; the deadline is a second later,
+		// a bound that holds whatever happens (what is still in flight
+		// then times out).
+		l.cutoff = length + SendGrace
+		l.deadline = l.cutoff + h.cfg.Timeout + time.Second
 		if !h.cfg.NewConnection {
 			l.preconnect(limit)
 		}
@@ -215,8 +219,16 @@ func (l *httpLoop) run(clk clock, warmup time.Duration, stop *atomic.Bool) {
 	timeout := l.h.cfg.Timeout
 	l.next, l.more = l.pacer.Due(0)
 	lastScan := time.Duration(0)
+	// Whatever is in flight when the loop ends has had its time.
+	defer l.expire(1<<62, 0)
 	for !stop.Load() {
 		now := l.clk.now()
+		if l.more && now >= l.cutoff {
+			// The step's time is up whatever was due: what never left is
+			// counted, and the step is invalid (judge).
+			l.stats.neverSent += neverSent(l.pacer, l.sent, l.warmup)
+			l.more, l.blocked = false, false
+		}
 		l.sendDue(now)
 		if (!l.more && l.inflight == 0) || now > deadline {
 			return
@@ -480,7 +492,7 @@ func (l *httpLoop) read(i int, now time.Duration) {
 		}
 		done, perr := c.resp.feed(l.rbuf[:nr])
 		if perr != nil {
-			l.fail(i, &l.errs.other)
+			l.fail(i, &l.errs.malformed)
 			return
 		}
 		if done {

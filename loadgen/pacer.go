@@ -142,3 +142,75 @@ func paceAt(at time.Duration, ok bool, elapsed time.Duration) (time.Duration, bo
 	}
 	return at - elapsed, false
 }
+
+// maxCountedDraws bounds the Poisson draws neverSent makes one by one; past
+// them it adds the expected count of the rest of the schedule.
+const maxCountedDraws = 1 << 22
+
+// neverSent counts the requests of p's schedule from number n on that are
+// due at or after from (the measured window's start): the sends a lane
+// had not made when its schedule was cut at its deadline (sendCutoff).
+// For a constant schedule the count is exact; a Poisson schedule is drawn
+// on for up to maxCountedDraws requests, and what is left after them is
+// counted as its expectation (a rate far beyond any generator would take
+// unbounded time to draw). It allocates nothing.
+func neverSent(p Pacer, n uint64, from time.Duration) uint64 {
+	switch p := p.(type) {
+	case ConstantPacer:
+		end := p.entriesBefore(p.Length)
+		first := max(n, p.entriesBefore(from))
+		if end <= first {
+			return 0
+		}
+		return end - first
+	case *PoissonPacer:
+		var count uint64
+		for i := uint64(0); i < maxCountedDraws; i++ {
+			at, ok := p.Due(n + i)
+			if !ok {
+				return count
+			}
+			if at >= from {
+				count++
+			}
+		}
+		// p.lastAt is the due time, in seconds, of the last request drawn.
+		rest := (p.Length.Seconds() - max(p.lastAt, from.Seconds())) * p.Rate
+		if rest > 0 {
+			count += uint64(math.Round(min(rest, 1<<62)))
+		}
+		return count
+	}
+	var count uint64 // another Pacer: draw it
+	for i := n; ; i++ {
+		at, ok := p.Due(i)
+		if !ok || i-n >= maxCountedDraws {
+			return count
+		}
+		if at >= from {
+			count++
+		}
+	}
+}
+
+// entriesBefore is how many of p's requests are due before t: the least k
+// whose Due(k) is at or after t.
+func (p ConstantPacer) entriesBefore(t time.Duration) uint64 {
+	if p.Rate <= 0 || t <= p.Offset {
+		return 0
+	}
+	k := uint64(max(0, math.Floor(float64(t-p.Offset)*p.Rate/1e9)))
+	// Settle the float estimate against Due's own arithmetic.
+	for k > 0 {
+		if at, _ := p.Due(k - 1); at < t {
+			break
+		}
+		k--
+	}
+	for {
+		if at, _ := p.Due(k); at >= t {
+			return k
+		}
+		k++
+	}
+}

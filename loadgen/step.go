@@ -99,6 +99,7 @@ func (t *stepTotal) add(rec *Recorder, stats sendStats, answered uint64) {
 func (t *stepTotal) outcome(spec StepSpec, lim Limits) StepOutcome {
 	step := t.step
 	step.Sent = t.stats.sent
+	step.NeverSent = t.stats.neverSent
 	step.Lag = t.stats.lag()
 	step.AchievedRPS = float64(step.Answered) / spec.Duration.Seconds()
 	step.LatencyUS = Summarize(t.rec.Latency)

@@ -34,6 +34,28 @@ type SweepConfig struct {
 	Progress func(Live)
 }
 
+// Validate checks what a sweep cannot run with: no rates, a rate that is
+// not above 0, a step shorter than MinStep, a negative warm-up. Errors
+// wrap ErrConfig. Sweep calls it; a config validator can call it (or
+// CheckStepLength) to refuse a sweep before anything boots.
+func (c SweepConfig) Validate() error {
+	if len(c.Rates) == 0 {
+		return fmt.Errorf("%w: no rates to sweep", ErrConfig)
+	}
+	for _, r := range c.Rates {
+		if !(r > 0) || math.IsInf(r, 0) {
+			return fmt.Errorf("%w: rate %v: want a finite rate above 0", ErrConfig, r)
+		}
+	}
+	if err := CheckStepLength(c.Step); err != nil {
+		return err
+	}
+	if c.Warmup < 0 {
+		return fmt.Errorf("%w: warm-up %v must not be negative", ErrConfig, c.Warmup)
+	}
+	return nil
+}
+
 // SweepResult is what a sweep finished.
 type SweepResult struct {
 	Steps []StepOutcome
@@ -50,11 +72,8 @@ type SweepResult struct {
 // Sweep runs the configured steps against gen. On error (including ctx
 // cancellation) it returns the steps finished so far with the error.
 func Sweep(ctx context.Context, gen Generator, cfg SweepConfig) (SweepResult, error) {
-	if len(cfg.Rates) == 0 {
-		return SweepResult{}, fmt.Errorf("%w: no rates to sweep", ErrConfig)
-	}
-	if cfg.Step <= 0 {
-		return SweepResult{}, fmt.Errorf("%w: step duration %v must be positive", ErrConfig, cfg.Step)
+	if err := cfg.Validate(); err != nil {
+		return SweepResult{}, err
 	}
 	if cfg.BisectSteps == 0 {
 		cfg.BisectSteps = DefaultBisectSteps

@@ -100,9 +100,14 @@ type LoadInfo struct {
 
 // Step is the record of one offered rate.
 type Step struct {
-	OfferedRPS  float64 `json:"offered_rps"`
-	DurationS   float64 `json:"duration_s"`
-	Sent        uint64  `json:"sent"`
+	OfferedRPS float64 `json:"offered_rps"`
+	DurationS  float64 `json:"duration_s"`
+	Sent       uint64  `json:"sent"`
+	// NeverSent counts the measured window's requests that were due but
+	// had not left when the step ended at its deadline (a rate the
+	// generator cannot send); Sent + NeverSent is what the schedule held.
+	// A step with any is invalid: its load was not delivered.
+	NeverSent   uint64  `json:"never_sent"`
 	Answered    uint64  `json:"answered"`
 	AchievedRPS float64 `json:"achieved_rps"`
 	// Errors counts failed requests by kind: "timeout", "send", "malformed",
