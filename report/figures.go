@@ -401,8 +401,31 @@ func latencyPlot(wl string, ss []*series, colors map[string]color.RGBA, suffix s
 		p.Y.Min, p.Y.Max = 0.1, 1
 		p.Title.Text += " (no latencies recorded)"
 	}
+	logRange(&p.Y, 2)
 	p.Add(plotter.NewGrid())
 	return p, nil
+}
+
+// logRange makes a log axis's data range drawable: positive and not
+// empty. gonum widens an empty range (one point, or equal values) by ±1,
+// which takes a log axis to zero or below and panics; widen it by the
+// factor span instead, about its value.
+func logRange(a *plot.Axis, span float64) {
+	ok := func(v float64) bool { return v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) }
+	switch {
+	case !ok(a.Min) && !ok(a.Max):
+		a.Min, a.Max = 0.1, 1
+	case !ok(a.Min):
+		a.Min = a.Max / span
+	case !ok(a.Max):
+		a.Max = a.Min * span
+	}
+	if a.Min > a.Max {
+		a.Min, a.Max = a.Max, a.Min
+	}
+	if a.Max < a.Min*1.0001 {
+		a.Min, a.Max = a.Min/span, a.Max*span
+	}
 }
 
 // ensureDir makes the output directory.

@@ -11,6 +11,8 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+
+	"github.com/ukbench/ukbench/results"
 )
 
 // latencyHistogram merges the "latency" histograms (from the intended
@@ -18,32 +20,81 @@ import (
 func latencyHistogram(files []string) (*hdrhistogram.Histogram, error) {
 	var merged *hdrhistogram.Histogram
 	for _, f := range files {
-		r, err := os.Open(f)
+		h, err := readLatency(f)
 		if err != nil {
 			return nil, err
 		}
-		lr := hdrhistogram.NewHistogramLogReader(r)
-		for {
-			h, err := lr.NextIntervalHistogram()
-			if err != nil {
-				r.Close()
-				return nil, fmt.Errorf("%s: %w", f, err)
-			}
-			if h == nil {
-				break
-			}
-			if h.Tag() != "latency" {
-				continue
-			}
-			if merged == nil {
-				merged = h
-			} else {
-				merged.Merge(h)
-			}
+		if merged == nil {
+			merged = h
+		} else {
+			merged.Merge(h)
 		}
-		r.Close()
 	}
 	return merged, nil
+}
+
+// readLatency reads the "latency" histograms of one step's interval log,
+// merged. A file that does not parse, or holds no latency histogram (every
+// step log has one, if empty), is an error naming the file.
+func readLatency(file string) (h *hdrhistogram.Histogram, err error) {
+	r, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	defer func() {
+		// The log reader decodes what it is given; bytes that are no
+		// histogram must not take the report down with them.
+		if p := recover(); p != nil {
+			h, err = nil, fmt.Errorf("%s: not a histogram log (%v)", file, p)
+		}
+	}()
+	lr := hdrhistogram.NewHistogramLogReader(r)
+	var merged *hdrhistogram.Histogram
+	for {
+		h, err := lr.NextIntervalHistogram()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if h == nil {
+			break
+		}
+		if h.Tag() != "latency" {
+			continue
+		}
+		if merged == nil {
+			merged = h
+		} else {
+			merged.Merge(h)
+		}
+	}
+	if merged == nil {
+		return nil, fmt.Errorf("%s: no latency histogram in it", file)
+	}
+	return merged, nil
+}
+
+// dropBadHists reads every step histogram the series name and leaves out
+// those that cannot be read, with a warning each, so that a damaged file
+// costs its own line in the percentile figure and nothing else.
+func dropBadHists(ss []*series) []results.Warning {
+	var warns []results.Warning
+	for _, s := range ss {
+		for i := range s.Points {
+			p := &s.Points[i]
+			good := p.Hists[:0]
+			for _, f := range p.Hists {
+				if _, err := readLatency(f); err != nil {
+					warns = append(warns, results.Warning{File: f,
+						Msg: fmt.Sprintf("step histogram unreadable, left out of the percentile figure: %v", err)})
+					continue
+				}
+				good = append(good, f)
+			}
+			p.Hists = good
+		}
+	}
+	return warns
 }
 
 // percentileRate picks the offered rate of the percentile figure: the
@@ -170,6 +221,8 @@ func percentilePlot(wl string, ss []*series, colors map[string]color.RGBA, suffi
 	if drawn == 0 {
 		return nil, nil
 	}
+	logRange(&p.X, 10)
+	logRange(&p.Y, 2)
 	p.Add(plotter.NewGrid())
 	return p, nil
 }

@@ -7,12 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ukbench/ukbench/results"
 )
 
 // Written lists what Write produced, relative to its directory.
 type Written struct {
 	Files   []string
 	Figures []Figure
+	// Warnings are the problems of the result directories that the report
+	// worked around (a step histogram that cannot be read is left out of
+	// its figure): the caller prints them.
+	Warnings []results.Warning
 }
 
 // Write renders sources into dir: results.csv, the figures in each format,
@@ -33,6 +39,7 @@ func Write(dir string, sources []Source, formats []string) (Written, error) {
 	}
 	w.Files = append(w.Files, "results.csv")
 	ss := buildSeries(sources)
+	w.Warnings = dropBadHists(ss)
 	tcg := false
 	for _, s := range ss {
 		tcg = tcg || s.Accel == "tcg" || s.Accel == "mixed"

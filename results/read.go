@@ -37,7 +37,14 @@ type Warning struct {
 	Msg    string
 }
 
-func (w Warning) String() string { return fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Msg) }
+// String is "file:line: msg", or "file: msg" for a warning about a whole
+// file (Line 0).
+func (w Warning) String() string {
+	if w.Line == 0 {
+		return fmt.Sprintf("%s: %s", w.File, w.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Msg)
+}
 
 // ReadRuns reads the runs of a result directory (its runs.jsonl), or of a
 // runs file named directly. Blank lines are skipped; a line that is not a
