@@ -367,7 +367,11 @@ func (c *campaign) end(plan []PlannedRun, runs []results.Run, runErr error, notR
 // behind: see Options.NoReport.
 func (c *campaign) writeReport(runs []results.Run) error {
 	dir := filepath.Join(c.out, ReportDir)
-	if _, err := report.Write(dir, []report.Source{{Label: c.out, Runs: runs, Dir: c.out}}, []string{"png", "svg"}); err != nil {
+	w, err := report.Write(dir, []report.Source{{Label: c.out, Runs: runs, Dir: c.out}}, []string{"png", "svg"})
+	for _, warn := range w.Warnings {
+		c.emit(Event{Kind: Note, Msg: "report: " + warn.String()})
+	}
+	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	c.sum.Report = filepath.Join(dir, "report.md")

@@ -46,6 +46,9 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		*out = filepath.Join(args[0], "report")
 	}
 	w, err := report.Write(*out, sources, strings.Split(*formats, ","))
+	for _, warn := range w.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", warn)
+	}
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
