@@ -13,7 +13,7 @@ func WriteCSV(w io.Writer, sources []Source) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"source", "target", "workload", "repeat", "accel", "phase", "offered_rps", "duration_s",
 		"sent", "answered", "achieved_rps", "loss", "valid", "sustainable", "late_sends", "errors",
-		"p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us", "run_error"})
+		"p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us", "never_sent", "run_error"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	for _, src := range sources {
 		for _, r := range src.Runs {
@@ -23,10 +23,10 @@ func WriteCSV(w io.Writer, sources []Source) error {
 					f(s.AchievedRPS), f(s.LossFraction()), strconv.FormatBool(s.Valid), strconv.FormatBool(s.Sustainable),
 					strconv.FormatUint(s.Lag.LateSends, 10), strconv.FormatUint(errorTotal(s), 10),
 					f(s.LatencyUS.P50), f(s.LatencyUS.P90), f(s.LatencyUS.P99), f(s.LatencyUS.P999), f(s.LatencyUS.Max), f(s.LatencyUS.Mean),
-					r.Error})
+					strconv.FormatUint(s.NeverSent, 10), r.Error})
 			}
 			if len(r.Steps) == 0 { // a run that failed before its first step still shows
-				cw.Write([]string{src.Label, r.Target, r.Workload, strconv.Itoa(r.Repeat), r.Accel, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", r.Error})
+				cw.Write([]string{src.Label, r.Target, r.Workload, strconv.Itoa(r.Repeat), r.Accel, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", r.Error})
 			}
 		}
 	}
