@@ -165,6 +165,9 @@ type dnsSocket struct {
 	mismatch  uint64
 	stale     uint64 // answers to queries already answered or timed out
 	truncated uint64
+	// truncRcodes counts the truncated answers by rcode: their outcome is
+	// "truncated", so their rcode is a code, not a second error.
+	truncRcodes [16]uint64
 }
 
 // dnsTransport is how one socket's queries travel: datagrams (dnsUDP) or
@@ -383,6 +386,7 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 	s.rcodes[rcode]++
 	if b[2]&0x02 != 0 {
 		s.truncated++
+		s.truncRcodes[rcode]++
 		return
 	}
 	if !good {
@@ -450,7 +454,7 @@ func skipDNSName(b []byte, off int) int {
 func (d *DNS) collect(spec StepSpec, socks []dnsLane) StepOutcome {
 	t := newStepTotal(spec)
 	errs := t.step.Errors
-	var rcodes [16]uint64
+	var rcodes, truncRcodes [16]uint64
 	for _, l := range socks {
 		s := l.socket()
 		t.add(s.rec, s.stats, s.answered)
@@ -462,6 +466,7 @@ func (d *DNS) collect(spec StepSpec, socks []dnsLane) StepOutcome {
 		addNonZero(errs, "late_answer", s.stale)
 		for i, c := range s.rcodes {
 			rcodes[i] += c
+			truncRcodes[i] += s.truncRcodes[i]
 		}
 	}
 	for i, c := range rcodes {
@@ -471,7 +476,7 @@ func (d *DNS) collect(spec StepSpec, socks []dnsLane) StepOutcome {
 		}
 		addNonZero(t.step.Codes, name, c)
 		if i != dns.RcodeSuccess && i != dns.RcodeNameError {
-			addNonZero(errs, "rcode_"+name, c)
+			addNonZero(errs, "rcode_"+name, c-truncRcodes[i])
 		}
 	}
 	return t.outcome(spec, d.cfg.Limits)

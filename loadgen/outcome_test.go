@@ -21,11 +21,14 @@ import (
 // one outcome. Every step here is bounded in count and time, on loopback.
 
 // outcomes is the sum of a step's request outcomes: good answers and
-// every error kind that ends a request.
+// every error kind that ends a request (a late answer is not one: its
+// request has already timed out).
 func outcomes(s results.Step) uint64 {
 	n := s.Answered
-	for _, c := range s.Errors {
-		n += c
+	for k, c := range s.Errors {
+		if k != "late_answer" {
+			n += c
+		}
 	}
 	return n
 }
@@ -336,5 +339,46 @@ func TestDNSWholeAllocFree(t *testing.T) {
 	b, _ := m.Pack()
 	if a := testing.AllocsPerRun(100, func() { dnsWhole(b) }); a != 0 {
 		t.Errorf("dnsWhole allocates %v times", a)
+	}
+}
+
+// startTruncatingDNS answers every query with the TC bit and rcode.
+func startTruncatingDNS(t *testing.T, rcode int) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			buf[2] |= 0x80 | 0x02 // QR, TC
+			buf[3] = buf[3]&0xf0 | byte(rcode)
+			c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	return c.LocalAddr().String()
+}
+
+func TestDNSTruncatedAnswerIsOneOutcome(t *testing.T) {
+	for _, rcode := range []int{dns.RcodeSuccess, dns.RcodeServerFailure} {
+		g, err := NewDNS(DNSConfig{Server: startTruncatingDNS(t, rcode), Sockets: 1, Timeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := g.RunStep(context.Background(), StepSpec{Rate: 200, Duration: 500 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := out.Step
+		if s.Sent != 100 || s.Errors["truncated"] != s.Sent || outcomes(s) != s.Sent || s.Codes[dns.RcodeToString[rcode]] != s.Sent {
+			t.Errorf("rcode %s: sent %d, errors %v, codes %v: want every answer one truncated outcome, its rcode a code",
+				dns.RcodeToString[rcode], s.Sent, s.Errors, s.Codes)
+		}
 	}
 }

@@ -143,13 +143,14 @@ func paceAt(at time.Duration, ok bool, elapsed time.Duration) (time.Duration, bo
 	return at - elapsed, false
 }
 
-// maxCountedDraws bounds the Poisson draws neverSent makes one by one; past
+// maxCountedDraws bounds the Poisson draws neverSent makes one by one (a
+// millisecond or so per lane, and a step may have a thousand lanes); past
 // them it adds the expected count of the rest of the schedule.
-const maxCountedDraws = 1 << 22
+const maxCountedDraws = 1 << 16
 
 // neverSent counts the requests of p's schedule from number n on that are
 // due at or after from (the measured window's start): the sends a lane
-// had not made when its schedule was cut at its deadline (sendCutoff).
+// had not made when its schedule was cut at its deadline (SendGrace).
 // For a constant schedule the count is exact; a Poisson schedule is drawn
 // on for up to maxCountedDraws requests, and what is left after them is
 // counted as its expectation (a rate far beyond any generator would take
