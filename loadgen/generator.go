@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -97,8 +98,8 @@ func watchStep(ctx context.Context, s StepSpec, clk clock, stop *atomic.Bool, co
 
 func checkStep(s StepSpec) error {
 	switch {
-	case !(s.Rate > 0):
-		return errors.Join(ErrConfig, errors.New("step rate must be above 0"))
+	case !(s.Rate > 0) || math.IsInf(s.Rate, 1):
+		return errors.Join(ErrConfig, errors.New("step rate must be finite and above 0"))
 	case s.Duration < MinStep:
 		return CheckStepLength(s.Duration)
 	case s.Warmup < 0:

@@ -72,6 +72,14 @@ func TestNeverSentCountsTheRestOfTheSchedule(t *testing.T) {
 			}
 		}
 	}
+	// Past 1e18/s the count saturates.
+	for _, a := range []Arrivals{Constant, Poisson} {
+		timed(t, 5*time.Second, func() {
+			if got := neverSent(NewPacer(a, 1e300, 3*time.Second, 0, 1, 1), 0, time.Second); got != maxCount {
+				t.Errorf("%s at 1e300/s: %d never sent, want the saturated %d", a, got, uint64(maxCount))
+			}
+		})
+	}
 	// A rate no generator can send is counted without drawing it whole.
 	for _, a := range []Arrivals{Constant, Poisson} {
 		timed(t, 5*time.Second, func() {

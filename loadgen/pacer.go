@@ -159,6 +159,9 @@ func neverSent(p Pacer, n uint64, from time.Duration) uint64 {
 	switch p := p.(type) {
 	case ConstantPacer:
 		end := p.entriesBefore(p.Length)
+		if end == maxCount {
+			return maxCount
+		}
 		first := max(n, p.entriesBefore(from))
 		if end <= first {
 			return 0
@@ -178,7 +181,7 @@ func neverSent(p Pacer, n uint64, from time.Duration) uint64 {
 		// p.lastAt is the due time, in seconds, of the last request drawn.
 		rest := (p.Length.Seconds() - max(p.lastAt, from.Seconds())) * p.Rate
 		if rest > 0 {
-			count += uint64(math.Round(min(rest, 1<<62)))
+			count += uint64(math.Round(min(rest, maxCount)))
 		}
 		return count
 	}
@@ -194,13 +197,21 @@ func neverSent(p Pacer, n uint64, from time.Duration) uint64 {
 	}
 }
 
+// maxCount saturates the counts of neverSent: a schedule of more requests
+// than this (a rate beyond 1e18/s) is counted as this many.
+const maxCount = 1 << 62
+
 // entriesBefore is how many of p's requests are due before t: the least k
-// whose Due(k) is at or after t.
+// whose Due(k) is at or after t, at most maxCount.
 func (p ConstantPacer) entriesBefore(t time.Duration) uint64 {
 	if p.Rate <= 0 || t <= p.Offset {
 		return 0
 	}
-	k := uint64(max(0, math.Floor(float64(t-p.Offset)*p.Rate/1e9)))
+	est := math.Floor(float64(t-p.Offset) * p.Rate / 1e9)
+	if !(est < maxCount/2) {
+		return maxCount
+	}
+	k := uint64(max(0, est))
 	// Settle the float estimate against Due's own arithmetic.
 	for k > 0 {
 		if at, _ := p.Due(k - 1); at < t {
@@ -208,10 +219,10 @@ func (p ConstantPacer) entriesBefore(t time.Duration) uint64 {
 		}
 		k--
 	}
-	for {
+	for ; k < maxCount; k++ {
 		if at, _ := p.Due(k); at >= t {
 			return k
 		}
-		k++
 	}
+	return maxCount
 }
