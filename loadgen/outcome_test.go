@@ -390,3 +390,13 @@ func TestDNSTruncatedAnswerIsOneOutcome(t *testing.T) {
 		}
 	}
 }
+
+func TestNeverSentAllocFree(t *testing.T) {
+	for _, a := range []Arrivals{Constant, Poisson} {
+		p := NewPacer(a, 1e6, time.Second, 0, 1, 1)
+		p.Due(0)
+		if n := testing.AllocsPerRun(10, func() { neverSent(p, 100, 0) }); n != 0 {
+			t.Errorf("%s: neverSent allocates %v times", a, n)
+		}
+	}
+}
