@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ukbench/ukbench/internal/yamlstrict"
@@ -94,6 +95,9 @@ type Duration time.Duration
 // UnmarshalText parses a Go duration ("500ms", "10s").
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
+	if _, nerr := strconv.ParseFloat(string(b), 64); err != nil && nerr == nil && v == 0 && string(b) != "0" {
+		return fmt.Errorf("%q: want a duration with its unit, such as %ss or %sms", b, b, b)
+	}
 	if err != nil {
 		return fmt.Errorf("%q: want a duration such as 500ms or 10s", b)
 	}

@@ -61,8 +61,11 @@ func TestBadConfigs(t *testing.T) {
 		name, from, to, want string
 	}{
 		{"unknown key", "repeats: 2", "repeats: 2\nrepeat: 3", `:3: unknown field "repeat"`},
-		{"wrong type", "repeats: 2", "repeats: two", ":2:"},
-		{"bad duration", "step: 1s", "step: soon", `:15: "soon": want a duration`},
+		{"wrong type", "repeats: 2", "repeats: two", `:2: repeats: want an integer, not "two"`},
+		{"bad duration", "step: 1s", "step: soon", `:15: workloads[0].step: "soon": want a duration`},
+		{"duration without unit", "step: 1s", "step: 10", `:15: workloads[0].step: "10": want a duration with its unit, such as 10s`},
+		{"rates as a list", "rates: 1000,2000", "rates: [1000, 2000]", ":14: workloads[0].rates: want a single value, not a list"},
+		{"unknown workload key", "step: 1s", "stepp: 1s", `:15: workloads[0]: unknown field "stepp"`},
 		{"impossible repeats", "repeats: 2", "repeats: -1", ":2: repeats: -1: want 1 to 1000"},
 		{"unknown kind", "kind: native\n    app: http", "kind: xen\n    app: http", ":10: targets[1].kind: \"xen\": want osv, linux or native"},
 		{"bad app", "app: http", "app: gopher", ":11: targets[1].app"},
