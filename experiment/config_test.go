@@ -81,6 +81,23 @@ func TestBadConfigs(t *testing.T) {
 		{"bad body size", "rates: 100:300:100", "rates: 100:300:100\n    expect_body_size: -1", ":18: workloads[1].expect_body_size: -1: want a byte count above 0"},
 		{"too many connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 5000", ":18: workloads[1].connections: 5000: want 1 to 4096"},
 		{"transport on http", "rates: 100:300:100", "rates: 100:300:100\n    transport: tcp", ":18: workloads[1].transport: only for dns workloads"},
+		// An explicit zero where 0 means nothing is an error, not the default.
+		{"zero repeats", "repeats: 2", "repeats: 0", ":2: repeats: 0: want 1 to 1000"},
+		{"zero step", "step: 1s", "step: 0s", ":15: workloads[0].step: 0s: want a positive duration"},
+		{"zero step number", "step: 1s", "step: 0", ":15: workloads[0].step: 0s: want a positive duration"},
+		{"zero cpus", "cpus: 1", "cpus: 0", ":4: vm.cpus: 0: want 1 to 255"},
+		{"zero memory", "memory_mib: 256", "memory_mib: 0", ":5: vm.memory_mib: 0: want at least 32"},
+		{"zero sockets", "step: 1s", "step: 1s\n    sockets: 0", ":16: workloads[0].sockets: 0: want 1 to 1024"},
+		{"zero connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 0", ":18: workloads[1].connections: 0: want 1 to 4096"},
+		{"zero timeout", "step: 1s", "step: 1s\n    timeout: 0s", ":16: workloads[0].timeout: 0s"},
+		{"zero min_achieved", "step: 1s", "step: 1s\n    min_achieved: 0", ":16: workloads[0].min_achieved: 0"},
+		{"zero late_after", "step: 1s", "step: 1s\n    late_after: 0s", ":16: workloads[0].late_after: 0s"},
+		{"zero max_late", "step: 1s", "step: 1s\n    max_late: 0", ":16: workloads[0].max_late: 0"},
+		{"zero bisect", "step: 1s", "step: 1s\n    bisect: 0", ":16: workloads[0].bisect: 0"},
+		{"empty rates", "rates: 1000,2000", `rates: ""`, ":14: workloads[0].rates: empty"},
+		{"zero boot_timeout", "repeats: 2", "repeats: 2\nboot_timeout: 0s", ":3: boot_timeout: 0s"},
+		{"zero port", "name: b\n    kind: native", "name: b\n    port: 0\n    kind: native", ":10: targets[1].port: 0: want 1 to 65535"},
+		{"zero dns_sockets", "name: b\n    kind: native", "name: b\n    dns_sockets: 0\n    kind: native", ":10: targets[1].dns_sockets: 0: want 1 to 256"},
 		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,6 +110,27 @@ func TestBadConfigs(t *testing.T) {
 				t.Errorf("Load = %v\nwant an ErrConfig naming %s and containing %q", err, p, tc.want)
 			}
 		})
+	}
+}
+
+// TestExplicitZeroMeansWhatTheREADMESays: where 0 has a meaning, an
+// explicit 0 is kept (slo_p99: 0s is no SLO, warmup: 0s none, seed: 0 a
+// seed), while a field left out takes its default.
+func TestExplicitZeroMeansWhatTheREADMESays(t *testing.T) {
+	c, _, err := Load(writeConfig(t, strings.Replace(goodConfig, "step: 1s", "step: 1s\n    slo_p99: 0s\n    warmup: 0s\n    seed: 0", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Workloads[0]
+	if w.SLOP99 != 0 || w.Warmup != 0 || w.Seed != 0 {
+		t.Errorf("explicit zeros: slo_p99 %v, warmup %v, seed %d; want all 0", w.SLOP99.D(), w.Warmup.D(), w.Seed)
+	}
+	if sc, err := sweepConfig(w); err != nil || sc.Criteria.SLOP99 != 0 || sc.Warmup != 0 {
+		t.Errorf("sweep: %+v, %v; want no SLO and no warm-up", sc, err)
+	}
+	d := c.Workloads[1]
+	if d.SLOP99.D() != 100*time.Millisecond || d.Warmup.D() != 2*time.Second || d.Seed != 1 || c.Repeats != 2 {
+		t.Errorf("defaults: %+v", d)
 	}
 }
 

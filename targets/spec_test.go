@@ -72,6 +72,23 @@ func TestLoadSpecFile(t *testing.T) {
 	}
 }
 
+// TestLoadSpecRejectsExplicitZeros: 0 where it means nothing is an error
+// with its line, not the default.
+func TestLoadSpecRejectsExplicitZeros(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.yaml")
+	for _, tc := range []struct{ body, want string }{
+		{"kind: linux\napp: dns\nvm:\n  cpus: 0\n", ":4: vm.cpus: 0: want 1 to 255"},
+		{"kind: linux\napp: dns\nvm:\n  memory_mib: 0\n", ":4: vm.memory_mib: 0: want at least 32"},
+		{"kind: native\napp: dns\nport: 0\n", ":3: port: 0: want 1 to 65535"},
+		{"kind: native\napp: dns\ndns_sockets: 0\n", ":3: dns_sockets: 0: want 1 to 256"},
+	} {
+		os.WriteFile(p, []byte(tc.body), 0o644)
+		if _, err := LoadSpec(p); !errors.Is(err, yamlstrict.ErrConfig) || !strings.Contains(err.Error(), p+tc.want) {
+			t.Errorf("%q: LoadSpec = %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}
+
 func TestOSvCommandLines(t *testing.T) {
 	spec := Spec{Kind: KindOSv, App: "http", Cmdline: "/ukbench serve http --listen 0.0.0.0:80"}
 	if line, _ := osvCmdline(spec, VMShape{Network: vm.NetUser}); line != spec.Cmdline {

@@ -242,3 +242,17 @@ func (c Config) validate() error {
 	}
 	return nil
 }
+
+// ExplicitZeros reports a field the config file sets to 0 where 0 means
+// nothing (cpus, memory_mib): WithDefaults would take it for "not set"
+// and boot the default instead. has says whether the file sets a field of
+// the shape.
+func (s Shape) ExplicitZeros(has func(field string) bool) error {
+	switch {
+	case s.CPUs == 0 && has("cpus"):
+		return fielderr.Errorf("cpus", "0: want 1 to 255 (leave it out for 1)")
+	case s.MemoryMiB == 0 && has("memory_mib"):
+		return fielderr.Errorf("memory_mib", "0: want at least 32 (leave it out for 1024)")
+	}
+	return nil
+}
