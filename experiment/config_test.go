@@ -98,6 +98,12 @@ func TestBadConfigs(t *testing.T) {
 		{"zero boot_timeout", "repeats: 2", "repeats: 2\nboot_timeout: 0s", ":3: boot_timeout: 0s"},
 		{"zero port", "name: b\n    kind: native", "name: b\n    port: 0\n    kind: native", ":10: targets[1].port: 0: want 1 to 65535"},
 		{"zero dns_sockets", "name: b\n    kind: native", "name: b\n    dns_sockets: 0\n    kind: native", ":10: targets[1].dns_sockets: 0: want 1 to 256"},
+		// Names label files in the result directory: they must stay in it.
+		{"name leaving the result directory", "name: b", "name: ../../../../tmp/x", `:9: targets[1].name: "../../../../tmp/x": want letters, digits`},
+		{"name with a slash", "name: b", "name: a/b", `:9: targets[1].name: "a/b"`},
+		{"name starting with a dot", "name: b", "name: .b", `:9: targets[1].name: ".b"`},
+		{"name starting with a dash", "name: b", "name: -b", `:9: targets[1].name: "-b"`},
+		{"workload name leaving", "kind: dns", "kind: dns\n    name: ../w", `:14: workloads[0].name: "../w"`},
 		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

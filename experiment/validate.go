@@ -81,6 +81,11 @@ func (c *Config) validateTarget(t targets.Spec, names map[string]bool) error {
 	if !reflect.ValueOf(t.VM).IsZero() {
 		return fielderr.Errorf("vm", "every guest shares the experiment's vm; set the shape there")
 	}
+	if t.Name != "" {
+		if err := targets.CheckName(t.Name); err != nil {
+			return fielderr.Wrap("name", err)
+		}
+	}
 	if names[t.Label()] {
 		return fielderr.Errorf("name", "%q is used twice (give each target a name)", t.Label())
 	}
@@ -97,6 +102,11 @@ func (c *Config) validateTarget(t targets.Spec, names map[string]bool) error {
 // validateWorkload checks one entry of workloads (names: the labels of
 // those before it).
 func (c *Config) validateWorkload(w Workload, names map[string]bool) error {
+	if w.Name != "" {
+		if err := targets.CheckName(w.Name); err != nil {
+			return fielderr.Wrap("name", err)
+		}
+	}
 	if err := w.validate(); err != nil {
 		return err
 	}

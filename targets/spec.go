@@ -110,6 +110,15 @@ func (s Spec) GuestPort() int {
 // Paths are checked to exist unless the target is optional (then
 // Available says whether it can run).
 func (s Spec) Validate() error {
+	if s.Name != "" {
+		name := s.Name
+		if m := memorySweepName.FindStringSubmatch(name); m != nil {
+			name = m[1]
+		}
+		if err := CheckName(name); err != nil {
+			return fielderr.Wrap("name", err)
+		}
+	}
 	switch s.Kind {
 	case KindOSv, KindLinux, KindNative:
 	default:

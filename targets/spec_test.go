@@ -37,10 +37,20 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{Network: "tap", Bridge: "br0", GuestIP: "10.0.0.2"}}, "vm.guest_ip:"},
 		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{CPUs: 300}}, "vm.cpus:"},
 		{Spec{Kind: KindLinux, App: "dns", Port: 70000}, "port:"},
+		{Spec{Name: "../../../../tmp/x", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: "a/b", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: ".hidden", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: "-o", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: "a b", Kind: KindNative, App: "dns"}, "name:"},
 	} {
 		err := tc.spec.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%+v: Validate = %v, want it to start with %q", tc.spec, err, tc.want)
+		}
+	}
+	for _, name := range []string{"osv", "osv-2", "Linux_6.1", "a@256MiB"} {
+		if err := (Spec{Name: name, Kind: KindNative, App: "dns"}).Validate(); err != nil {
+			t.Errorf("name %q: %v", name, err)
 		}
 	}
 	// An optional target with a missing image validates, and is skipped.

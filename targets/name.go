@@ -1,0 +1,33 @@
+package targets
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// nameRE is what a target's (or a workload's) name may be: it becomes
+// part of file names in the result directory (console/NAME-...log,
+// hist/...), so it holds no path separator, and starts with neither a dot
+// (no "..", no hidden file) nor a dash (no option to a tool).
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+
+// MaxNameLen bounds a name: with the workload and repeat it makes a file
+// name, which the file system bounds (255 bytes).
+const MaxNameLen = 64
+
+// CheckName reports why name cannot label results: a name is letters,
+// digits, '.', '_' and '-', not starting with '.' or '-', at most
+// MaxNameLen bytes.
+func CheckName(name string) error {
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%q: at most %d characters", name, MaxNameLen)
+	}
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%q: want letters, digits, '.', '_' and '-', not starting with '.' or '-' (it names files in the result directory)", name)
+	}
+	return nil
+}
+
+// memorySweepName matches the label an experiment's memory sweep gives a
+// target (NAME@256MiB), which Validate accepts as NAME.
+var memorySweepName = regexp.MustCompile(`^(.*)@[0-9]+MiB$`)
