@@ -57,6 +57,9 @@ func TestLoadGoodConfigFillsDefaults(t *testing.T) {
 // file, the line and the field.
 func TestBadConfigs(t *testing.T) {
 	os.Unsetenv("UKBENCH_TEST_NO_SUCH_IMAGE")
+	queries := filepath.Join(t.TempDir(), "queries.txt")
+	os.WriteFile(queries, []byte("www.example.com A\nmail.example.com NOTATYPE\n"), 0o644)
+	t.Setenv("UKBENCH_TEST_BAD_QUERIES", queries)
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
@@ -104,6 +107,17 @@ func TestBadConfigs(t *testing.T) {
 		{"name starting with a dot", "name: b", "name: .b", `:9: targets[1].name: ".b"`},
 		{"name starting with a dash", "name: b", "name: -b", `:9: targets[1].name: "-b"`},
 		{"workload name leaving", "kind: dns", "kind: dns\n    name: ../w", `:14: workloads[0].name: "../w"`},
+		// Values passed on to other programs are checked for what they may be.
+		{"nic with options", "memory_mib: 256", "memory_mib: 256\n  nic: \"virtio-net-pci,romfile=/etc/shadow\"", `:6: vm.nic: "virtio-net-pci,romfile=/etc/shadow": want a QEMU NIC model name`},
+		{"kernel_package as an option", "kind: native\n    app: http", "kind: linux\n    app: http\n    kernel_package: \"-o=APT::Get::Print-URIs=1\"", `:12: targets[1].kernel_package: "-o=APT::Get::Print-URIs=1": not a Debian package name`},
+		{"cmdline with NUL", "kind: native\n    app: http", "kind: osv\n    app: http\n    optional: true\n    image: /no/such/usr.img\n    cmdline: \"/ukbench serve http\\0x\"", `:14: targets[1].cmdline: "/ukbench serve http\x00x": holds a NUL byte`},
+		{"http path with CRLF", "rates: 100:300:100", "rates: 100:300:100\n    path: \"/\\r\\nX-Injected: 1\"", ":18: workloads[1].path:"},
+		// Checked with the config, not after a guest has booted.
+		{"image path with CR/LF", "kind: native\n    app: http", "kind: osv\n    app: http\n    optional: true\n    image: \"/no/such\\r\\nusr.img\"\n    cmdline: x", `:13: targets[1].image: "/no/such\r\nusr.img": holds a carriage return`},
+		{"queries path with LF", "step: 1s", "step: 1s\n    queries: \"/tmp/q\\n.txt\"", ":16: workloads[0].queries:"},
+		{"output with LF", "repeats: 2", "repeats: 2\noutput: \"out\\nx\"", ":3: output:"},
+		{"host_cpus beyond the host", "name: b\n    kind: native", "name: b\n    host_cpus: [99]\n    kind: native", ":10: targets[1].host_cpus: CPU 99: this host lets ukbench use CPUs"},
+		{"bad queries line", "step: 1s", "step: 1s\n    queries: ${UKBENCH_TEST_BAD_QUERIES}", ":16: workloads[0].queries: bad query file: " + queries + ":2: \"NOTATYPE\" is not a DNS record type"},
 		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

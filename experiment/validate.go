@@ -3,7 +3,6 @@ package experiment
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -19,6 +18,11 @@ import (
 // WHAT" (FIELD a path such as targets[1].app, which Load turns into a file
 // line).
 func (c *Config) Validate() error {
+	for _, f := range []struct{ field, path string }{{"output", c.Output}, {"name", c.Name}} {
+		if strings.ContainsAny(f.path, "\x00\r\n") {
+			return fielderr.Errorf(f.field, "%q: holds a NUL or a line break, which a file name cannot", f.path)
+		}
+	}
 	if c.Repeats < 1 || c.Repeats > 1000 {
 		return fielderr.Errorf("repeats", "%d: want 1 to 1000", c.Repeats)
 	}
@@ -183,8 +187,9 @@ func (w Workload) validate() error {
 		return fielderr.Errorf("connections", "%d: want 1 to %d", w.Connections, loadgen.MaxConnections)
 	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
 		return fielderr.Errorf("expect_body_size", "%d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
-	case !strings.HasPrefix(w.Path, "/"):
-		return fielderr.Errorf("path", "%q: want an absolute path such as /", w.Path)
+	}
+	if err := loadgen.CheckRequestPath(w.Path); err != nil {
+		return fielderr.Wrap("path", err)
 	}
 	if w.Kind == servers.DNS && (w.NewConnection || w.ExpectBodySize != nil) {
 		return fielderr.Errorf("new_connection/expect_body_size", "only for http workloads")
@@ -195,11 +200,16 @@ func (w Workload) validate() error {
 	if w.Kind == servers.DNS && w.Transport != loadgen.TransportUDP && w.Transport != loadgen.TransportTCP {
 		return fielderr.Errorf("transport", "%q: want udp or tcp", w.Transport)
 	}
+	if strings.ContainsAny(w.Queries, "\x00\r\n") {
+		return fielderr.Errorf("queries", "%q: holds a NUL or a line break, which a file name cannot", w.Queries)
+	}
 	if w.Queries != "" {
 		if w.Kind != servers.DNS {
 			return fielderr.Errorf("queries", "only for dns workloads")
 		}
-		if _, err := os.Stat(w.Queries); err != nil {
+		// Read whole now: a bad line is found before anything boots,
+		// not by the run that needs it.
+		if _, err := loadgen.LoadDNSQueries(w.Queries); err != nil {
 			return fielderr.Wrap("queries", err)
 		}
 	}

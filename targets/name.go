@@ -3,6 +3,9 @@ package targets
 import (
 	"fmt"
 	"regexp"
+	"strings"
+
+	"github.com/ukbench/ukbench/internal/fielderr"
 )
 
 // nameRE is what a target's (or a workload's) name may be: it becomes
@@ -31,3 +34,30 @@ func CheckName(name string) error {
 // memorySweepName matches the label an experiment's memory sweep gives a
 // target (NAME@256MiB), which Validate accepts as NAME.
 var memorySweepName = regexp.MustCompile(`^(.*)@[0-9]+MiB$`)
+
+// checkText reports a field whose text cannot go where it goes: a NUL, CR
+// or LF in a path (QEMU's command line, a file name in the result), in the
+// OSv command line (written into the image: a C string, one line), or in
+// the readiness line or probe (one console line, one DNS name, one HTTP
+// request line).
+func checkText(s Spec) error {
+	for _, f := range []struct{ field, value string }{
+		{"image", s.Image}, {"kernel_root", s.KernelRoot}, {"cmdline", s.Cmdline},
+		{"ready_line", s.ReadyLine}, {"probe_name", s.ProbeName}, {"probe_path", s.ProbePath},
+	} {
+		if i := strings.IndexAny(f.value, "\x00\r\n"); i >= 0 {
+			return fielderr.Errorf(f.field, "%q: holds %s, which it cannot", f.value, controlName(f.value[i]))
+		}
+	}
+	return nil
+}
+
+func controlName(c byte) string {
+	switch c {
+	case 0:
+		return "a NUL byte"
+	case '\r':
+		return "a carriage return"
+	}
+	return "a line break"
+}

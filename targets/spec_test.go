@@ -42,10 +42,24 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		{Spec{Name: ".hidden", Kind: KindNative, App: "dns"}, "name:"},
 		{Spec{Name: "-o", Kind: KindNative, App: "dns"}, "name:"},
 		{Spec{Name: "a b", Kind: KindNative, App: "dns"}, "name:"},
+		// What goes to other programs is checked for what it may be.
+		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "-o=APT::Get::Download-Only=false"}, "kernel_package:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "Linux-Image"}, "kernel_package:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "linux-image-amd64 x"}, "kernel_package:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf, Cmdline: "/ukbench serve\x00http"}, "cmdline:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf, Cmdline: "/ukbench serve\nhttp"}, "cmdline:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf + "\r\nx", Cmdline: "x", Optional: true}, "image:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelRoot: "/k\nx"}, "kernel_root:"},
+		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{NIC: "virtio-net-pci,romfile=/etc/shadow"}}, "vm.nic:"},
 	} {
 		err := tc.spec.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%+v: Validate = %v, want it to start with %q", tc.spec, err, tc.want)
+		}
+	}
+	for _, pkg := range []string{"linux-image-amd64", "linux-image-6.1.0-28-cloud-amd64", "linux-image-6.12+bpo-amd64"} {
+		if err := (Spec{Kind: KindLinux, App: "dns", KernelPackage: pkg}).Validate(); err != nil {
+			t.Errorf("kernel_package %q: %v", pkg, err)
 		}
 	}
 	for _, name := range []string{"osv", "osv-2", "Linux_6.1", "a@256MiB"} {
