@@ -118,6 +118,7 @@ func TestBadConfigs(t *testing.T) {
 		{"output with LF", "repeats: 2", "repeats: 2\noutput: \"out\\nx\"", ":3: output:"},
 		{"host_cpus beyond the host", "name: b\n    kind: native", "name: b\n    host_cpus: [99]\n    kind: native", ":10: targets[1].host_cpus: CPU 99: this host lets ukbench use CPUs"},
 		{"bad queries line", "step: 1s", "step: 1s\n    queries: ${UKBENCH_TEST_BAD_QUERIES}", ":16: workloads[0].queries: bad query file: " + queries + ":2: \"NOTATYPE\" is not a DNS record type"},
+		{"a choice of fields has a line", "kind: native\n    app: http", "kind: linux\n    app: http\n    kernel_root: /k\n    kernel_package: linux-image-amd64", ":12: targets[1].image/kernel_root/kernel_package: give at most one"},
 		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -282,9 +282,9 @@ func mappingValues(n ast.Node) []*ast.MappingValueNode {
 
 // Locate turns a validation error into FILE:LINE: FIELD: WHAT, with the
 // line of the field its *fielderr.Error names (or of that field's nearest
-// parent that is present in data). It wraps ErrConfig and err. An error
-// without a field, or whose field is a choice among several
-// ("kernel/disk"), gets no line.
+// parent that is present in data; for a choice among several fields,
+// "kernel/disk", the first of them that data sets). It wraps ErrConfig and
+// err. An error without a field gets no line.
 func Locate(file string, data []byte, err error) error {
 	if err == nil {
 		return nil
@@ -298,16 +298,31 @@ func Locate(file string, data []byte, err error) error {
 }
 
 // lineOf finds the line of a field path such as targets, [1], vm, cpus,
-// falling back to its parents.
+// falling back to its parents. A step that is a choice among fields
+// (image/kernel_root) is the first of them the document sets.
 func lineOf(data []byte, path []string) int {
-	for _, step := range path {
-		if strings.Contains(step, "/") {
-			return 0 // several fields: no one line
-		}
-	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return 0
+	}
+	path = append([]string(nil), path...)
+	doc := &Doc{f: f}
+	for i, step := range path {
+		if !strings.Contains(step, "/") {
+			continue
+		}
+		chosen := ""
+		for _, alt := range strings.Split(step, "/") {
+			if doc.Has(append(append([]string(nil), path[:i]...), alt)...) {
+				chosen = alt
+				break
+			}
+		}
+		if chosen == "" {
+			path = path[:i] // none set: the line of what holds them
+			break
+		}
+		path[i] = chosen
 	}
 	for ; len(path) > 0; path = path[:len(path)-1] {
 		b := (&yaml.PathBuilder{}).Root()

@@ -53,7 +53,9 @@ func TestLocateFindsTheFieldOrItsParent(t *testing.T) {
 		{[]string{"targets", "[1]", "vm", "cpus"}, "c.yaml:6: targets[1].vm.cpus: bad"},
 		{[]string{"targets", "[0]", "vm", "cpus"}, "c.yaml:3: targets[0].vm.cpus: bad"}, // absent: its parent's line
 		{[]string{"name"}, "c.yaml:1: name: bad"},
-		{[]string{"targets", "[1]", "kind/vm"}, "c.yaml: targets[1].kind/vm: bad"}, // a choice of fields: no line
+		{[]string{"targets", "[1]", "kind/vm"}, "c.yaml:4: targets[1].kind/vm: bad"},       // a choice of fields: the first one set
+		{[]string{"targets", "[1]", "image/vm"}, "c.yaml:6: targets[1].image/vm: bad"},     // vm is set (its value starts on line 6)
+		{[]string{"targets", "[1]", "image/disk"}, "c.yaml:4: targets[1].image/disk: bad"}, // none set: the line of what holds them
 	} {
 		fe := &fielderr.Error{Path: tc.path, Err: errors.New("bad")}
 		err := Locate("c.yaml", []byte(doc), fmt.Errorf("%w", fe))
