@@ -15,20 +15,28 @@ import (
 // starts), checked with the config rather than when the pinning fails
 // after a boot.
 func checkHostCPUs(cpus []int) error {
-	var set unix.CPUSet
-	known := unix.SchedGetaffinity(0, &set) == nil
+	set, known := &startCPUs, startCPUsKnown
 	for _, c := range cpus {
 		switch {
 		case c < 0:
 			return fielderr.Errorf("host_cpus", "%d: want CPU numbers ≥ 0", c)
 		case known && (c >= 8*len(set) || !set.IsSet(c)):
-			return fielderr.Errorf("host_cpus", "CPU %d: this host lets ukbench use CPUs %s", c, cpuList(&set))
+			return fielderr.Errorf("host_cpus", "CPU %d: this host lets ukbench use CPUs %s", c, cpuList(set))
 		case !known && c >= runtime.NumCPU():
 			return fielderr.Errorf("host_cpus", "CPU %d: this host has CPUs 0 to %d", c, runtime.NumCPU()-1)
 		}
 	}
 	return nil
 }
+
+// startCPUs are the CPUs the process could run on when it started: taken
+// before any thread is pinned (the experiment pins its generator's
+// threads), as runtime.NumCPU is.
+var startCPUs, startCPUsKnown = func() (unix.CPUSet, bool) {
+	var set unix.CPUSet
+	err := unix.SchedGetaffinity(0, &set)
+	return set, err == nil
+}()
 
 // cpuList writes a CPU set as Linux does: 0-3,6.
 func cpuList(set *unix.CPUSet) string {
