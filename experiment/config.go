@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/targets"
@@ -94,6 +96,9 @@ type Duration time.Duration
 // UnmarshalText parses a Go duration ("500ms", "10s").
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
+	if _, nerr := strconv.ParseFloat(string(b), 64); err != nil && nerr == nil && v == 0 && string(b) != "0" {
+		return fmt.Errorf("%q: want a duration with its unit, such as %ss or %sms", b, b, b)
+	}
 	if err != nil {
 		return fmt.Errorf("%q: want a duration such as 500ms or 10s", b)
 	}
@@ -126,14 +131,69 @@ func Load(path string) (*Config, []byte, error) {
 		c.Workloads[i].Queries = os.ExpandEnv(c.Workloads[i].Queries)
 	}
 	c.Output = os.ExpandEnv(c.Output)
-	c.fillDefaults(path)
+	doc := yamlstrict.Parse(data)
+	if err := c.explicitZeros(doc.Has); err != nil {
+		return nil, nil, yamlstrict.Locate(path, data, err)
+	}
+	c.fillDefaults(path, doc.Has)
 	if err := c.Validate(); err != nil {
 		return nil, nil, yamlstrict.Locate(path, data, err)
 	}
 	return &c, data, nil
 }
 
-func (c *Config) fillDefaults(path string) {
+// explicitZeros reports a field the file sets to 0 where 0 means nothing
+// (repeats: 0, step: 0s, vm.cpus: 0, ...): fillDefaults would take it for
+// "not set" and run the default. has says whether the file sets a field.
+// Where 0 has a meaning (warmup: 0s, none; slo_p99: 0s, no SLO; seed: 0, a
+// seed), fillDefaults keeps it.
+func (c *Config) explicitZeros(has func(path ...string) bool) error {
+	switch {
+	case c.Repeats == 0 && has("repeats"):
+		return fielderr.Errorf("repeats", "0: want 1 to 1000 (leave it out for 3)")
+	case c.BootTimeout == 0 && has("boot_timeout"):
+		return fielderr.Errorf("boot_timeout", "0s: want a positive duration (leave it out for the default: 60s under KVM, 300s under TCG)")
+	}
+	if err := c.VM.ExplicitZeros(func(f string) bool { return has("vm", f) }); err != nil {
+		return fielderr.In(err, "vm")
+	}
+	for i, t := range c.Targets {
+		if err := t.ExplicitZeros(func(p ...string) bool { return has(append([]string{"targets", fielderr.Index(i)}, p...)...) }); err != nil {
+			return fielderr.In(err, "targets", fielderr.Index(i))
+		}
+	}
+	for i, w := range c.Workloads {
+		set := func(f string) bool { return has("workloads", fielderr.Index(i), f) }
+		var err error
+		switch {
+		case w.Step == 0 && set("step"):
+			err = fielderr.Errorf("step", "0s: want a positive duration (leave it out for %v)", loadgen.DefaultStep)
+		case w.Timeout == 0 && set("timeout"):
+			err = fielderr.Errorf("timeout", "0s: want a positive duration (leave it out for %v)", loadgen.DefaultTimeout)
+		case w.LateAfter == 0 && set("late_after"):
+			err = fielderr.Errorf("late_after", "0s: want a positive duration (leave it out for %v)", loadgen.DefaultLimits.LateAfter)
+		case w.MaxLate == 0 && set("max_late"):
+			err = fielderr.Errorf("max_late", "0: want a fraction above 0, at most 1 (leave it out for %g)", loadgen.DefaultLimits.MaxLateFraction)
+		case w.MinAchieved == 0 && set("min_achieved"):
+			err = fielderr.Errorf("min_achieved", "0: want a fraction above 0, at most 1 (leave it out for %g)", loadgen.DefaultCriteria.MinAchieved)
+		case w.Bisect == 0 && set("bisect"):
+			err = fielderr.Errorf("bisect", "0: want 1 or more bisection steps (leave it out for %d; find_max: false searches none)", loadgen.DefaultBisectSteps)
+		case w.Sockets == 0 && set("sockets"):
+			err = fielderr.Errorf("sockets", "0: want 1 to %d (leave it out for %d)", loadgen.MaxDNSSockets, loadgen.DefaultDNSSockets)
+		case w.Connections == 0 && set("connections"):
+			err = fielderr.Errorf("connections", "0: want 1 to %d (leave it out for %d)", loadgen.MaxConnections, loadgen.DefaultConnections)
+		case w.Rates == "" && set("rates"):
+			err = fielderr.Errorf("rates", "empty: want rates such as 1000:10000:1000 (leave it out for %s)", loadgen.DefaultRates)
+		}
+		if err != nil {
+			return fielderr.In(err, "workloads", fielderr.Index(i))
+		}
+	}
+	return nil
+}
+
+// fillDefaults fills what the file leaves out (has says what it sets).
+func (c *Config) fillDefaults(path string, has func(path ...string) bool) {
 	if c.Name == "" {
 		c.Name = trimExt(filepath.Base(path))
 	}
@@ -146,13 +206,14 @@ func (c *Config) fillDefaults(path string) {
 	c.VM = c.VM.WithDefaults()
 	for i := range c.Workloads {
 		w := &c.Workloads[i]
+		set := func(f string) bool { return has("workloads", fielderr.Index(i), f) }
 		if w.Rates == "" {
 			w.Rates = loadgen.DefaultRates
 		}
 		if w.Step == 0 {
 			w.Step = Duration(loadgen.DefaultStep)
 		}
-		if w.Warmup == 0 {
+		if w.Warmup == 0 && !set("warmup") { // warmup: 0s is none
 			w.Warmup = Duration(loadgen.DefaultWarmup)
 		}
 		if w.Arrivals == "" {
@@ -161,10 +222,10 @@ func (c *Config) fillDefaults(path string) {
 		if w.Timeout == 0 {
 			w.Timeout = Duration(loadgen.DefaultTimeout)
 		}
-		if w.Seed == 0 {
+		if w.Seed == 0 && !set("seed") { // seed: 0 is a seed
 			w.Seed = loadgen.DefaultSeed
 		}
-		if w.SLOP99 == 0 {
+		if w.SLOP99 == 0 && !set("slo_p99") { // slo_p99: 0s is no SLO (README)
 			w.SLOP99 = Duration(loadgen.DefaultCriteria.SLOP99)
 		}
 		if w.LateAfter == 0 {

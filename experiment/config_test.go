@@ -57,12 +57,18 @@ func TestLoadGoodConfigFillsDefaults(t *testing.T) {
 // file, the line and the field.
 func TestBadConfigs(t *testing.T) {
 	os.Unsetenv("UKBENCH_TEST_NO_SUCH_IMAGE")
+	queries := filepath.Join(t.TempDir(), "queries.txt")
+	os.WriteFile(queries, []byte("www.example.com A\nmail.example.com NOTATYPE\n"), 0o644)
+	t.Setenv("UKBENCH_TEST_BAD_QUERIES", queries)
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
 		{"unknown key", "repeats: 2", "repeats: 2\nrepeat: 3", `:3: unknown field "repeat"`},
-		{"wrong type", "repeats: 2", "repeats: two", ":2:"},
-		{"bad duration", "step: 1s", "step: soon", `:15: "soon": want a duration`},
+		{"wrong type", "repeats: 2", "repeats: two", `:2: repeats: want an integer, not "two"`},
+		{"bad duration", "step: 1s", "step: soon", `:15: workloads[0].step: "soon": want a duration`},
+		{"duration without unit", "step: 1s", "step: 10", `:15: workloads[0].step: "10": want a duration with its unit, such as 10s`},
+		{"rates as a list", "rates: 1000,2000", "rates: [1000, 2000]", ":14: workloads[0].rates: want a single value, not a list"},
+		{"unknown workload key", "step: 1s", "stepp: 1s", `:15: workloads[0]: unknown field "stepp"`},
 		{"impossible repeats", "repeats: 2", "repeats: -1", ":2: repeats: -1: want 1 to 1000"},
 		{"unknown kind", "kind: native\n    app: http", "kind: xen\n    app: http", ":10: targets[1].kind: \"xen\": want osv, linux or native"},
 		{"bad app", "app: http", "app: gopher", ":11: targets[1].app"},
@@ -78,6 +84,41 @@ func TestBadConfigs(t *testing.T) {
 		{"bad body size", "rates: 100:300:100", "rates: 100:300:100\n    expect_body_size: -1", ":18: workloads[1].expect_body_size: -1: want a byte count above 0"},
 		{"too many connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 5000", ":18: workloads[1].connections: 5000: want 1 to 4096"},
 		{"transport on http", "rates: 100:300:100", "rates: 100:300:100\n    transport: tcp", ":18: workloads[1].transport: only for dns workloads"},
+		// An explicit zero where 0 means nothing is an error, not the default.
+		{"zero repeats", "repeats: 2", "repeats: 0", ":2: repeats: 0: want 1 to 1000"},
+		{"zero step", "step: 1s", "step: 0s", ":15: workloads[0].step: 0s: want a positive duration"},
+		{"zero step number", "step: 1s", "step: 0", ":15: workloads[0].step: 0s: want a positive duration"},
+		{"zero cpus", "cpus: 1", "cpus: 0", ":4: vm.cpus: 0: want 1 to 255"},
+		{"zero memory", "memory_mib: 256", "memory_mib: 0", ":5: vm.memory_mib: 0: want at least 32"},
+		{"zero sockets", "step: 1s", "step: 1s\n    sockets: 0", ":16: workloads[0].sockets: 0: want 1 to 1024"},
+		{"zero connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 0", ":18: workloads[1].connections: 0: want 1 to 4096"},
+		{"zero timeout", "step: 1s", "step: 1s\n    timeout: 0s", ":16: workloads[0].timeout: 0s"},
+		{"zero min_achieved", "step: 1s", "step: 1s\n    min_achieved: 0", ":16: workloads[0].min_achieved: 0"},
+		{"zero late_after", "step: 1s", "step: 1s\n    late_after: 0s", ":16: workloads[0].late_after: 0s"},
+		{"zero max_late", "step: 1s", "step: 1s\n    max_late: 0", ":16: workloads[0].max_late: 0"},
+		{"zero bisect", "step: 1s", "step: 1s\n    bisect: 0", ":16: workloads[0].bisect: 0"},
+		{"empty rates", "rates: 1000,2000", `rates: ""`, ":14: workloads[0].rates: empty"},
+		{"zero boot_timeout", "repeats: 2", "repeats: 2\nboot_timeout: 0s", ":3: boot_timeout: 0s"},
+		{"zero port", "name: b\n    kind: native", "name: b\n    port: 0\n    kind: native", ":10: targets[1].port: 0: want 1 to 65535"},
+		{"zero dns_sockets", "name: b\n    kind: native", "name: b\n    dns_sockets: 0\n    kind: native", ":10: targets[1].dns_sockets: 0: want 1 to 256"},
+		// Names label files in the result directory: they must stay in it.
+		{"name leaving the result directory", "name: b", "name: ../../../../tmp/x", `:9: targets[1].name: "../../../../tmp/x": want letters, digits`},
+		{"name with a slash", "name: b", "name: a/b", `:9: targets[1].name: "a/b"`},
+		{"name starting with a dot", "name: b", "name: .b", `:9: targets[1].name: ".b"`},
+		{"name starting with a dash", "name: b", "name: -b", `:9: targets[1].name: "-b"`},
+		{"workload name leaving", "kind: dns", "kind: dns\n    name: ../w", `:14: workloads[0].name: "../w"`},
+		// Values passed on to other programs are checked for what they may be.
+		{"nic with options", "memory_mib: 256", "memory_mib: 256\n  nic: \"virtio-net-pci,romfile=/etc/shadow\"", `:6: vm.nic: "virtio-net-pci,romfile=/etc/shadow": want a QEMU NIC model name`},
+		{"kernel_package as an option", "kind: native\n    app: http", "kind: linux\n    app: http\n    kernel_package: \"-o=APT::Get::Print-URIs=1\"", `:12: targets[1].kernel_package: "-o=APT::Get::Print-URIs=1": not a Debian package name`},
+		{"cmdline with NUL", "kind: native\n    app: http", "kind: osv\n    app: http\n    optional: true\n    image: /no/such/usr.img\n    cmdline: \"/ukbench serve http\\0x\"", `:14: targets[1].cmdline: "/ukbench serve http\x00x": holds a NUL byte`},
+		{"http path with CRLF", "rates: 100:300:100", "rates: 100:300:100\n    path: \"/\\r\\nX-Injected: 1\"", ":18: workloads[1].path:"},
+		// Checked with the config, not after a guest has booted.
+		{"image path with CR/LF", "kind: native\n    app: http", "kind: osv\n    app: http\n    optional: true\n    image: \"/no/such\\r\\nusr.img\"\n    cmdline: x", `:13: targets[1].image: "/no/such\r\nusr.img": holds a carriage return`},
+		{"queries path with LF", "step: 1s", "step: 1s\n    queries: \"/tmp/q\\n.txt\"", ":16: workloads[0].queries:"},
+		{"output with LF", "repeats: 2", "repeats: 2\noutput: \"out\\nx\"", ":3: output:"},
+		{"host_cpus beyond the host", "name: b\n    kind: native", "name: b\n    host_cpus: [99]\n    kind: native", ":10: targets[1].host_cpus: CPU 99: this host lets ukbench use CPUs"},
+		{"bad queries line", "step: 1s", "step: 1s\n    queries: ${UKBENCH_TEST_BAD_QUERIES}", ":16: workloads[0].queries: bad query file: " + queries + ":2: \"NOTATYPE\" is not a DNS record type"},
+		{"a choice of fields has a line", "kind: native\n    app: http", "kind: linux\n    app: http\n    kernel_root: /k\n    kernel_package: linux-image-amd64", ":12: targets[1].image/kernel_root/kernel_package: give at most one"},
 		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +131,27 @@ func TestBadConfigs(t *testing.T) {
 				t.Errorf("Load = %v\nwant an ErrConfig naming %s and containing %q", err, p, tc.want)
 			}
 		})
+	}
+}
+
+// TestExplicitZeroMeansWhatTheREADMESays: where 0 has a meaning, an
+// explicit 0 is kept (slo_p99: 0s is no SLO, warmup: 0s none, seed: 0 a
+// seed), while a field left out takes its default.
+func TestExplicitZeroMeansWhatTheREADMESays(t *testing.T) {
+	c, _, err := Load(writeConfig(t, strings.Replace(goodConfig, "step: 1s", "step: 1s\n    slo_p99: 0s\n    warmup: 0s\n    seed: 0", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Workloads[0]
+	if w.SLOP99 != 0 || w.Warmup != 0 || w.Seed != 0 {
+		t.Errorf("explicit zeros: slo_p99 %v, warmup %v, seed %d; want all 0", w.SLOP99.D(), w.Warmup.D(), w.Seed)
+	}
+	if sc, err := sweepConfig(w); err != nil || sc.Criteria.SLOP99 != 0 || sc.Warmup != 0 {
+		t.Errorf("sweep: %+v, %v; want no SLO and no warm-up", sc, err)
+	}
+	d := c.Workloads[1]
+	if d.SLOP99.D() != 100*time.Millisecond || d.Warmup.D() != 2*time.Second || d.Seed != 1 || c.Repeats != 2 {
+		t.Errorf("defaults: %+v", d)
 	}
 }
 

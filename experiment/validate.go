@@ -3,7 +3,6 @@ package experiment
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -19,6 +18,11 @@ import (
 // WHAT" (FIELD a path such as targets[1].app, which Load turns into a file
 // line).
 func (c *Config) Validate() error {
+	for _, f := range []struct{ field, path string }{{"output", c.Output}, {"name", c.Name}} {
+		if strings.ContainsAny(f.path, "\x00\r\n") {
+			return fielderr.Errorf(f.field, "%q: holds a NUL or a line break, which a file name cannot", f.path)
+		}
+	}
 	if c.Repeats < 1 || c.Repeats > 1000 {
 		return fielderr.Errorf("repeats", "%d: want 1 to 1000", c.Repeats)
 	}
@@ -81,6 +85,11 @@ func (c *Config) validateTarget(t targets.Spec, names map[string]bool) error {
 	if !reflect.ValueOf(t.VM).IsZero() {
 		return fielderr.Errorf("vm", "every guest shares the experiment's vm; set the shape there")
 	}
+	if t.Name != "" {
+		if err := targets.CheckName(t.Name); err != nil {
+			return fielderr.Wrap("name", err)
+		}
+	}
 	if names[t.Label()] {
 		return fielderr.Errorf("name", "%q is used twice (give each target a name)", t.Label())
 	}
@@ -97,6 +106,11 @@ func (c *Config) validateTarget(t targets.Spec, names map[string]bool) error {
 // validateWorkload checks one entry of workloads (names: the labels of
 // those before it).
 func (c *Config) validateWorkload(w Workload, names map[string]bool) error {
+	if w.Name != "" {
+		if err := targets.CheckName(w.Name); err != nil {
+			return fielderr.Wrap("name", err)
+		}
+	}
 	if err := w.validate(); err != nil {
 		return err
 	}
@@ -173,8 +187,9 @@ func (w Workload) validate() error {
 		return fielderr.Errorf("connections", "%d: want 1 to %d", w.Connections, loadgen.MaxConnections)
 	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
 		return fielderr.Errorf("expect_body_size", "%d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
-	case !strings.HasPrefix(w.Path, "/"):
-		return fielderr.Errorf("path", "%q: want an absolute path such as /", w.Path)
+	}
+	if err := loadgen.CheckRequestPath(w.Path); err != nil {
+		return fielderr.Wrap("path", err)
 	}
 	if w.Kind == servers.DNS && (w.NewConnection || w.ExpectBodySize != nil) {
 		return fielderr.Errorf("new_connection/expect_body_size", "only for http workloads")
@@ -185,11 +200,16 @@ func (w Workload) validate() error {
 	if w.Kind == servers.DNS && w.Transport != loadgen.TransportUDP && w.Transport != loadgen.TransportTCP {
 		return fielderr.Errorf("transport", "%q: want udp or tcp", w.Transport)
 	}
+	if strings.ContainsAny(w.Queries, "\x00\r\n") {
+		return fielderr.Errorf("queries", "%q: holds a NUL or a line break, which a file name cannot", w.Queries)
+	}
 	if w.Queries != "" {
 		if w.Kind != servers.DNS {
 			return fielderr.Errorf("queries", "only for dns workloads")
 		}
-		if _, err := os.Stat(w.Queries); err != nil {
+		// Read whole now: a bad line is found before anything boots,
+		// not by the run that needs it.
+		if _, err := loadgen.LoadDNSQueries(w.Queries); err != nil {
 			return fielderr.Wrap("queries", err)
 		}
 	}

@@ -26,6 +26,9 @@ func LoadSpec(path string) (Spec, error) {
 		return Spec{}, err
 	}
 	s.ExpandPaths()
+	if err := s.ExplicitZeros(yamlstrict.Parse(data).Has); err != nil {
+		return Spec{}, yamlstrict.Locate(path, data, err)
+	}
 	if err := s.Validate(); err != nil {
 		return Spec{}, yamlstrict.Locate(path, data, err)
 	}

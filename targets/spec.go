@@ -110,6 +110,15 @@ func (s Spec) GuestPort() int {
 // Paths are checked to exist unless the target is optional (then
 // Available says whether it can run).
 func (s Spec) Validate() error {
+	if s.Name != "" {
+		name := s.Name
+		if m := memorySweepName.FindStringSubmatch(name); m != nil {
+			name = m[1]
+		}
+		if err := CheckName(name); err != nil {
+			return fielderr.Wrap("name", err)
+		}
+	}
 	switch s.Kind {
 	case KindOSv, KindLinux, KindNative:
 	default:
@@ -145,10 +154,18 @@ func (s Spec) Validate() error {
 		if n > 1 {
 			return fielderr.Errorf("image/kernel_root/kernel_package", "give at most one")
 		}
+		if s.KernelPackage != "" {
+			if err := linuximage.CheckPackageName(s.KernelPackage); err != nil {
+				return fielderr.Wrap("kernel_package", err)
+			}
+		}
 	case KindNative:
 		if s.Image != "" || s.Cmdline != "" || s.KernelRoot != "" || s.KernelPackage != "" {
 			return fielderr.Errorf("image/cmdline/kernel", "not for native targets")
 		}
+	}
+	if err := checkText(s); err != nil {
+		return err
 	}
 	if s.Port < 0 || s.Port > 65535 {
 		return fielderr.Errorf("port", "%d: want 1 to 65535", s.Port)
@@ -156,10 +173,8 @@ func (s Spec) Validate() error {
 	if s.DNSSockets < 0 || s.DNSSockets > servers.MaxDNSSockets {
 		return fielderr.Errorf("dns_sockets", "%d: want 1 to %d", s.DNSSockets, servers.MaxDNSSockets)
 	}
-	for _, c := range s.HostCPUs {
-		if c < 0 {
-			return fielderr.Errorf("host_cpus", "%d: want CPU numbers ≥ 0", c)
-		}
+	if err := checkHostCPUs(s.HostCPUs); err != nil {
+		return err
 	}
 	if s.Kind != KindNative {
 		if err := s.VM.Validate(); err != nil {

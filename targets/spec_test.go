@@ -37,10 +37,34 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{Network: "tap", Bridge: "br0", GuestIP: "10.0.0.2"}}, "vm.guest_ip:"},
 		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{CPUs: 300}}, "vm.cpus:"},
 		{Spec{Kind: KindLinux, App: "dns", Port: 70000}, "port:"},
+		{Spec{Name: "../../../../tmp/x", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: "a/b", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: ".hidden", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: "-o", Kind: KindNative, App: "dns"}, "name:"},
+		{Spec{Name: "a b", Kind: KindNative, App: "dns"}, "name:"},
+		// What goes to other programs is checked for what it may be.
+		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "-o=APT::Get::Download-Only=false"}, "kernel_package:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "Linux-Image"}, "kernel_package:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "linux-image-amd64 x"}, "kernel_package:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf, Cmdline: "/ukbench serve\x00http"}, "cmdline:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf, Cmdline: "/ukbench serve\nhttp"}, "cmdline:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf + "\r\nx", Cmdline: "x", Optional: true}, "image:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelRoot: "/k\nx"}, "kernel_root:"},
+		{Spec{Kind: KindLinux, App: "dns", VM: VMShape{NIC: "virtio-net-pci,romfile=/etc/shadow"}}, "vm.nic:"},
 	} {
 		err := tc.spec.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%+v: Validate = %v, want it to start with %q", tc.spec, err, tc.want)
+		}
+	}
+	for _, pkg := range []string{"linux-image-amd64", "linux-image-6.1.0-28-cloud-amd64", "linux-image-6.12+bpo-amd64"} {
+		if err := (Spec{Kind: KindLinux, App: "dns", KernelPackage: pkg}).Validate(); err != nil {
+			t.Errorf("kernel_package %q: %v", pkg, err)
+		}
+	}
+	for _, name := range []string{"osv", "osv-2", "Linux_6.1", "a@256MiB"} {
+		if err := (Spec{Name: name, Kind: KindNative, App: "dns"}).Validate(); err != nil {
+			t.Errorf("name %q: %v", name, err)
 		}
 	}
 	// An optional target with a missing image validates, and is skipped.
@@ -69,6 +93,23 @@ func TestLoadSpecFile(t *testing.T) {
 	os.WriteFile(p, []byte("kind: osv\napp: http\nimage: ${UKBENCH_TEST_IMG}\n"), 0o644)
 	if s, err := LoadSpec(p); err != nil || s.Image != filepath.Join(dir, "usr.img") {
 		t.Errorf("env expansion: %+v, %v", s, err)
+	}
+}
+
+// TestLoadSpecRejectsExplicitZeros: 0 where it means nothing is an error
+// with its line, not the default.
+func TestLoadSpecRejectsExplicitZeros(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.yaml")
+	for _, tc := range []struct{ body, want string }{
+		{"kind: linux\napp: dns\nvm:\n  cpus: 0\n", ":4: vm.cpus: 0: want 1 to 255"},
+		{"kind: linux\napp: dns\nvm:\n  memory_mib: 0\n", ":4: vm.memory_mib: 0: want at least 32"},
+		{"kind: native\napp: dns\nport: 0\n", ":3: port: 0: want 1 to 65535"},
+		{"kind: native\napp: dns\ndns_sockets: 0\n", ":3: dns_sockets: 0: want 1 to 256"},
+	} {
+		os.WriteFile(p, []byte(tc.body), 0o644)
+		if _, err := LoadSpec(p); !errors.Is(err, yamlstrict.ErrConfig) || !strings.Contains(err.Error(), p+tc.want) {
+			t.Errorf("%q: LoadSpec = %v, want %q", tc.body, err, tc.want)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/ukbench/ukbench/internal/fielderr"
@@ -126,8 +127,25 @@ func (s Shape) Validate() error {
 	default:
 		return fielderr.Errorf("machine", "%q: want pc, q35 or microvm", s.Machine)
 	}
+	if !nicModelRE.MatchString(s.NIC) {
+		return fielderr.Errorf("nic", "%q: want a QEMU NIC model name such as virtio-net-pci or e1000 (lower case letters, digits and '-'; options are ukbench's)", s.NIC)
+	}
+	if s.Bridge != "" && !ifNameRE.MatchString(s.Bridge) {
+		return fielderr.Errorf("bridge", "%q: not a network interface name", s.Bridge)
+	}
+	if strings.ContainsAny(s.QEMU, "\x00\r\n") {
+		return fielderr.Errorf("qemu", "%q: a path holds no NUL or line break", s.QEMU)
+	}
 	return nil
 }
+
+// nicModelRE is a QEMU NIC model (-device's first word): a name, never
+// options (virtio-net-pci,romfile=/etc/shadow).
+var nicModelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// ifNameRE is a Linux network interface name (at most 15 bytes, no '/',
+// no white space), kept to the characters bridges are named with.
+var ifNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$`)
 
 // Config describes one guest: its Shape, and what it boots. The zero value
 // of an optional field takes the default named in its comment.
@@ -202,8 +220,11 @@ func (c Config) validate() error {
 	if (c.Kernel == "") == (c.Disk == "") {
 		return fielderr.Errorf("kernel/disk", "give exactly one of a kernel or a disk image")
 	}
-	for field, path := range map[string]string{"kernel": c.Kernel, "initrd": c.Initrd, "disk": c.Disk} {
-		if path == "" {
+	for field, path := range map[string]string{"kernel": c.Kernel, "initrd": c.Initrd, "disk": c.Disk, "console_log": c.ConsoleLog} {
+		if strings.ContainsAny(path, "\x00\r\n") {
+			return fielderr.Errorf(field, "%q: a path holds no NUL or line break", path)
+		}
+		if path == "" || field == "console_log" {
 			continue
 		}
 		if _, err := os.Stat(path); err != nil {
@@ -232,6 +253,9 @@ func (c Config) validate() error {
 			return fielderr.In(errors.New("ports out of range"), "forwards", fielderr.Index(i))
 		}
 	}
+	if strings.ContainsAny(c.Append, "\x00\r\n") {
+		return fielderr.Errorf("append", "%q: a kernel command line holds no NUL or line break", c.Append)
+	}
 	if strings.ContainsAny(c.Net.Tap, ", /") || len(c.Net.Tap) > 15 {
 		return fielderr.Errorf("tap", "%q: not a valid interface name", c.Net.Tap)
 	}
@@ -239,6 +263,20 @@ func (c Config) validate() error {
 		if cpu < 0 {
 			return fielderr.Errorf("host_cpus", "%d: want CPU numbers ≥ 0", cpu)
 		}
+	}
+	return nil
+}
+
+// ExplicitZeros reports a field the config file sets to 0 where 0 means
+// nothing (cpus, memory_mib): WithDefaults would take it for "not set"
+// and boot the default instead. has says whether the file sets a field of
+// the shape.
+func (s Shape) ExplicitZeros(has func(field string) bool) error {
+	switch {
+	case s.CPUs == 0 && has("cpus"):
+		return fielderr.Errorf("cpus", "0: want 1 to 255 (leave it out for 1)")
+	case s.MemoryMiB == 0 && has("memory_mib"):
+		return fielderr.Errorf("memory_mib", "0: want at least 32 (leave it out for 1024)")
 	}
 	return nil
 }

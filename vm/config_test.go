@@ -30,6 +30,13 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"bridge", func(c *Config) { c.Network = NetTap }},
 		{"network", func(c *Config) { c.Network = "bridge" }},
 		{"disk_format", func(c *Config) { c.Kernel, c.Disk, c.DiskFormat = "", k, "vmdk" }},
+		// Values that go onto QEMU's command line are names, never options.
+		{"nic", func(c *Config) { c.NIC = "virtio-net-pci,romfile=/etc/shadow" }},
+		{"nic", func(c *Config) { c.NIC = "e1000 " }},
+		{"bridge", func(c *Config) { c.Network, c.Bridge, c.GuestIP = NetTap, "br0,x=y", "10.0.0.2/24" }},
+		{"kernel", func(c *Config) { c.Kernel = k + "\r\nx" }},
+		{"console_log", func(c *Config) { c.ConsoleLog = "c\n.log" }},
+		{"append", func(c *Config) { c.Append = "console=ttyS0\x00x" }},
 	} {
 		c := good
 		tc.edit(&c)

@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,6 +136,33 @@ func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
 	return a, rates, nil
 }
 
+// checkKind checks the flags of one generator: counts whose 0 would mean
+// nothing (the library would take it for its default), and what an HTTP
+// request puts on the wire as it is (loadgen.CheckHTTPInput).
+func (f *loadFlags) checkKind(kind servers.Protocol) error {
+	if f.bisect == 0 {
+		return usageError("--bisect 0: want 1 or more bisection steps (leave out --find-max for none)")
+	}
+	if kind == servers.DNS {
+		if f.sockets < 1 || f.sockets > loadgen.MaxDNSSockets {
+			return usageError("--sockets %d: want 1 to %d", f.sockets, loadgen.MaxDNSSockets)
+		}
+		if _, port, err := net.SplitHostPort(f.server); err == nil {
+			if n, err := strconv.Atoi(port); err == nil && (n < 1 || n > 65535) {
+				return usageError("--server %s: port %d: want 1 to 65535", f.server, n)
+			}
+		}
+		return nil
+	}
+	if f.conns < 1 || f.conns > loadgen.MaxConnections {
+		return usageError("--connections %d: want 1 to %d", f.conns, loadgen.MaxConnections)
+	}
+	if err := loadgen.CheckHTTPInput(f.urlS, f.method, f.headers); err != nil {
+		return usageError("load %s: %v", kind, err)
+	}
+	return nil
+}
+
 func (f *loadFlags) limits() loadgen.Limits {
 	return loadgen.Limits{LateAfter: f.lateAfter, MaxLateFraction: f.maxLate, TimerSlack: f.slack}
 }
@@ -149,6 +178,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	arrivals, rates, err := lf.check()
 	if err != nil {
+		return err
+	}
+	if err := lf.checkKind(kind); err != nil {
 		return err
 	}
 	var gen loadgen.Generator

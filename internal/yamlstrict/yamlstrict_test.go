@@ -53,7 +53,9 @@ func TestLocateFindsTheFieldOrItsParent(t *testing.T) {
 		{[]string{"targets", "[1]", "vm", "cpus"}, "c.yaml:6: targets[1].vm.cpus: bad"},
 		{[]string{"targets", "[0]", "vm", "cpus"}, "c.yaml:3: targets[0].vm.cpus: bad"}, // absent: its parent's line
 		{[]string{"name"}, "c.yaml:1: name: bad"},
-		{[]string{"targets", "[1]", "kind/vm"}, "c.yaml: targets[1].kind/vm: bad"}, // a choice of fields: no line
+		{[]string{"targets", "[1]", "kind/vm"}, "c.yaml:4: targets[1].kind/vm: bad"},       // a choice of fields: the first one set
+		{[]string{"targets", "[1]", "image/vm"}, "c.yaml:6: targets[1].image/vm: bad"},     // vm is set (its value starts on line 6)
+		{[]string{"targets", "[1]", "image/disk"}, "c.yaml:4: targets[1].image/disk: bad"}, // none set: the line of what holds them
 	} {
 		fe := &fielderr.Error{Path: tc.path, Err: errors.New("bad")}
 		err := Locate("c.yaml", []byte(doc), fmt.Errorf("%w", fe))
@@ -96,7 +98,60 @@ func TestDecodeLocatesAValueItsDecoderRefuses(t *testing.T) {
 	}
 	const doc = "name: soon\nsteps:\n  - wait: 1s\n  - name: soon\n    wait: soon\n"
 	err := Decode("c.yaml", []byte(doc), &c)
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `c.yaml:5: "soon": want a duration`) {
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `c.yaml:5: steps[1].wait: "soon": want a duration`) {
 		t.Errorf("Decode = %v, want line 5", err)
+	}
+}
+
+// TestDecodeErrorsNameTheYAMLField: a wrong type, a refused value or an
+// unknown key names the field by its YAML path (and its line), never a Go
+// struct field or type.
+func TestDecodeErrorsNameTheYAMLField(t *testing.T) {
+	type inner struct {
+		Rates string    `yaml:"rates"`
+		Wait  textValue `yaml:"wait"`
+		N     int       `yaml:"n"`
+	}
+	var c struct {
+		Name string  `yaml:"name"`
+		W    []inner `yaml:"workloads"`
+	}
+	for _, tc := range []struct{ doc, want, field string }{
+		{"name: x\nworkloads:\n  - rates: [1, 2]\n", `c.yaml:3: workloads[0].rates: want a single value, not a list`, "workloads[0].rates"},
+		{"name: x\nworkloads:\n  - rates: a\n  - wait: 10\n", `c.yaml:4: workloads[1].wait: "10": want a duration`, "workloads[1].wait"},
+		{"name: x\nworkloads:\n  - n: two\n", `c.yaml:3: workloads[0].n: want an integer, not "two"`, "workloads[0].n"},
+		{"name: x\nworkloads:\n  - rates: a\n    stepp: 1s\n", `c.yaml:4: workloads[0]: unknown field "stepp"`, "workloads[0]"},
+		{"name: [x]\n", `c.yaml:1: name: want a single value, not a list`, "name"},
+	} {
+		err := Decode("c.yaml", []byte(tc.doc), &c)
+		fe, ok := fielderr.As(err)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) || !ok || fe.Field() != tc.field {
+			t.Errorf("Decode(%q) = %v, want an ErrConfig containing %q with field %s", tc.doc, err, tc.want, tc.field)
+		}
+		if err != nil && (strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "interface")) {
+			t.Errorf("Decode(%q) = %v: speaks Go, not YAML", tc.doc, err)
+		}
+	}
+}
+
+func TestDocHas(t *testing.T) {
+	d := Parse([]byte(doc + "repeats: 0\nempty:\n"))
+	for _, tc := range []struct {
+		path []string
+		want bool
+	}{
+		{[]string{"repeats"}, true},
+		{[]string{"empty"}, true},
+		{[]string{"targets", "[1]", "vm", "cpus"}, true},
+		{[]string{"targets", "[0]", "vm", "cpus"}, false},
+		{[]string{"targets", "[2]"}, false},
+		{[]string{"nope"}, false},
+	} {
+		if got := d.Has(tc.path...); got != tc.want {
+			t.Errorf("Has(%q) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+	if Parse([]byte(":\n  - [")).Has("x") {
+		t.Error("a broken document has fields")
 	}
 }

@@ -58,9 +58,15 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 	if pkg == "" {
 		pkg = DefaultPackage
 	}
+	if err := CheckPackageName(pkg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoKernel, err)
+	}
 	real, err := resolvePackage(ctx, pkg)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckPackageName(real); err != nil {
+		return nil, fmt.Errorf("%w: apt-cache depends %s named %w", ErrNoKernel, pkg, err)
 	}
 	root := filepath.Join(cacheDir, real)
 	if k, err := FindKernel(root); err == nil && fileExists(filepath.Join(root, ".complete")) {
