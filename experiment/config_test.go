@@ -66,6 +66,7 @@ func TestBadConfigs(t *testing.T) {
 		{"unknown key", "repeats: 2", "repeats: 2\nrepeat: 3", `:3: unknown field "repeat"`},
 		{"wrong type", "repeats: 2", "repeats: two", `:2: repeats: want an integer, not "two"`},
 		{"bad duration", "step: 1s", "step: soon", `:15: workloads[0].step: "soon": want a duration`},
+		{"step too short to measure", "step: 1s", "step: 1ns", ":15: workloads[0].step: bad load configuration: step 1ns: want at least 100ms"},
 		{"duration without unit", "step: 1s", "step: 10", `:15: workloads[0].step: "10": want a duration with its unit, such as 10s`},
 		{"rates as a list", "rates: 1000,2000", "rates: [1000, 2000]", ":14: workloads[0].rates: want a single value, not a list"},
 		{"unknown workload key", "step: 1s", "stepp: 1s", `:15: workloads[0]: unknown field "stepp"`},

@@ -160,9 +160,10 @@ func (w Workload) validate() error {
 	if _, err := loadgen.ParseArrivals(w.Arrivals); err != nil {
 		return fielderr.Wrap("arrivals", err)
 	}
+	if err := loadgen.CheckStepLength(w.Step.D()); err != nil {
+		return fielderr.Wrap("step", err)
+	}
 	switch {
-	case w.Step <= 0:
-		return fielderr.Errorf("step", "must be positive")
 	case w.Warmup < 0:
 		return fielderr.Errorf("warmup", "must not be negative")
 	case w.Timeout <= 0:

@@ -109,9 +109,10 @@ func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
 	if err != nil {
 		return "", nil, usageError("--rates: %v", err)
 	}
+	if err := loadgen.CheckStepLength(f.step); err != nil {
+		return "", nil, usageError("--step: %v", err)
+	}
 	switch {
-	case f.step <= 0:
-		return "", nil, usageError("--step %v: must be positive", f.step)
 	case f.warmup < 0:
 		return "", nil, usageError("--warmup %v: must not be negative", f.warmup)
 	case f.timeout <= 0:

@@ -80,6 +80,7 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"load-server-port-0", []string{"load", "dns", "--server", "127.0.0.1:0"}, 2},
 		{"load-zero-bisect", []string{"load", "dns", "--find-max", "--bisect", "0"}, 2},
 		{"load-bad-flag", []string{"load", "dns", "--step", "soon"}, 2},
+		{"load-step-too-short", []string{"load", "dns", "--step", "1ns"}, 2},
 		{"load-stray-arg", []string{"load", "dns", "extra"}, 2},
 		{"serve-bad-kind", []string{"serve", "smtp"}, 2},
 		{"serve-bad-zone", []string{"serve", "dns", "--zone", "/nonexistent/example.zone"}, 1},
