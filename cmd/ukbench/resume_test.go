@@ -34,9 +34,13 @@ workloads:
 	if _, stderr, code := runCLI(ctx, "run", cfg, "-o", out, "--quick"); code != 1 || !strings.Contains(stderr, "interrupted") {
 		t.Fatalf("first session: exit %d\n%s", code, stderr)
 	}
-	_, stderr, code := runCLI(ctx, "run", cfg, "-o", out, "--resume")
+	stdout, stderr, code := runCLI(ctx, "run", cfg, "-o", out, "--resume")
 	if code != 2 || !strings.Contains(stderr, "config changed") || !strings.Contains(stderr, `workloads[0].rates: "300,600" → "300,600,900"`) {
 		t.Errorf("--resume without --quick: exit %d, want 2 naming the rates\n%s", code, stderr)
+	}
+	// A refused resume began no campaign: no "0 runs done … of 0 planned".
+	if strings.Contains(stdout, "runs done") || strings.Contains(stdout, "results:") {
+		t.Errorf("a refused resume printed a campaign summary:\n%s", stdout)
 	}
 	if err := os.WriteFile(cfg, []byte("# a comment\n"+body), 0o644); err != nil {
 		t.Fatal(err)
