@@ -51,6 +51,9 @@ func fakeQEMU(mode string, args []string) int {
 		// turn its own SIGABRT into exit status 2).
 		syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -ABRT $$"}, os.Environ())
 		return 1
+	case "probe-killed": // as if the OOM killer or a user's kill -9 ended it
+		syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -KILL $$"}, os.Environ())
+		return 1
 	case "probe-hang":
 		fmt.Println("SeaBIOS (version fake)")
 		fmt.Println("Booting from Hard Disk..")

@@ -74,8 +74,11 @@ var (
 // in PATH or a path). The verdict is made once per key (see KVMProbe.Key)
 // and cached in this process and in cachedir.Dir(); making it boots the
 // probe guest under KVM for at most probeTimeout. It returns an error only
-// when ctx ends or QEMU is missing (ErrNoQEMU); every other outcome is a
-// verdict with its reason. Safe for concurrent use.
+// when ctx ends, QEMU is missing (ErrNoQEMU) or the probe cannot be set up
+// (its private directory or image cannot be written, QEMU cannot be
+// started); every other outcome is a verdict with its reason, and one that
+// says nothing of KVM (QEMU killed from outside) is not cached. Safe for
+// concurrent use.
 func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 	p := KVMProbe{Modules: kvmModules()}
 	f, err := os.OpenFile(kvmDevice, os.O_RDWR, 0)
@@ -102,7 +105,7 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 	}
 	p.QEMUVersion = QEMUVersion(path)
 	start := time.Now()
-	failure, err := runProbeGuest(ctx, path, AccelKVM)
+	failure, cacheable, err := runProbeGuest(ctx, path, AccelKVM)
 	if err != nil {
 		return p, err
 	}
@@ -118,58 +121,86 @@ func ProbeKVM(ctx context.Context, qemu string) (KVMProbe, error) {
 	} else {
 		p.Reason = fmt.Sprintf("KVM present%s but unusable: %s", mods, failure)
 	}
-	writeProbeCache(p) // a cache that cannot be written only costs a probe next time
-	probeMemo[p.Key] = p
+	if cacheable {
+		writeProbeCache(p) // a cache that cannot be written only costs a probe next time
+		probeMemo[p.Key] = p
+	}
 	return p, nil
 }
 
 // runProbeGuest boots the probe guest under accel and returns "" when it
 // reached its marker and exit, else what went wrong, in a few words from
-// QEMU's own messages. The error is for ctx ending or a private file that
-// cannot be written. The guest runs for at most probeTimeout and QEMU never
+// QEMU's own messages; cacheable is false when the outcome says nothing of
+// the accelerator (QEMU killed from outside). The error is for ctx ending,
+// a private directory or image that cannot be written, or a QEMU that
+// cannot be started. The guest runs for at most probeTimeout and QEMU never
 // outlives the call.
-func runProbeGuest(ctx context.Context, qemu, accel string) (failure string, err error) {
+func runProbeGuest(ctx context.Context, qemu, accel string) (failure string, cacheable bool, err error) {
 	d, err := privdir.Make("probe")
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer d.Remove()
 	dir := d.Path
 	img := filepath.Join(dir, "probe.img")
 	if err := os.WriteFile(img, probeGuest[:], 0o600); err != nil {
-		return "", err
+		return "", false, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(pctx, qemu, probeArgs(accel, img)...)
+	cmd := exec.Command(qemu, probeArgs(accel, img)...)
 	console, stderr := &tailBuffer{max: 4096}, &tailBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = console, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
-	werr := cmd.Run()
+	// Forked from the spawner thread, as every child (pin.go): a
+	// parent-death signal from a thread that exits would kill the probe and
+	// make a working KVM look broken.
+	if err := StartPinned(cmd, nil); err != nil {
+		return "", false, fmt.Errorf("probe: start %s: %w", qemu, err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	timer := time.NewTimer(probeTimeout)
+	defer timer.Stop()
+	var werr error
+	killed := false // by us: the bound passed or ctx ended
+	select {
+	case werr = <-waited:
+	case <-timer.C:
+		killed = true
+	case <-ctx.Done():
+		killed = true
+	}
+	if killed {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its process group
+		werr = <-waited
+	}
 	if ctx.Err() != nil {
-		return "", context.Cause(ctx)
+		return "", false, context.Cause(ctx)
 	}
 	sawMarker := strings.Contains(console.String(), probeGuestMarker)
 	var exit *exec.ExitError
 	switch {
-	case pctx.Err() != nil:
-		return fmt.Sprintf("the probe guest made no progress within %v (last console line: %q)", probeTimeout, lastLine(console.String())), nil
+	case killed:
+		return fmt.Sprintf("the probe guest made no progress within %v (last console line: %q)", probeTimeout, lastLine(console.String())), true, nil
 	case errors.As(werr, &exit) && exit.ExitCode() == probeGuestExit && sawMarker:
-		return "", nil
+		return "", true, nil
 	case werr == nil || (exit != nil && exit.ExitCode() == probeGuestExit):
-		return fmt.Sprintf("QEMU exited without the probe guest's marker (last console line: %q)", lastLine(console.String())), nil
+		return fmt.Sprintf("QEMU exited without the probe guest's marker (last console line: %q)", lastLine(console.String())), true, nil
 	case exit != nil:
 		how := fmt.Sprintf("exited with status %d", exit.ExitCode())
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			how = "died of signal " + ws.Signal().String()
-			if ws.Signal() == syscall.SIGABRT {
+			switch ws.Signal() {
+			case syscall.SIGABRT:
 				how = "aborted"
+			case syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP:
+				// Not ukbench's doing (it kills only past the bound, above):
+				// something outside ended the probe, which says nothing of KVM.
+				return "QEMU " + how + " from outside ukbench (this verdict is not cached)", false, nil
 			}
 		}
-		return "QEMU " + how + ": " + qemuMessage(stderr.String()), nil
+		return "QEMU " + how + ": " + qemuMessage(stderr.String()), true, nil
 	}
-	return "", fmt.Errorf("probe: %w", werr)
+	return "", false, fmt.Errorf("probe: %w", werr)
 }
 
 // probeArgs is QEMU's command line for the probe guest: the accelerator and

@@ -162,6 +162,19 @@ func TestKVMProbeIsCachedAndInvalidatedByItsKey(t *testing.T) {
 	}
 }
 
+// TestKVMProbeKilledFromOutsideIsNotCached: a QEMU that something else
+// killed says nothing of KVM: the verdict is not kept, the next call probes.
+func TestKVMProbeKilledFromOutsideIsNotCached(t *testing.T) {
+	qemu, calls := fakeProbeHost(t, "probe-killed", false)
+	p, err := ProbeKVM(context.Background(), qemu)
+	if err != nil || p.Usable || !strings.Contains(p.Reason, "from outside ukbench") {
+		t.Fatalf("= %+v, %v", p, err)
+	}
+	if p2, _ := ProbeKVM(context.Background(), qemu); p2.Cached || countCalls(t, calls) != 2 {
+		t.Errorf("the outside kill was cached: %d QEMU runs, cached %v", countCalls(t, calls), p2.Cached)
+	}
+}
+
 func TestKVMProbeWithoutKVMDeviceRunsNothing(t *testing.T) {
 	qemu, calls := fakeProbeHost(t, "probe-ok", true)
 	p, err := ProbeKVM(context.Background(), qemu)
@@ -288,8 +301,8 @@ func TestProbeGuestRunsUnderTCG(t *testing.T) {
 		}
 		t.Skip("qemu-system-x86_64 not installed")
 	}
-	failure, err := runProbeGuest(context.Background(), qemu, AccelTCG)
-	if err != nil || failure != "" {
+	failure, cacheable, err := runProbeGuest(context.Background(), qemu, AccelTCG)
+	if err != nil || failure != "" || !cacheable {
 		t.Fatalf("probe guest under TCG: %q, %v", failure, err)
 	}
 }
