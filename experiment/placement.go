@@ -3,10 +3,11 @@ package experiment
 import (
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ukbench/ukbench/targets"
 )
 
 // Placement is where the generator and the targets ran (recorded in the
@@ -17,22 +18,19 @@ type Placement struct {
 	Note       string `json:"note,omitempty"`
 }
 
-// choosePlacement applies the config's placement, or the default: on a
-// host with at least 2 CPUs the generator gets CPU 0 and the targets the
-// rest; on one CPU nothing is pinned (and the note says they share it).
+// choosePlacement applies the config's placement, or the default: with at
+// least 2 usable CPUs (targets.UsableCPUs) the generator gets the first and
+// the targets the rest; with one nothing is pinned (and the note says they
+// share it).
 func choosePlacement(p *PlacementConfig) Placement {
 	if p != nil {
 		return Placement{LoadCPUs: p.LoadCPUs, TargetCPUs: p.TargetCPUs}
 	}
-	n := runtime.NumCPU()
-	if n < 2 {
+	cpus := targets.UsableCPUs()
+	if len(cpus) < 2 {
 		return Placement{Note: "one host CPU: generator and targets share it"}
 	}
-	pl := Placement{LoadCPUs: []int{0}}
-	for c := 1; c < n; c++ {
-		pl.TargetCPUs = append(pl.TargetCPUs, c)
-	}
-	return pl
+	return Placement{LoadCPUs: cpus[:1], TargetCPUs: cpus[1:]}
 }
 
 // pinSelf confines every thread of this process to cpus; threads made

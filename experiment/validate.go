@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 
 	"github.com/ukbench/ukbench/internal/fielderr"
@@ -56,7 +55,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	if p := c.Placement; p != nil {
-		n := runtime.NumCPU()
 		seen := map[int]bool{}
 		for _, list := range []struct {
 			name string
@@ -65,10 +63,10 @@ func (c *Config) Validate() error {
 			if len(list.cpus) == 0 {
 				return fielderr.In(errors.New("none given"), "placement", list.name)
 			}
+			if err := targets.CheckHostCPUs(list.name, list.cpus); err != nil {
+				return fielderr.In(err, "placement")
+			}
 			for _, cpu := range list.cpus {
-				if cpu < 0 || cpu >= n {
-					return fielderr.In(fmt.Errorf("CPU %d: this host has CPUs 0 to %d", cpu, n-1), "placement", list.name)
-				}
 				if seen[cpu] {
 					return fielderr.In(fmt.Errorf("CPU %d is given twice (generator and targets must not share)", cpu), "placement", list.name)
 				}

@@ -173,7 +173,7 @@ func (s Spec) Validate() error {
 	if s.DNSSockets < 0 || s.DNSSockets > servers.MaxDNSSockets {
 		return fielderr.Errorf("dns_sockets", "%d: want 1 to %d", s.DNSSockets, servers.MaxDNSSockets)
 	}
-	if err := checkHostCPUs(s.HostCPUs); err != nil {
+	if err := CheckHostCPUs("host_cpus", s.HostCPUs); err != nil {
 		return err
 	}
 	if s.Kind != KindNative {
