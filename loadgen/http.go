@@ -205,9 +205,42 @@ func (e *httpErrors) count(err error) {
 		e.connect++
 	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		e.reset++
+	case unparsable(err):
+		e.malformed++ // as the event loop counts a response that does not parse
 	default:
 		e.other++
 	}
+}
+
+// fasthttpParseErrors are fasthttp's errors for a response that does not
+// parse (its status line, headers, body framing or trailer).
+var fasthttpParseErrors = []error{
+	fasthttp.ErrReadingResponseHeaders, fasthttp.ErrResponseFirstLineMissingSpace,
+	fasthttp.ErrUnexpectedStatusCodeChar, fasthttp.ErrNonNumericChars, fasthttp.ErrDuplicateContentLength,
+	fasthttp.ErrUnsupportedTransferEncoding, fasthttp.ErrNeedMore, fasthttp.ErrBodyTooLarge,
+	fasthttp.ErrReadingResponseTrailer, fasthttp.ErrBadTrailer,
+}
+
+// unparsable says whether err is fasthttp's word that the response did not
+// parse. Most of its parse errors are plain text under a wrapped prefix
+// (header.go: "error when reading response headers: %w" around a
+// fmt.Errorf without a sentinel), so besides its sentinels and error types
+// the prefix is what tells; network errors under the same prefix are
+// counted before this is asked (timeout, connect, reset).
+func unparsable(err error) bool {
+	var small *fasthttp.ErrSmallBuffer
+	var chunk *fasthttp.ErrBrokenChunk
+	if errors.As(err, &small) || errors.As(err, &chunk) {
+		return true
+	}
+	for _, p := range fasthttpParseErrors {
+		if errors.Is(err, p) {
+			return true
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "error when reading response headers") || strings.Contains(msg, "error when reading response body") ||
+		strings.Contains(msg, "cannot parse")
 }
 
 // collect merges the tallies of a step's workers or loops into its
