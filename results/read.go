@@ -73,7 +73,7 @@ func ReadRunsWarn(path string) ([]Run, []Warning, error) {
 	}
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v (want a result directory holding %s, or a runs file)", ErrResults, err, RunsFile)
+		return nil, nil, fmt.Errorf("%w: %w (want a result directory holding %s, or a runs file)", ErrResults, err, RunsFile)
 	}
 	defer f.Close()
 	var (
@@ -131,7 +131,7 @@ func ReadVMShape(dir string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrResults, err)
+		return "", fmt.Errorf("%w: %w", ErrResults, err)
 	}
 	var m struct {
 		Provenance struct {

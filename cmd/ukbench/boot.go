@@ -148,7 +148,7 @@ func targetArg(arg string) (targets.Spec, error) {
 	}
 	s, err := targets.LoadSpec(arg)
 	if errors.Is(err, yamlstrict.ErrConfig) {
-		return s, fmt.Errorf("%w: %w", errUsage, err) // bad input: exit 2, as run's config errors
+		return s, usage(err) // bad input: exit 2, as run's config errors
 	}
 	return s, err
 }

@@ -66,7 +66,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		runs, err := readRuns(args[0], stderr)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usage(err)
 		}
 		// Labels are the directories until the manifests are read.
 		base = report.Side{Label: args[0], Runs: runs, Target: baseTarget}
@@ -77,11 +77,11 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		b, err := readRuns(args[0], stderr)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usage(err)
 		}
 		n, err := readRuns(args[1], stderr)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usage(err)
 		}
 		base = report.Side{Label: args[0], Runs: b}
 		new = report.Side{Label: args[1], Runs: n}
@@ -89,7 +89,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, side := range []*report.Side{&base, &new} {
 		shape, err := results.ReadVMShape(side.Label)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usage(err)
 		}
 		side.VMShape = shape
 	}
@@ -99,7 +99,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	c, err := report.Compare(base, new, opt)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usage(err)
 	}
 	if err := c.WriteText(stdout); err != nil {
 		return err

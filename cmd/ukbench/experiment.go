@@ -47,7 +47,7 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	cfg, data, err := experiment.Load(args[0])
 	if err != nil {
 		if errors.Is(err, yamlstrict.ErrConfig) {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usage(err)
 		}
 		return err
 	}
@@ -82,7 +82,7 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "failed: %s\n", f)
 	}
 	if errors.Is(err, experiment.ErrResultsExist) || errors.Is(err, experiment.ErrConfigChanged) || errors.Is(err, experiment.ErrAccelChanged) {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usage(err)
 	}
 	if errors.Is(err, experiment.ErrInterrupted) {
 		return fmt.Errorf("%w: finished runs are kept; continue with: ukbench run %s -o %s --resume", err, args[0], sum.OutDir)

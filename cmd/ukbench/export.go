@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/ukbench/ukbench/report"
@@ -27,7 +26,7 @@ func runExport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	runs, err := readRuns(args[0], stderr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usage(err)
 	}
 	switch *format {
 	case "gobench":

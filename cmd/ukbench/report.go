@@ -34,7 +34,7 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	for _, dir := range args {
 		runs, err := readRuns(dir, stderr)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return usage(err)
 		}
 		src := report.Source{Label: dir, Runs: runs, Dir: dir}
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {

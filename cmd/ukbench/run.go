@@ -24,6 +24,10 @@ func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
+// usage marks err as bad command-line input (exit status 2), keeping its
+// chain for errors.Is and errors.As.
+func usage(err error) error { return usage(err) }
+
 func exitCode(err error) int {
 	switch {
 	case err == nil:
