@@ -26,7 +26,7 @@ func usageError(format string, args ...any) error {
 
 // usage marks err as bad command-line input (exit status 2), keeping its
 // chain for errors.Is and errors.As.
-func usage(err error) error { return usage(err) }
+func usage(err error) error { return fmt.Errorf("%w: %w", errUsage, err) }
 
 func exitCode(err error) int {
 	switch {
