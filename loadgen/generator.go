@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"time"
@@ -97,13 +98,21 @@ func watchStep(ctx context.Context, s StepSpec, clk clock, stop *atomic.Bool, co
 }
 
 func checkStep(s StepSpec) error {
+	return checkStepParts(s.Rate, s.Duration, s.Warmup)
+}
+
+// checkStepParts is the one check of a step's rate (finite, above 0),
+// measured window (at least MinStep) and warm-up (not negative), for a
+// step (checkStep) and each rate of a sweep (SweepConfig.Validate). Errors
+// wrap ErrConfig.
+func checkStepParts(rate float64, step, warmup time.Duration) error {
 	switch {
-	case !(s.Rate > 0) || math.IsInf(s.Rate, 1):
-		return errors.Join(ErrConfig, errors.New("step rate must be finite and above 0"))
-	case s.Duration < MinStep:
-		return CheckStepLength(s.Duration)
-	case s.Warmup < 0:
-		return errors.Join(ErrConfig, errors.New("warm-up must not be negative"))
+	case !(rate > 0) || math.IsInf(rate, 0):
+		return fmt.Errorf("%w: rate %v: want a finite rate above 0", ErrConfig, rate)
+	case step < MinStep:
+		return CheckStepLength(step)
+	case warmup < 0:
+		return fmt.Errorf("%w: warm-up %v must not be negative", ErrConfig, warmup)
 	}
 	return nil
 }

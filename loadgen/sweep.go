@@ -43,15 +43,9 @@ func (c SweepConfig) Validate() error {
 		return fmt.Errorf("%w: no rates to sweep", ErrConfig)
 	}
 	for _, r := range c.Rates {
-		if !(r > 0) || math.IsInf(r, 0) {
-			return fmt.Errorf("%w: rate %v: want a finite rate above 0", ErrConfig, r)
+		if err := checkStepParts(r, c.Step, c.Warmup); err != nil {
+			return err
 		}
-	}
-	if err := CheckStepLength(c.Step); err != nil {
-		return err
-	}
-	if c.Warmup < 0 {
-		return fmt.Errorf("%w: warm-up %v must not be negative", ErrConfig, c.Warmup)
 	}
 	return nil
 }
