@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 
 	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/loadgen"
@@ -18,8 +17,8 @@ import (
 // line).
 func (c *Config) Validate() error {
 	for _, f := range []struct{ field, path string }{{"output", c.Output}, {"name", c.Name}} {
-		if strings.ContainsAny(f.path, "\x00\r\n") {
-			return fielderr.Errorf(f.field, "%q: holds a NUL or a line break, which a file name cannot", f.path)
+		if err := fielderr.CheckLine(f.field, f.path); err != nil {
+			return err
 		}
 	}
 	if c.Repeats < 1 || c.Repeats > 1000 {
@@ -82,11 +81,6 @@ func (c *Config) Validate() error {
 func (c *Config) validateTarget(t targets.Spec, names map[string]bool) error {
 	if !reflect.ValueOf(t.VM).IsZero() {
 		return fielderr.Errorf("vm", "every guest shares the experiment's vm; set the shape there")
-	}
-	if t.Name != "" {
-		if err := targets.CheckName(t.Name); err != nil {
-			return fielderr.Wrap("name", err)
-		}
 	}
 	if names[t.Label()] {
 		return fielderr.Errorf("name", "%q is used twice (give each target a name)", t.Label())
@@ -199,8 +193,8 @@ func (w Workload) validate() error {
 	if w.Kind == servers.DNS && w.Transport != loadgen.TransportUDP && w.Transport != loadgen.TransportTCP {
 		return fielderr.Errorf("transport", "%q: want udp or tcp", w.Transport)
 	}
-	if strings.ContainsAny(w.Queries, "\x00\r\n") {
-		return fielderr.Errorf("queries", "%q: holds a NUL or a line break, which a file name cannot", w.Queries)
+	if err := fielderr.CheckLine("queries", w.Queries); err != nil {
+		return err
 	}
 	if w.Queries != "" {
 		if w.Kind != servers.DNS {

@@ -3,7 +3,6 @@ package targets
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/ukbench/ukbench/internal/fielderr"
 )
@@ -45,19 +44,9 @@ func checkText(s Spec) error {
 		{"image", s.Image}, {"kernel_root", s.KernelRoot}, {"cmdline", s.Cmdline},
 		{"ready_line", s.ReadyLine}, {"probe_name", s.ProbeName}, {"probe_path", s.ProbePath},
 	} {
-		if i := strings.IndexAny(f.value, "\x00\r\n"); i >= 0 {
-			return fielderr.Errorf(f.field, "%q: holds %s, which it cannot", f.value, controlName(f.value[i]))
+		if err := fielderr.CheckLine(f.field, f.value); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-func controlName(c byte) string {
-	switch c {
-	case 0:
-		return "a NUL byte"
-	case '\r':
-		return "a carriage return"
-	}
-	return "a line break"
 }

@@ -133,8 +133,8 @@ func (s Shape) Validate() error {
 	if s.Bridge != "" && !ifNameRE.MatchString(s.Bridge) {
 		return fielderr.Errorf("bridge", "%q: not a network interface name", s.Bridge)
 	}
-	if strings.ContainsAny(s.QEMU, "\x00\r\n") {
-		return fielderr.Errorf("qemu", "%q: a path holds no NUL or line break", s.QEMU)
+	if err := fielderr.CheckLine("qemu", s.QEMU); err != nil {
+		return err
 	}
 	return nil
 }
@@ -221,8 +221,8 @@ func (c Config) validate() error {
 		return fielderr.Errorf("kernel/disk", "give exactly one of a kernel or a disk image")
 	}
 	for field, path := range map[string]string{"kernel": c.Kernel, "initrd": c.Initrd, "disk": c.Disk, "console_log": c.ConsoleLog} {
-		if strings.ContainsAny(path, "\x00\r\n") {
-			return fielderr.Errorf(field, "%q: a path holds no NUL or line break", path)
+		if err := fielderr.CheckLine(field, path); err != nil {
+			return err
 		}
 		if path == "" || field == "console_log" {
 			continue
@@ -253,8 +253,8 @@ func (c Config) validate() error {
 			return fielderr.In(errors.New("ports out of range"), "forwards", fielderr.Index(i))
 		}
 	}
-	if strings.ContainsAny(c.Append, "\x00\r\n") {
-		return fielderr.Errorf("append", "%q: a kernel command line holds no NUL or line break", c.Append)
+	if err := fielderr.CheckLine("append", c.Append); err != nil {
+		return err
 	}
 	if strings.ContainsAny(c.Net.Tap, ", /") || len(c.Net.Tap) > 15 {
 		return fielderr.Errorf("tap", "%q: not a valid interface name", c.Net.Tap)

@@ -95,3 +95,22 @@ func As(err error) (*Error, bool) {
 	ok := errors.As(err, &fe)
 	return fe, ok
 }
+
+// CheckLine reports, as field's error, a value that must be one line of
+// text (a path, a command line, a console or request line) but holds a NUL
+// byte, a carriage return or a line break: the one check of that for every
+// validator.
+func CheckLine(field, value string) error {
+	i := strings.IndexAny(value, "\x00\r\n")
+	if i < 0 {
+		return nil
+	}
+	what := "a line break"
+	switch value[i] {
+	case 0:
+		what = "a NUL byte"
+	case '\r':
+		what = "a carriage return"
+	}
+	return Errorf(field, "%q: holds %s, which it cannot", value, what)
+}

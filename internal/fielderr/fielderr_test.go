@@ -38,3 +38,20 @@ func TestIsIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckLineNamesTheCharacter(t *testing.T) {
+	for value, want := range map[string]string{
+		"a\x00b": `cmdline: "a\x00b": holds a NUL byte, which it cannot`,
+		"a\rb":   `cmdline: "a\rb": holds a carriage return, which it cannot`,
+		"a\nb":   `cmdline: "a\nb": holds a line break, which it cannot`,
+	} {
+		err := CheckLine("cmdline", value)
+		var fe *Error
+		if err == nil || err.Error() != want || !errors.As(err, &fe) || fe.Field() != "cmdline" {
+			t.Errorf("CheckLine(%q) = %v, want %s as a field error", value, err, want)
+		}
+	}
+	if err := CheckLine("cmdline", "/ukbench serve http"); err != nil {
+		t.Errorf("one line refused: %v", err)
+	}
+}
