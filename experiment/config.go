@@ -158,6 +158,9 @@ func (c *Config) explicitZeros(has func(path ...string) bool) error {
 		return fielderr.In(err, "vm")
 	}
 	for i, t := range c.Targets {
+		if has("targets", fielderr.Index(i), "vm") { // said first: no per-target shape at all
+			return fielderr.In(errPerTargetVM, "targets", fielderr.Index(i))
+		}
 		if err := t.ExplicitZeros(func(p ...string) bool { return has(append([]string{"targets", fielderr.Index(i)}, p...)...) }); err != nil {
 			return fielderr.In(err, "targets", fielderr.Index(i))
 		}

@@ -74,6 +74,7 @@ func TestBadConfigs(t *testing.T) {
 		{"unknown kind", "kind: native\n    app: http", "kind: xen\n    app: http", ":10: targets[1].kind: \"xen\": want osv, linux or native"},
 		{"bad app", "app: http", "app: gopher", ":11: targets[1].app"},
 		{"per-target vm", "    app: http\n", "    app: http\n    vm:\n      cpus: 2\n", ":13: targets[1].vm: every guest shares"},
+		{"per-target vm with a zero", "    app: http\n", "    app: http\n    vm:\n      cpus: 0\n", ":13: targets[1].vm: every guest shares"},
 		{"duplicate name", "name: b", "name: a", ":9: targets[1].name: \"a\" is used twice"},
 		{"bad rates", "rates: 1000,2000", "rates: fast", ":14: workloads[0].rates"},
 		{"bad workload kind", "kind: dns", "kind: smtp", ":13: workloads[0].kind"},

@@ -76,11 +76,14 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// errPerTargetVM is the error of a target that sets its own vm.
+var errPerTargetVM = fielderr.Errorf("vm", "every guest shares the experiment's vm; set the shape there")
+
 // validateTarget checks one entry of targets (names: the labels of those
 // before it).
 func (c *Config) validateTarget(t targets.Spec, names map[string]bool) error {
 	if !reflect.ValueOf(t.VM).IsZero() {
-		return fielderr.Errorf("vm", "every guest shares the experiment's vm; set the shape there")
+		return errPerTargetVM
 	}
 	if names[t.Label()] {
 		return fielderr.Errorf("name", "%q is used twice (give each target a name)", t.Label())
