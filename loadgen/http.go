@@ -68,18 +68,15 @@ type HTTP struct {
 
 // NewHTTP validates cfg.
 func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+	if err := CheckHTTPInput(cfg.URL, cfg.Method, cfg.Headers); err != nil { // what goes on the wire as it is
+		return nil, err
+	}
 	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: url %q: want http://HOST:PORT/PATH", ErrConfig, cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url %q: %w", ErrConfig, cfg.URL, err)
 	}
 	if cfg.Method == "" {
 		cfg.Method = fasthttp.MethodGet
-	}
-	for _, h := range cfg.Headers {
-		name, _, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t\r\n") {
-			return nil, fmt.Errorf("%w: header %q: want \"Name: value\"", ErrConfig, h)
-		}
 	}
 	if cfg.Connections == 0 {
 		cfg.Connections = DefaultConnections
