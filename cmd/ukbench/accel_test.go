@@ -46,3 +46,14 @@ workloads: [{kind: dns, rates: "200", step: 300ms}]
 		t.Errorf("run --accel kvm wrote %s before failing (%v)", out, err)
 	}
 }
+
+// TestCLIBootInterruptedSaysWhere: Ctrl-C during `ukbench boot` says which
+// boot it cut, not only "context canceled".
+func TestCLIBootInterruptedSaysWhere(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, stderr, code := runCLI(ctx, "boot", "native:dns", "--runs", "2")
+	if code != 1 || !strings.Contains(stderr, "boot: interrupted during boot 1 of 2 (0 finished): context canceled") {
+		t.Errorf("exit %d, stderr %q; want the boot it cut named", code, stderr)
+	}
+}
