@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -16,23 +17,10 @@ import (
 // belongs to the generator alone.
 func startReflector(t testing.TB) string {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			buf[2] |= 0x80
-			c.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	t.Cleanup(func() { c.Close() })
-	return c.LocalAddr().String()
+	return startUDPServer(t, func(c *net.UDPConn, from netip.AddrPort, _ int, q []byte) {
+		q[2] |= 0x80
+		c.WriteToUDPAddrPort(q, from)
+	})
 }
 
 // stepAllocs runs one DNS step and returns the mallocs and bytes the whole

@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -15,36 +16,22 @@ import (
 // the fourth kind is a good answer.
 func startMisbehavingDNS(t *testing.T) string {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for n := 0; ; n++ {
-			size, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			q := append([]byte(nil), buf[:size]...)
-			switch n % 4 {
-			case 0:
-				c.WriteToUDPAddrPort(q[:5], from) // malformed: shorter than a header
-			case 1:
-				c.WriteToUDPAddrPort(q, from) // malformed: QR bit clear
-			case 2:
-				q[2] |= 0x80
-				q[len(q)-5] ^= 0x20 // mismatch: flip a letter's case in the question
-				c.WriteToUDPAddrPort(q, from)
-			case 3:
-				q[2] |= 0x80
-				c.WriteToUDPAddrPort(q, from)
-				c.WriteToUDPAddrPort(q, from) // a duplicate: late
-			}
+	return loadgen.StartUDPServer(t, func(c *net.UDPConn, from netip.AddrPort, n int, q []byte) {
+		switch n % 4 {
+		case 0:
+			c.WriteToUDPAddrPort(q[:5], from) // malformed: shorter than a header
+		case 1:
+			c.WriteToUDPAddrPort(q, from) // malformed: QR bit clear
+		case 2:
+			q[2] |= 0x80
+			q[len(q)-5] ^= 0x20 // mismatch: flip a letter's case in the question
+			c.WriteToUDPAddrPort(q, from)
+		case 3:
+			q[2] |= 0x80
+			c.WriteToUDPAddrPort(q, from)
+			c.WriteToUDPAddrPort(q, from) // a duplicate: late
 		}
-	}()
-	return c.LocalAddr().String()
+	})
 }
 
 func TestDNSBadAnswersAreCountedNotCrashedOn(t *testing.T) {

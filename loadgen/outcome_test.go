@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -277,35 +278,21 @@ func TestHTTPUnsendableRateEndsAtItsDeadline(t *testing.T) {
 // by cut bytes (0: whole) or, with extra, appends bytes after it.
 func startCutDNS(t *testing.T, cut int, extra []byte) string {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			var q dns.Msg
-			if q.Unpack(buf[:n]) != nil {
-				continue
-			}
-			var m dns.Msg
-			m.SetReply(&q)
-			rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
-			m.Answer = append(m.Answer, rr)
-			b, err := m.Pack()
-			if err != nil {
-				continue
-			}
-			b = append(b[:len(b)-cut], extra...)
-			c.WriteToUDPAddrPort(b, from)
+	return startUDPServer(t, func(c *net.UDPConn, from netip.AddrPort, _ int, b []byte) {
+		var q dns.Msg
+		if q.Unpack(b) != nil {
+			return
 		}
-	}()
-	return c.LocalAddr().String()
+		var m dns.Msg
+		m.SetReply(&q)
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
+		m.Answer = append(m.Answer, rr)
+		out, err := m.Pack()
+		if err != nil {
+			return
+		}
+		c.WriteToUDPAddrPort(append(out[:len(out)-cut], extra...), from)
+	})
 }
 
 func TestDNSAnswerThatDoesNotParseWholeIsMalformed(t *testing.T) {
@@ -355,24 +342,11 @@ func TestDNSWholeAllocFree(t *testing.T) {
 // startTruncatingDNS answers every query with the TC bit and rcode.
 func startTruncatingDNS(t *testing.T, rcode int) string {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			buf[2] |= 0x80 | 0x02 // QR, TC
-			buf[3] = buf[3]&0xf0 | byte(rcode)
-			c.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	return c.LocalAddr().String()
+	return startUDPServer(t, func(c *net.UDPConn, from netip.AddrPort, _ int, q []byte) {
+		q[2] |= 0x80 | 0x02 // QR, TC
+		q[3] = q[3]&0xf0 | byte(rcode)
+		c.WriteToUDPAddrPort(q, from)
+	})
 }
 
 func TestDNSTruncatedAnswerIsOneOutcome(t *testing.T) {
