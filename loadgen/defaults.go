@@ -124,3 +124,28 @@ func CheckStepLength(d time.Duration) error {
 // is far shorter than any step (MinStep), so a generator that cannot keep
 // up is cut at once instead of sending a backlog for minutes.
 const SendGrace = 50 * time.Millisecond
+
+// countOrDefault is a generator's count setting (sockets, connections): n,
+// or def when n is 0 (the Go zero value: not set), which must be 1 to max.
+// Errors wrap ErrConfig and name the setting.
+func countOrDefault(what string, n, def, max int) (int, error) {
+	if n == 0 {
+		n = def
+	}
+	if n < 1 || n > max {
+		return 0, fmt.Errorf("%w: %s %d: want 1 to %d", ErrConfig, what, n, max)
+	}
+	return n, nil
+}
+
+// timeoutOrDefault is a generator's answer timeout: d, or DefaultTimeout
+// when d is 0; a negative one wraps ErrConfig.
+func timeoutOrDefault(d time.Duration) (time.Duration, error) {
+	if d == 0 {
+		d = DefaultTimeout
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%w: timeout %v must be positive", ErrConfig, d)
+	}
+	return d, nil
+}

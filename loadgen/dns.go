@@ -48,17 +48,12 @@ type DNS struct {
 
 // NewDNS validates cfg and prepares the queries.
 func NewDNS(cfg DNSConfig) (*DNS, error) {
-	if cfg.Sockets == 0 {
-		cfg.Sockets = DefaultDNSSockets
+	var err error
+	if cfg.Sockets, err = countOrDefault("sockets", cfg.Sockets, DefaultDNSSockets, MaxDNSSockets); err != nil {
+		return nil, err
 	}
-	if cfg.Sockets < 0 || cfg.Sockets > MaxDNSSockets {
-		return nil, fmt.Errorf("%w: sockets %d: want 1 to %d", ErrConfig, cfg.Sockets, MaxDNSSockets)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("%w: timeout %v must be positive", ErrConfig, cfg.Timeout)
+	if cfg.Timeout, err = timeoutOrDefault(cfg.Timeout); err != nil {
+		return nil, err
 	}
 	if cfg.Arrivals == "" {
 		cfg.Arrivals = Constant

@@ -78,17 +78,11 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Method == "" {
 		cfg.Method = fasthttp.MethodGet
 	}
-	if cfg.Connections == 0 {
-		cfg.Connections = DefaultConnections
+	if cfg.Connections, err = countOrDefault("connections", cfg.Connections, DefaultConnections, MaxConnections); err != nil {
+		return nil, err
 	}
-	if cfg.Connections < 0 || cfg.Connections > MaxConnections {
-		return nil, fmt.Errorf("%w: connections %d: want 1 to %d", ErrConfig, cfg.Connections, MaxConnections)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("%w: timeout %v must be positive", ErrConfig, cfg.Timeout)
+	if cfg.Timeout, err = timeoutOrDefault(cfg.Timeout); err != nil {
+		return nil, err
 	}
 	if cfg.ExpectStatus != 0 && (cfg.ExpectStatus < 100 || cfg.ExpectStatus >= maxStatus) {
 		return nil, fmt.Errorf("%w: expected status %d: want 100 to 599", ErrConfig, cfg.ExpectStatus)
