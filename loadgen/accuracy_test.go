@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/loadgen"
+	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets/servers"
 )
 
@@ -105,6 +106,47 @@ func TestDNSDropOneInTenIsTenPercentLoss(t *testing.T) {
 	}
 }
 
+// serverNotGeneratorLimited: the server stalled, not the generator, so
+// the stall's p99 is the server's (it is not flagged generator-limited).
+func serverNotGeneratorLimited(t *testing.T, s results.Step) {
+	t.Helper()
+	if s.IsGeneratorLimited("p99") {
+		t.Errorf("p99 %.0f µs flagged generator-limited (send delay p99 %.0f µs): the server stalled, not the generator",
+			s.LatencyUS.P99, s.SendDelayUS.P99)
+	}
+}
+
+// TestGeneratorStallIsGeneratorLimited: a generator that freezes its own
+// sending thread for 20 ms every 200 ms, against a server that answers
+// each query after 2 ms. About 10 % of sends leave up to 20 ms late, so
+// p99 and p99.9 are the generator's: flagged. The median is the server's
+// 2 ms: not flagged.
+func TestGeneratorStallIsGeneratorLimited(t *testing.T) {
+	srv := startDNS(t, servers.Faults{Delay: 2 * time.Millisecond})
+	g, err := loadgen.NewDNS(loadgen.DNSConfig{Server: srv, Sockets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadgen.FreezeSender(g, 200*time.Millisecond, 20*time.Millisecond)
+	out, err := g.RunStep(context.Background(), loadgen.StepSpec{Rate: 1000, Warmup: 100 * time.Millisecond, Duration: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.Step
+	t.Logf("latency %+v send delay %+v flagged %v valid %v %s", s.LatencyUS, s.SendDelayUS, s.GeneratorLimited, s.Valid, s.InvalidReason)
+	for _, p := range []string{"p99", "p999"} {
+		if !s.IsGeneratorLimited(p) {
+			t.Errorf("%s not flagged generator-limited with the generator frozen 10%% of the time (flagged %v)", p, s.GeneratorLimited)
+		}
+	}
+	if s.IsGeneratorLimited("p50") {
+		t.Errorf("p50 %.0f µs flagged generator-limited (send delay p50 %.0f µs): the median is the server's 2 ms", s.LatencyUS.P50, s.SendDelayUS.P50)
+	}
+	if s.SendDelayUS.P99 < 10_000 {
+		t.Errorf("send delay p99 %.0f µs, want ≥ 10 ms with 20 ms freezes", s.SendDelayUS.P99)
+	}
+}
+
 // TestStallShowsInOpenLoopLatency: the server holds every answer for 200 ms
 // in the middle of the step. Latency from the intended send time must show
 // the stall in p99; a closed-loop client would have stopped sending during
@@ -120,6 +162,7 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 		if out.Step.LatencyUS.P50 > 50_000 {
 			t.Errorf("p50 %.0f µs: the stall should touch only ~10%% of requests", out.Step.LatencyUS.P50)
 		}
+		serverNotGeneratorLimited(t, out.Step)
 	})
 	t.Run("dns-tcp", func(t *testing.T) {
 		out := runDNS(t, loadgen.DNSConfig{Server: startDNS(t, stall), Transport: "tcp"}, spec)
@@ -129,6 +172,7 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 		if out.Step.LatencyUS.P50 > 50_000 {
 			t.Errorf("p50 %.0f µs: the stall should touch only ~10%% of requests", out.Step.LatencyUS.P50)
 		}
+		serverNotGeneratorLimited(t, out.Step)
 	})
 	t.Run("http", func(t *testing.T) {
 		out := runHTTP(t, loadgen.HTTPConfig{URL: startHTTP(t, stall), Connections: 8, ExpectBodySize: servers.DefaultBodySize}, spec)
@@ -148,7 +192,8 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 		if lb := s.Lag.LateBlocked; lb < 150 {
 			t.Errorf("%d of %d late sends attributed to waiting for a connection, want ≥ 150 of the ~190 the stall held up", lb, s.Lag.LateSends)
 		}
-		if !strings.Contains(s.InvalidReason, "waited for a free connection") {
+		serverNotGeneratorLimited(t, s)
+		if !strings.Contains(s.InvalidReason, "for a free connection") {
 			t.Errorf("invalid reason %q does not name the wait for connections", s.InvalidReason)
 		}
 		if s.ServiceUS.P99 >= s.LatencyUS.P99 {

@@ -44,6 +44,11 @@ type DNS struct {
 	questions [][]byte // the question section of each packed query
 
 	tcpSendBuffer int // SO_SNDBUF of TCP connections when > 0; set by tests
+	// freezeEvery and freezeFor, when set (by tests only), freeze each
+	// socket's sending thread for freezeFor every freezeEvery of the step
+	// clock: a generator that stalls itself, the known truth of the
+	// latency-resolution verdict.
+	freezeEvery, freezeFor time.Duration
 }
 
 // NewDNS validates cfg and prepares the queries.
@@ -105,12 +110,12 @@ func resolveUDP(server string) (*net.UDPAddr, error) {
 
 // Describe implements Generator.
 func (d *DNS) Describe() results.LoadInfo {
-	return results.LoadInfo{
+	info := results.LoadInfo{
 		Server: d.addr.String(), Transport: d.cfg.Transport, Arrivals: string(d.cfg.Arrivals), Workers: d.cfg.Sockets,
-		TimeoutMS: float64(d.cfg.Timeout) / 1e6, LateAfterUS: float64(d.cfg.Limits.LateAfter.Microseconds()),
-		MaxLateFrac:  d.cfg.Limits.MaxLateFraction,
-		TimerSlackUS: float64(d.cfg.Limits.TimerSlack) / 1e3,
+		TimeoutMS: float64(d.cfg.Timeout) / 1e6,
 	}
+	d.cfg.Limits.describe(&info)
+	return info
 }
 
 // dnsSlot is the state of one DNS ID of one socket while its query is in
@@ -171,7 +176,7 @@ type dnsTransport interface {
 	// receive takes every answer waiting, without blocking.
 	receive()
 	// flush sends the k queries prepare put in the batch.
-	flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool)
+	flush(k int, warmup time.Duration, stop *atomic.Bool)
 	// wait blocks until the clock reads until or stop is set, or sooner.
 	wait(until time.Duration, stop *atomic.Bool)
 }
@@ -206,6 +211,7 @@ func (d *DNS) openSocket(i int, spec StepSpec) (dnsLane, error) {
 		return nil, fmt.Errorf("dns %s socket to %v: %w", d.cfg.Transport, d.addr, err)
 	}
 	s.gen, s.slots, s.rec = d, make([]dnsSlot, dnsIDs), NewRecorder()
+	s.stats.begin(s.rec, spec.Warmup, spec.Warmup+spec.Duration, d.cfg.Limits.LateAfter)
 	s.pacer = NewPacer(d.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, i, d.cfg.Sockets, d.cfg.Seed)
 	s.cutoff = spec.Warmup + spec.Duration + SendGrace
 	s.qi = uint64(i) % uint64(len(d.queries)) // each socket starts at a different query
@@ -237,9 +243,13 @@ const maxReadInterval = 5 * time.Millisecond
 func (s *dnsSocket) loop(t dnsTransport, clk clock, warmup time.Duration, stop *atomic.Bool) {
 	lockPacingThread(s.gen.cfg.Limits.TimerSlack)
 	s.clk = clk
-	lateAfter := s.gen.cfg.Limits.LateAfter
 	timeout := s.gen.cfg.Timeout
+	nextFreeze := s.gen.freezeEvery
 	for !stop.Load() {
+		if now := clk.now(); nextFreeze > 0 && now >= nextFreeze {
+			clk.sleepUntil(now+s.gen.freezeFor, stop)
+			nextFreeze += s.gen.freezeEvery
+		}
 		t.receive()
 		now := clk.now()
 		s.sweep(now, timeout)
@@ -251,7 +261,7 @@ func (s *dnsSocket) loop(t dnsTransport, clk clock, warmup time.Duration, stop *
 		}
 		k, finished := s.prepare(now, warmup)
 		if k > 0 {
-			t.flush(k, warmup, lateAfter, stop)
+			t.flush(k, warmup, stop)
 			continue // more may have fallen due while sending
 		}
 		if finished {

@@ -158,14 +158,14 @@ func (s *dnsTCP) connectLimit() time.Duration {
 
 // flush sends k prepared queries as one write, connecting first when
 // there is no connection.
-func (s *dnsTCP) flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool) {
+func (s *dnsTCP) flush(k int, warmup time.Duration, stop *atomic.Bool) {
 	t := s.tcp
 	s.live.sent.Add(uint64(k))
 	if t.fd < 0 {
 		if err := t.connect(s.connectLimit()); err != nil {
 			now := s.clk.now()
 			for i := 0; i < k; i++ {
-				s.stats.account(s.batchIntent[i], now, warmup, lateAfter, s.batchBlocked[i])
+				s.stats.account(s.batchIntent[i], now, s.batchBlocked[i])
 				if s.batchIntent[i] >= warmup {
 					s.connErrors++
 				}
@@ -210,7 +210,7 @@ func (s *dnsTCP) flush(k int, warmup, lateAfter time.Duration, stop *atomic.Bool
 	// The queries left when the write completed: late if it waited.
 	sentAt := s.clk.now()
 	for i := 0; i < k; i++ {
-		s.stats.account(s.batchIntent[i], sentAt, warmup, lateAfter, s.batchBlocked[i])
+		s.stats.account(s.batchIntent[i], sentAt, s.batchBlocked[i])
 	}
 }
 

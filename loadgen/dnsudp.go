@@ -29,13 +29,13 @@ func (s *dnsUDP) addErrors(errs map[string]uint64) { addNonZero(errs, "send", s.
 func (s *dnsUDP) wait(until time.Duration, stop *atomic.Bool) { s.clk.sleepUntil(until, stop) }
 
 // flush sends k prepared queries with sendmmsg.
-func (s *dnsUDP) flush(k int, warmup, lateAfter time.Duration, _ *atomic.Bool) {
+func (s *dnsUDP) flush(k int, warmup time.Duration, _ *atomic.Bool) {
 	sentAt := s.clk.now()
 	for i := 0; i < k; i++ {
 		slot := &s.slots[s.batchUse[i]&(dnsIDs-1)]
 		slot.sent = sentAt
 		slot.busy = true
-		s.stats.account(s.batchIntent[i], sentAt, warmup, lateAfter, s.batchBlocked[i])
+		s.stats.account(s.batchIntent[i], sentAt, s.batchBlocked[i])
 	}
 	s.live.sent.Add(uint64(k))
 	msgs := s.sendMsgs[:k]

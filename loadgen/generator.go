@@ -118,6 +118,7 @@ func checkStepParts(rate float64, step, warmup time.Duration) error {
 }
 
 // sendStats are a sender's schedule-keeping counts for the measured window.
+// begin sets what they are judged by; account counts each send.
 type sendStats struct {
 	sent     uint64
 	late     uint64
@@ -125,20 +126,42 @@ type sendStats struct {
 	lateBlk  uint64 // late and blocked
 	maxLate  time.Duration
 	warmSent uint64
+	// inWindow: measured sends that left by the window's end.
+	inWindow uint64
 	// neverSent: measured requests still due when the lane's schedule
 	// was cut at its deadline (SendGrace).
 	neverSent uint64
+
+	// Set by begin: the sender's recorder (its send histograms), the
+	// measured window [warmup, end) on the step clock, the late limit, and
+	// the previous send.
+	rec         *Recorder
+	warmup, end time.Duration
+	lateAfter   time.Duration
+	prev        prevSend
 }
 
-// account counts one send that left at sentAt and was due at intended.
-func (st *sendStats) account(intended, sentAt, warmup, lateAfter time.Duration, blocked bool) {
-	if intended < warmup {
+// begin readies st for a step whose measured window runs from warmup to
+// end on the step clock, recording send delays and gaps into rec.
+func (st *sendStats) begin(rec *Recorder, warmup, end, lateAfter time.Duration) {
+	st.rec, st.warmup, st.end, st.lateAfter = rec, warmup, end, lateAfter
+}
+
+// account counts one send that left at sentAt and was due at intended;
+// blocked: it waited for a free connection or ID, or queued behind one
+// that did. It does not allocate.
+func (st *sendStats) account(intended, sentAt time.Duration, blocked bool) {
+	if intended < st.warmup {
 		st.warmSent++
 		return
 	}
 	st.sent++
+	if sentAt <= st.end {
+		st.inWindow++
+	}
+	st.rec.recordSend(intended, sentAt, blocked, &st.prev)
 	late := sentAt - intended
-	if late > lateAfter {
+	if late > st.lateAfter {
 		st.late++
 		if blocked {
 			st.lateBlk++
@@ -152,12 +175,14 @@ func (st *sendStats) account(intended, sentAt, warmup, lateAfter time.Duration, 
 	}
 }
 
+// add merges o's counts into st (the recorders are merged apart).
 func (st *sendStats) add(o sendStats) {
 	st.sent += o.sent
 	st.late += o.late
 	st.blocked += o.blocked
 	st.lateBlk += o.lateBlk
 	st.warmSent += o.warmSent
+	st.inWindow += o.inWindow
 	st.neverSent += o.neverSent
 	if o.maxLate > st.maxLate {
 		st.maxLate = o.maxLate
@@ -165,5 +190,6 @@ func (st *sendStats) add(o sendStats) {
 }
 
 func (st sendStats) lag() results.Lag {
-	return results.Lag{LateSends: st.late, MaxLateUS: float64(st.maxLate.Microseconds()), Blocked: st.blocked, LateBlocked: st.lateBlk}
+	return results.Lag{LateSends: st.late, MaxLateUS: float64(st.maxLate.Microseconds()), Blocked: st.blocked, LateBlocked: st.lateBlk,
+		SentInWindow: st.inWindow}
 }

@@ -15,8 +15,10 @@ import (
 
 // WriteLog writes the recorder's histograms as an HdrHistogram interval log
 // (readable by HdrHistogram's plotters and HistogramLogProcessor), tagged
-// "latency" (from the intended send time) and "service" (from the actual
-// send), in microseconds. start and end bound the interval.
+// "latency" (from the intended send time), "service" (from the actual
+// send) and "send_delay" (the generator's own, actual − intended send
+// time of the sends that did not wait for a connection or ID), in
+// microseconds. start and end bound the interval.
 func (r *Recorder) WriteLog(w io.Writer, start, end time.Time, comment string) error {
 	lw := hdrhistogram.NewHistogramLogWriter(w)
 	if err := lw.OutputLogFormatVersion(); err != nil {
@@ -39,7 +41,7 @@ func (r *Recorder) WriteLog(w io.Writer, start, end time.Time, comment string) e
 	for _, h := range []struct {
 		tag  string
 		hist *hdrhistogram.Histogram
-	}{{"latency", r.Latency}, {"service", r.Service}} {
+	}{{"latency", r.Latency}, {"service", r.Service}, {"send_delay", r.SendDelay}} {
 		c := h.hist.Clone()
 		c.SetTag(h.tag)
 		c.SetStartTimeMs(start.UnixMilli())

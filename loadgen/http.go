@@ -112,12 +112,12 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 
 // Describe implements Generator.
 func (h *HTTP) Describe() results.LoadInfo {
-	return results.LoadInfo{
+	info := results.LoadInfo{
 		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
 		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
-		LateAfterUS: float64(h.cfg.Limits.LateAfter.Microseconds()), MaxLateFrac: h.cfg.Limits.MaxLateFraction,
-		TimerSlackUS: float64(h.cfg.Limits.TimerSlack) / 1e3,
 	}
+	h.cfg.Limits.describe(&info)
+	return info
 }
 
 // httpTally is what one fasthttp worker or one event loop counts during a

@@ -81,7 +81,6 @@ type httpLoop struct {
 	sent      uint64
 	blocked   bool
 	warmup    time.Duration // the step's: requests intended before it are sent, not counted
-	lateAfter time.Duration
 	wakeAhead time.Duration // how long before a send the loop stops sleeping: twice the timer slack
 }
 
@@ -214,7 +213,8 @@ func (l *httpLoop) run(clk clock, warmup time.Duration, stop *atomic.Bool) {
 	lockPacingThread(l.h.cfg.Limits.TimerSlack)
 	l.clk = clk
 	deadline := l.deadline
-	l.warmup, l.lateAfter = warmup, l.h.cfg.Limits.LateAfter
+	l.warmup = warmup
+	l.stats.begin(l.rec, warmup, l.cutoff-SendGrace, l.h.cfg.Limits.LateAfter)
 	l.wakeAhead = 2 * l.h.cfg.Limits.TimerSlack
 	timeout := l.h.cfg.Timeout
 	l.next, l.more = l.pacer.Due(0)
@@ -280,7 +280,7 @@ func (l *httpLoop) sendDue(now time.Duration) {
 		i := l.idle[len(l.idle)-1]
 		l.idle = l.idle[:len(l.idle)-1]
 		sentAt := l.clk.now()
-		l.stats.account(l.next, sentAt, l.warmup, l.lateAfter, l.blocked)
+		l.stats.account(l.next, sentAt, l.blocked)
 		l.live.sent.Add(1)
 		c := &l.conns[i]
 		c.at, c.sentAt = l.next, sentAt

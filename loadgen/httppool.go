@@ -63,6 +63,7 @@ func (p *httpPool) run(clk clock, warmup time.Duration, stop *atomic.Bool) {
 	var wg sync.WaitGroup
 	for _, w := range p.workers {
 		wg.Add(1)
+		w.stats.begin(w.rec, warmup, p.cutoff-SendGrace, p.h.cfg.Limits.LateAfter)
 		go func() { defer wg.Done(); p.h.work(w, clk, warmup) }()
 	}
 	never := p.h.pace(p.pacer, p.workers, clk, warmup, p.cutoff, stop)
@@ -225,11 +226,10 @@ func idleWorker(workers []*httpWorker, next *int) *httpWorker {
 // work sends the requests the pacer hands over until its queue is closed.
 // Workers are ordinary goroutines: they spend their time in the netpoller.
 func (h *HTTP) work(w *httpWorker, clk clock, warmup time.Duration) {
-	lateAfter := h.cfg.Limits.LateAfter
 	for job := range w.due {
 		at := job.at
 		sentAt := clk.now()
-		w.stats.account(at, sentAt, warmup, lateAfter, job.blocked)
+		w.stats.account(at, sentAt, job.blocked)
 		w.live.sent.Add(1)
 		w.resp.Reset()
 		err := w.client.Do(w.req, w.resp)

@@ -104,7 +104,7 @@ func (t *stepTotal) outcome(spec StepSpec, lim Limits) StepOutcome {
 	step.AchievedRPS = float64(step.Answered) / spec.Duration.Seconds()
 	step.LatencyUS = Summarize(t.rec.Latency)
 	step.ServiceUS = Summarize(t.rec.Service)
-	lim.judge(&step)
+	lim.judge(&step, t.rec)
 	return StepOutcome{Step: step, Hist: t.rec}
 }
 

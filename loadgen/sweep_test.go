@@ -143,24 +143,29 @@ func TestCriteria(t *testing.T) {
 	}
 }
 
-func TestLimitsJudge(t *testing.T) {
-	l := Limits{LateAfter: time.Millisecond, MaxLateFraction: 0.01}
-	s := results.Step{Sent: 1000, Lag: results.Lag{LateSends: 10}}
-	l.judge(&s)
+func TestLimitsJudgeStrictRule(t *testing.T) {
+	l := Limits{LateAfter: time.Millisecond, MaxLateFraction: 0.01}.withDefaults()
+	s := results.Step{Sent: 1000, Lag: results.Lag{LateSends: 10, SentInWindow: 1000}}
+	l.judge(&s, NewRecorder())
 	if !s.Valid {
 		t.Errorf("1%% late sends at a 1%% limit: invalid (%s)", s.InvalidReason)
 	}
 	s.Lag.LateSends = 11
-	l.judge(&s)
+	l.judge(&s, NewRecorder())
 	if s.Valid || s.InvalidReason == "" {
 		t.Errorf("1.1%% late sends at a 1%% limit: valid")
 	}
 	// The reason tells the server's hold on every connection from the
 	// generator's own delay.
 	s.Lag.LateBlocked = 8
-	l.judge(&s)
+	l.judge(&s, NewRecorder())
 	if want := "8 of them waited for a free connection or query ID (the server held them all), 3 were the generator's own delay"; !strings.Contains(s.InvalidReason, want) {
 		t.Errorf("reason %q, want it to contain %q", s.InvalidReason, want)
+	}
+	// Off by default: the same late sends alone leave the step valid.
+	DefaultLimits.judge(&s, NewRecorder())
+	if !s.Valid {
+		t.Errorf("default limits: 1.1%% late sends made the step invalid (%s); the strict rule should be off", s.InvalidReason)
 	}
 }
 

@@ -5,6 +5,7 @@ package results
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -84,18 +85,21 @@ type Memory struct {
 
 // LoadInfo records the generator settings of a run.
 type LoadInfo struct {
-	Server       string  `json:"server"`
-	Transport    string  `json:"transport,omitempty"` // DNS: udp or tcp
-	Arrivals     string  `json:"arrivals"`
-	Workers      int     `json:"workers"` // DNS sockets or HTTP connections
-	NewConn      bool    `json:"new_connection,omitempty"`
-	TimeoutMS    float64 `json:"timeout_ms"`
-	WarmupS      float64 `json:"warmup_s"`
-	SLOP99US     float64 `json:"slo_p99_us,omitempty"`
-	MaxLoss      float64 `json:"max_loss"`
-	LateAfterUS  float64 `json:"late_after_us"`
-	MaxLateFrac  float64 `json:"max_late_fraction"`
-	TimerSlackUS float64 `json:"timer_slack_us"`
+	Server      string  `json:"server"`
+	Transport   string  `json:"transport,omitempty"` // DNS: udp or tcp
+	Arrivals    string  `json:"arrivals"`
+	Workers     int     `json:"workers"` // DNS sockets or HTTP connections
+	NewConn     bool    `json:"new_connection,omitempty"`
+	TimeoutMS   float64 `json:"timeout_ms"`
+	WarmupS     float64 `json:"warmup_s"`
+	SLOP99US    float64 `json:"slo_p99_us,omitempty"`
+	MaxLoss     float64 `json:"max_loss"`
+	LateAfterUS float64 `json:"late_after_us"`
+	MaxLateFrac float64 `json:"max_late_fraction"` // 0: the strict late-fraction rule is off
+	// ResolutionFraction: a latency percentile is generator-limited when
+	// the generator's own send delay at it is more than this fraction.
+	ResolutionFraction float64 `json:"resolution_fraction,omitempty"`
+	TimerSlackUS       float64 `json:"timer_slack_us"`
 }
 
 // Step is the record of one offered rate.
@@ -122,6 +126,16 @@ type Step struct {
 	// waiting in line sees); ServiceUS from the actual send.
 	LatencyUS Latency `json:"latency_us"`
 	ServiceUS Latency `json:"service_us"`
+	// SendDelayUS is the generator's own send delay (actual − intended
+	// send time) of the measured sends that did not wait for a free
+	// connection or ID (those are Lag.Blocked), in microseconds.
+	SendDelayUS Latency `json:"send_delay_us"`
+	// GeneratorLimited names the LatencyUS percentiles ("p50", "p90",
+	// "p99", "p999", "max") at which the generator's own send delay is a
+	// material share of the latency (DESIGN.md rule 2, latency
+	// resolution): each is still reported, as an upper bound of the
+	// server's.
+	GeneratorLimited []string `json:"generator_limited,omitempty"`
 	// Phase is "sweep" for a listed rate and "bisect" for a rate the
 	// maximum-rate search chose.
 	Phase string `json:"phase,omitempty"`
@@ -148,6 +162,42 @@ type Lag struct {
 	// because the server held every connection, not because the generator
 	// was slow to send.
 	LateBlocked uint64 `json:"late_blocked,omitempty"`
+	// SentInWindow counts the measured sends that left by the end of the
+	// measured window; the rest left in the grace after it (the load
+	// delivered verdict, DESIGN.md rule 2).
+	SentInWindow uint64 `json:"sent_in_window"`
+	// InterArrivalDistance is how far the sends' actual inter-arrival
+	// times are from the schedule's: the Lévy distance between the two
+	// distributions with the late limit as its tolerance in time, 0 (the
+	// schedule's) to 1.
+	InterArrivalDistance float64 `json:"interarrival_distance"`
+}
+
+// The percentiles of a Latency, by the names GeneratorLimited uses.
+var LatencyPercentiles = []string{"p50", "p90", "p99", "p999", "max"}
+
+// Percentile returns the percentile named as in LatencyPercentiles, and
+// whether the name is one.
+func (l Latency) Percentile(name string) (float64, bool) {
+	switch name {
+	case "p50":
+		return l.P50, true
+	case "p90":
+		return l.P90, true
+	case "p99":
+		return l.P99, true
+	case "p999":
+		return l.P999, true
+	case "max":
+		return l.Max, true
+	}
+	return 0, false
+}
+
+// IsGeneratorLimited reports whether the step's latency percentile name
+// is flagged generator-limited.
+func (s Step) IsGeneratorLimited(name string) bool {
+	return slices.Contains(s.GeneratorLimited, name)
 }
 
 // Latency holds percentiles in microseconds.

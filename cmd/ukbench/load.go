@@ -93,7 +93,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.maxLoss, "max-loss", loadgen.DefaultCriteria.MaxLoss, "sustainable: at most this fraction lost")
 	fs.Float64Var(&f.minAchieved, "min-achieved", loadgen.DefaultCriteria.MinAchieved, "sustainable: achieved/offered at least this")
 	fs.DurationVar(&f.lateAfter, "late-after", loadgen.DefaultLimits.LateAfter, "a send this late after its intended time is late")
-	fs.Float64Var(&f.maxLate, "max-late", loadgen.DefaultLimits.MaxLateFraction, "a step with more late sends than this fraction is invalid")
+	fs.Float64Var(&f.maxLate, "max-late", loadgen.DefaultLimits.MaxLateFraction, "strict rule: a step with more late sends than this fraction is invalid (0: off; steps are judged by the load delivered, late sends count in latency)")
 	fs.DurationVar(&f.slack, "timer-slack", loadgen.DefaultTimerSlack, "how late the kernel may wake a pacing thread (the http loop wakes twice this early and polls): less is more exact and costs more CPU")
 	fs.StringVar(&f.out, "out", "", "write the run record (JSON, one line) to this file")
 	fs.StringVar(&f.histDir, "hist", "", "write each step's latency histograms (HdrHistogram log) into this directory")
@@ -119,8 +119,8 @@ func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
 		return "", nil, usageError("--timeout %v: must be positive", f.timeout)
 	case f.maxLoss < 0 || f.maxLoss > 1:
 		return "", nil, usageError("--max-loss %g: want a fraction from 0 to 1", f.maxLoss)
-	case f.maxLate <= 0 || f.maxLate > 1:
-		return "", nil, usageError("--max-late %g: want a fraction above 0, at most 1", f.maxLate)
+	case f.maxLate < 0 || f.maxLate > 1:
+		return "", nil, usageError("--max-late %g: want a fraction from 0 (off) to 1", f.maxLate)
 	case f.minAchieved <= 0 || f.minAchieved > 1:
 		return "", nil, usageError("--min-achieved %g: want a fraction above 0, at most 1", f.minAchieved)
 	case f.sloP99 < 0:
