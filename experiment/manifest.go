@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/targets"
 	"github.com/ukbench/ukbench/vm"
 )
@@ -53,6 +54,9 @@ type Provenance struct {
 	Placement   Placement       `json:"placement"`
 	Images      []ImageInfo     `json:"images,omitempty"`
 	TCGWarning  string          `json:"tcg_warning,omitempty"`
+	// TimerNoise is what the probe of the host's timers on the
+	// generator's CPUs found at the start of the latest session.
+	TimerNoise *results.TimerNoise `json:"timer_noise,omitempty"`
 }
 
 // ImageInfo names a file a target booted, with its digest.

@@ -57,6 +57,10 @@ type Options struct {
 	Log io.Writer
 	// NoReport skips writing the report at the end.
 	NoReport bool
+	// TimerProbe is how long the host's timers are probed on the
+	// generator's CPUs before the runs (loadgen.TimerProbe): 0 for
+	// loadgen.DefaultTimerProbe, below 0 for no probe.
+	TimerProbe time.Duration
 }
 
 // EventKind says what an Event reports.
@@ -112,8 +116,9 @@ type Summary struct {
 // written); the result directory is opened (a new campaign, or --resume's
 // checks against the old manifest) and the manifest made; the plan is cut
 // down to the runs to do now (finished ones and missing optional targets
-// skipped) and the manifest written; the generator is pinned to its CPUs;
-// the runs are done one by one; the campaign's failures are counted and the
+// skipped) and the manifest written; the generator is pinned to its CPUs
+// and the host's timers probed there (the manifest and every run record
+// keep what the probe found); the runs are done one by one; the campaign's failures are counted and the
 // manifest ended; and the report is written from runs.jsonl.
 func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	c := newCampaign(cfg, o)
@@ -139,6 +144,10 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 		return c.sum, err
 	}
 	defer restore()
+	// The host's timer noise, where the generator runs.
+	if err := c.probeTimers(ctx); err != nil {
+		return c.sum, err
+	}
 	// The loop.
 	notRun, runErr := c.runAll(ctx, todo)
 	// The end: every session's runs, their failures, the manifest's end.
@@ -170,6 +179,7 @@ type campaign struct {
 	configSHA         string // of o.ConfigData, for the manifest
 	planSHA           string // of the effective plan (plansha.go): --resume's guard
 	accel             vm.AccelChoice
+	timerNoise        *results.TimerNoise // the probe's, or nil
 	pl                Placement
 	man               *Manifest
 	session           []results.Run // the runs appended now
@@ -217,6 +227,28 @@ func (c *campaign) settleAccel(ctx context.Context) error {
 	}
 	c.sum.Accel, c.sum.AccelReason = c.accel.Accel, c.accel.Reason
 	return nil
+}
+
+// probeTimers probes the host's timer wake-up delay on the generator's
+// CPUs (the campaign has pinned itself to them) unless told not to, says
+// what it found, and records it in the manifest. Only ctx ending the probe
+// ends the campaign: a host that cannot be probed is noted.
+func (c *campaign) probeTimers(ctx context.Context) error {
+	if c.o.TimerProbe < 0 {
+		return nil
+	}
+	noise, err := loadgen.TimerProbe{Duration: c.o.TimerProbe}.Run(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return ErrInterrupted
+	case err != nil:
+		c.emit(Event{Kind: Note, Msg: "host timer probe: " + err.Error()})
+		return nil
+	}
+	c.timerNoise = &noise
+	c.man.Provenance.TimerNoise = c.timerNoise
+	c.emit(Event{Kind: Note, Msg: noise.String()})
+	return writeManifest(c.manPath, c.man)
 }
 
 // openResults opens the result directory: a directory that holds a
@@ -304,7 +336,7 @@ func (c *campaign) runsToDo(plan []PlannedRun, done map[RunKey]bool) []PlannedRu
 // stops at the first failed run under --fail-fast (notRun: the runs left
 // undone) and at a record it could not append.
 func (c *campaign) runAll(ctx context.Context, todo []PlannedRun) (notRun int, err error) {
-	r := &runner{cfg: c.cfg, o: c.o, out: c.out, accel: c.accel, pl: c.pl, man: c.man, emit: c.emit, imaged: map[string]bool{}}
+	r := &runner{cfg: c.cfg, o: c.o, out: c.out, accel: c.accel, timerNoise: c.timerNoise, pl: c.pl, man: c.man, emit: c.emit, imaged: map[string]bool{}}
 	for i, pr := range todo {
 		if ctx.Err() != nil {
 			return 0, ErrInterrupted
@@ -380,14 +412,16 @@ func (c *campaign) writeReport(runs []results.Run) error {
 
 // runner holds what every run of one campaign shares.
 type runner struct {
-	cfg    *Config
-	o      Options
-	out    string
-	accel  vm.AccelChoice
-	pl     Placement
-	man    *Manifest
-	emit   func(Event)
-	imaged map[string]bool // targets whose files are in the manifest
+	cfg   *Config
+	o     Options
+	out   string
+	accel vm.AccelChoice
+	// timerNoise is the campaign's timer probe, or nil.
+	timerNoise *results.TimerNoise
+	pl         Placement
+	man        *Manifest
+	emit       func(Event)
+	imaged     map[string]bool // targets whose files are in the manifest
 }
 
 // run boots the target, sweeps the workload and returns the record; it
@@ -440,7 +474,7 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 func (r *runner) begin(pr PlannedRun) (results.Run, targets.Spec) {
 	key := pr.Key
 	rec := results.Run{Target: key.Target, Workload: key.Workload, Repeat: key.Repeat, Accel: r.accel.Accel,
-		AccelReason: r.accel.Reason, Started: time.Now().UTC(), Steps: []results.Step{}}
+		AccelReason: r.accel.Reason, TimerNoise: r.timerNoise, Started: time.Now().UTC(), Steps: []results.Step{}}
 	spec := pr.Spec
 	if spec.Kind == targets.KindNative {
 		rec.Accel, rec.AccelReason = results.AccelNone, ""

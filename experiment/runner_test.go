@@ -6,9 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ukbench/ukbench/results"
 )
@@ -26,6 +29,26 @@ workloads:
     step: 300ms
     warmup: 100ms
 `
+
+// pinnedCPUs are the CPUs the campaign's generator ran on: its placement's
+// load CPUs, or all of this process's when it was not pinned.
+func pinnedCPUs(t *testing.T, man Manifest) []int {
+	t.Helper()
+	if cpus := man.Provenance.Placement.LoadCPUs; len(cpus) > 0 {
+		return cpus
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	var cpus []int
+	for c := 0; c < 1024; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
+}
 
 func loadConfig(t *testing.T, body string) (*Config, []byte) {
 	t.Helper()
@@ -107,6 +130,17 @@ func TestInterruptAndResume(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(out, results.ManifestFile))
 	if err := json.Unmarshal(b, &man); err != nil || len(man.Sessions) != 2 || man.Ended.IsZero() {
 		t.Errorf("manifest: %v, sessions %v, ended %v", err, man.Sessions, man.Ended)
+	}
+	// The host's timers were probed on the generator's CPUs, and the
+	// figures kept in the manifest and in each run of the session.
+	if n := man.Provenance.TimerNoise; n == nil || n.Wakeups == 0 || len(n.CPUs) == 0 || !slices.Equal(n.CPUs, pinnedCPUs(t, man)) {
+		t.Errorf("manifest timer_noise %+v, want a probe of the generator's CPUs %v", n, man.Provenance.Placement.LoadCPUs)
+	}
+	runs, _ := results.ReadRuns(filepath.Join(out, results.RunsFile))
+	for _, r := range runs[2:] {
+		if r.TimerNoise == nil || r.TimerNoise.Wakeups != man.Provenance.TimerNoise.Wakeups {
+			t.Errorf("run %s-%d: timer_noise %+v, want the session's probe", r.Target, r.Repeat, r.TimerNoise)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(out, ReportDir, "report.md")); err != nil {
 		t.Errorf("no report at the end: %v", err)

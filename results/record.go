@@ -26,8 +26,12 @@ type Run struct {
 	AccelReason string    `json:"accel_reason,omitempty"`
 	Started     time.Time `json:"started"`
 	Ended       time.Time `json:"ended,omitempty"`
-	Boot        *Boot     `json:"boot,omitempty"`
-	Memory      *Memory   `json:"memory,omitempty"`
+	// TimerNoise is the probe of the host's timer wake-up delay on the
+	// generator's CPUs made before the run's load (its campaign's, or
+	// `ukbench load --timer-probe`'s), when one was made.
+	TimerNoise *TimerNoise `json:"timer_noise,omitempty"`
+	Boot       *Boot       `json:"boot,omitempty"`
+	Memory     *Memory     `json:"memory,omitempty"`
 	// Load describes how the load was generated, so a reader can tell two
 	// sweeps apart without the manifest.
 	Load  *LoadInfo `json:"load,omitempty"`

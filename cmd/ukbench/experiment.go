@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ukbench/ukbench/loadgen"
+
 	"github.com/ukbench/ukbench/experiment"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/report"
@@ -33,11 +35,14 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dry := fs.Bool("dry-run", false, "print the plan, the accelerator and why, and the QEMU command lines; run no campaign")
 	failFast := fs.Bool("fail-fast", false, "stop at the first failed run")
 	quick := fs.Bool("quick", false, "a trimmed campaign: one repeat, the first two rates, 1 s steps (a smoke test)")
+	timerProbe := fs.Duration("timer-probe", loadgen.DefaultTimerProbe, "probe the host's timer wake-up delay on the generator's CPUs for this long before the runs (0: no probe)")
 	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $UKBENCH_ACCEL, else the config's vm.accel, else auto: KVM only if it runs the probe guest)")
 	args, err := parseFlags(fs, args, stdout)
 	switch {
 	case err != nil:
 		return err
+	case *timerProbe < 0:
+		return usageError("run: --timer-probe %v: want 0 (none) or a duration", *timerProbe)
 	case len(args) == 0:
 		fmt.Fprint(stderr, experimentUsage)
 		return usageError("run: no config given")
@@ -65,7 +70,10 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return printPlan(ctx, stdout, cfg, *out, req)
 	}
 	opts := experiment.Options{OutDir: *out, Resume: *resume, FailFast: *failFast, ConfigFile: args[0],
-		ConfigData: data, Version: version(), Accel: *accel, Log: stderr}
+		ConfigData: data, Version: version(), Accel: *accel, Log: stderr, TimerProbe: *timerProbe}
+	if *timerProbe == 0 {
+		opts.TimerProbe = -1 // none
+	}
 	p := newProgress(stdout, stderr)
 	opts.Events = p.event
 	sum, err := experiment.Run(ctx, cfg, opts)

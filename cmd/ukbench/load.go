@@ -39,6 +39,7 @@ type loadFlags struct {
 	rates, arrivals, out, histDir string
 	step, warmup, timeout         time.Duration
 	sloP99, lateAfter, slack      time.Duration
+	timerProbe                    time.Duration
 	maxLoss, maxLate, minAchieved float64
 	seed                          uint64
 	findMax                       bool
@@ -95,6 +96,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lateAfter, "late-after", loadgen.DefaultLimits.LateAfter, "a send this late after its intended time is late")
 	fs.Float64Var(&f.maxLate, "max-late", loadgen.DefaultLimits.MaxLateFraction, "strict rule: a step with more late sends than this fraction is invalid (0: off; steps are judged by the load delivered, late sends count in latency)")
 	fs.DurationVar(&f.slack, "timer-slack", loadgen.DefaultTimerSlack, "how late the kernel may wake a pacing thread (the http loop wakes twice this early and polls): less is more exact and costs more CPU")
+	fs.DurationVar(&f.timerProbe, "timer-probe", 0, "first probe the host's timer wake-up delay on this process's CPUs for this long (0: no probe; ukbench run probes for "+loadgen.DefaultTimerProbe.String()+")")
 	fs.StringVar(&f.out, "out", "", "write the run record (JSON, one line) to this file")
 	fs.StringVar(&f.histDir, "hist", "", "write each step's latency histograms (HdrHistogram log) into this directory")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
@@ -131,6 +133,8 @@ func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
 		return "", nil, usageError("--timer-slack %v: want above 0, at most 10ms", f.slack)
 	case f.retries < 0:
 		return "", nil, usageError("--retries %d: must not be negative", f.retries)
+	case f.timerProbe < 0 || (f.timerProbe > 0 && f.timerProbe < loadgen.DefaultTimerProbeInterval):
+		return "", nil, usageError("--timer-probe %v: want 0 (none) or at least %v", f.timerProbe, loadgen.DefaultTimerProbeInterval)
 	case f.bisect < 0:
 		return "", nil, usageError("--bisect %d: must not be negative", f.bisect)
 	}
@@ -230,6 +234,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		table.Row(o.Step)
 	}
 	rec := results.Run{Target: lf.target, Workload: string(kind), Repeat: 1, Accel: results.AccelNone, Started: time.Now().UTC()}
+	if lf.timerProbe > 0 {
+		noise, err := loadgen.TimerProbe{Duration: lf.timerProbe, TimerSlack: lf.slack}.Run(ctx)
+		if err != nil {
+			return err
+		}
+		rec.TimerNoise = &noise
+		fmt.Fprintln(stdout, noise.String())
+	}
 	histErr, sweepErr := loadgen.RecordSweep(ctx, gen, cfg, lf.histDir, &rec)
 	live.clear()
 	rec.Ended = time.Now().UTC()
