@@ -182,7 +182,7 @@ func TestResumeAfterTornRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	var notes []string
-	opts := Options{OutDir: out, ConfigData: data, Resume: true, Binary: testBinary, NoReport: true,
+	opts := Options{OutDir: out, ConfigData: data, Resume: true, Binary: testBinary, NoReport: true, TimerProbe: -1,
 		Events: func(e Event) {
 			if e.Kind == Note {
 				notes = append(notes, e.Msg)
