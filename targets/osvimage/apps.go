@@ -132,22 +132,27 @@ func checkPIE(binary string) error {
 	return nil
 }
 
-// DefaultPIE is the ukbench to put in OSv images: the running executable
-// when it is an externally linked PIE, else ukbench-pie beside it (make
-// build writes bin/ukbench and bin/ukbench-pie).
+// PIEFor is the ukbench to put in OSv images for a ukbench binary: binary
+// itself when it is an externally linked PIE, else ukbench-pie beside it
+// (make build writes bin/ukbench and bin/ukbench-pie).
+func PIEFor(binary string) (string, error) {
+	if checkPIE(binary) == nil {
+		return binary, nil
+	}
+	pie := filepath.Join(filepath.Dir(binary), "ukbench-pie")
+	if _, err := os.Stat(pie); err != nil {
+		return "", fmt.Errorf("%w: %s is not one (OSv hangs on fully static Go programs) and there is no %s: make build-pie, or give one (--binary)", ErrNoPIE, binary, pie)
+	}
+	return pie, checkPIE(pie)
+}
+
+// DefaultPIE is PIEFor the running executable.
 func DefaultPIE() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
 	}
-	if checkPIE(exe) == nil {
-		return exe, nil
-	}
-	pie := filepath.Join(filepath.Dir(exe), "ukbench-pie")
-	if _, err := os.Stat(pie); err != nil {
-		return "", fmt.Errorf("%w: %s is not one and there is no %s (make build-pie)", ErrNoPIE, exe, pie)
-	}
-	return pie, nil
+	return PIEFor(exe)
 }
 
 // Cmdline is OSv's command line for the application: its root file system

@@ -271,6 +271,16 @@ func TestBuildReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ka, err := Key(context.Background(), Options{App: AppDNS, Kernel: k, Binary: prog, Sockets: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kb, _ := Key(context.Background(), Options{App: AppDNS, Kernel: k, Binary: prog, Sockets: 3}); kb != ka {
+		t.Error("the same inputs gave two keys")
+	}
+	if kc, _ := Key(context.Background(), Options{App: AppDNS, Kernel: k, Binary: prog, Sockets: 2}); kc == ka {
+		t.Error("another socket count gave the same key")
+	}
 	for _, f := range []string{"disk.raw", "loader.elf", ImageFile} {
 		x, _ := os.ReadFile(filepath.Join(a.Dir, f))
 		y, _ := os.ReadFile(filepath.Join(b.Dir, f))
