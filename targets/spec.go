@@ -87,6 +87,15 @@ type Spec struct {
 // with its defaults and its one Validate.
 type VMShape = vm.Shape
 
+// FinishedOSvImage reports whether the target is an osv one that boots an
+// image the user built (image:), which serves the one protocol app names,
+// rather than one ukbench composes from a kernel for any app. An optional
+// osv target with neither (its variables unset: it is skipped) counts as
+// composed.
+func (s Spec) FinishedOSvImage() bool {
+	return s.Kind == KindOSv && s.Image != ""
+}
+
 // Label is the target's name in results.
 func (s Spec) Label() string {
 	if s.Name != "" {
@@ -137,7 +146,7 @@ func (s Spec) Validate() error {
 	switch s.App {
 	case linuximage.AppDNS, linuximage.AppHTTP:
 	case linuximage.AppNSD, linuximage.AppLighttpd:
-		if s.Kind == KindNative || s.Kind == KindOSv && s.Kernel == "" {
+		if s.Kind == KindNative || s.FinishedOSvImage() {
 			return fielderr.Errorf("app", "%q runs in the linux target and in an osv target composed from a kernel (an osv image: say dns or http, the protocol it serves)", s.App)
 		}
 	default:
