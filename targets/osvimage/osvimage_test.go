@@ -146,11 +146,13 @@ func TestPreflight(t *testing.T) {
 	if _, err := preflight(k, []*elfObject{o}, map[string]string{"fork": "never with this config"}, ""); err != nil {
 		t.Errorf("tolerated fork refused: %v", err)
 	}
-	// A symbol the kernel lacks: a lazily bound call warns...
+	// A function the kernel lacks, called through the PLT, warns: OSv
+	// binds what it can at load (BIND_NOW) and leaves the rest to the
+	// first call...
 	// (The programs link against a stub library that the preflight is
 	// not shown.)
 	stub := t.TempDir()
-	gcc(t, "int ukbench_absent(void){return 0;}", filepath.Join(stub, "libabsent.so"), "-shared", "-fPIC")
+	gcc(t, "int ukbench_absent(void){return 0;}\nint ukbench_absent_data = 1;\n", filepath.Join(stub, "libabsent.so"), "-shared", "-fPIC")
 	lazy := program(t, []string{"puts", "ukbench_absent"}, "-L"+stub, "-labsent", "-Wl,-z,lazy")
 	kl, _ := ReadKernel(fakeKernel(t, []string{"puts", "__libc_start_main", "__cxa_finalize"}, allLibs, ""))
 	ol, _ := readObject(lazy, "/lazy")
@@ -158,11 +160,17 @@ func TestPreflight(t *testing.T) {
 	if err != nil || len(w) != 1 || !strings.Contains(w[0], "ukbench_absent") {
 		t.Errorf("lazy missing symbol: warnings %q, error %v", w, err)
 	}
-	// ...and one bound at load is refused, named.
 	now := program(t, []string{"puts", "ukbench_absent"}, "-L"+stub, "-labsent", "-Wl,-z,now")
 	on, _ := readObject(now, "/now")
-	if _, err := preflight(kl, []*elfObject{on}, nil, ""); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ukbench_absent") {
-		t.Errorf("missing symbol bound at load: %v", err)
+	if w, err := preflight(kl, []*elfObject{on}, nil, ""); err != nil || len(w) != 1 {
+		t.Errorf("missing function of a BIND_NOW program: warnings %q, error %v", w, err)
+	}
+	// ...while data the kernel lacks (bound at load, through the GOT) is
+	// refused, named.
+	data := gcc(t, "extern int ukbench_absent_data;\nint main(void){ return ukbench_absent_data; }\n", filepath.Join(t.TempDir(), "data"), "-fPIE", "-pie", "-L"+stub, "-labsent")
+	od, _ := readObject(data, "/data")
+	if _, err := preflight(kl, []*elfObject{od}, nil, ""); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ukbench_absent_data") {
+		t.Errorf("missing data symbol: %v", err)
 	}
 }
 

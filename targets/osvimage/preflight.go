@@ -29,8 +29,11 @@ type elfObject struct {
 	guest string // path on the disk
 	host  string // file read
 	// undefined maps each strong undefined dynamic symbol to whether it
-	// is bound at load (a data or GOT relocation, or the file asks for
-	// BIND_NOW) rather than lazily at its first call through the PLT.
+	// is bound at load (a data or GOT relocation) rather than through a
+	// PLT slot. OSv binds a PLT slot at its first call, or at load when
+	// the file asks for BIND_NOW (Debian builds so), and then leaves a
+	// slot it cannot bind lazy with a warning instead of failing
+	// (core/elf.cc, object::relocate_pltgot): only a call fails.
 	undefined map[string]bool
 	defined   []string
 	needed    []string // DT_NEEDED
@@ -57,60 +60,51 @@ func readObject(host, guest string) (*elfObject, error) {
 	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
 		return nil, fmt.Errorf("%w: %s: .dynsym: %v", ErrAppBinary, host, err)
 	}
-	eager, err := eagerSymbols(f)
+	eager, copied, err := eagerSymbols(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: relocations: %v", ErrAppBinary, host, err)
 	}
-	now := bindsNow(f)
 	for i, s := range syms {
 		switch {
 		case s.Name == "":
+		case copied[i+1]: // defined here as a copy of another object's data
+			o.undefined[s.Name] = true
 		case s.Section != elf.SHN_UNDEF:
 			if elf.ST_BIND(s.Info) != elf.STB_LOCAL {
 				o.defined = append(o.defined, s.Name)
 			}
 		case elf.ST_BIND(s.Info) == elf.STB_WEAK: // may stay unresolved
 		default:
-			o.undefined[s.Name] = now || eager[i+1] // DynamicSymbols skips index 0
+			o.undefined[s.Name] = eager[i+1] // DynamicSymbols skips index 0
 		}
 	}
 	return o, nil
 }
 
 // eagerSymbols returns the .dynsym indexes that a relocation other than a
-// PLT slot (R_X86_64_JUMP_SLOT) refers to: those OSv binds at load.
-func eagerSymbols(f *elf.File) (map[int]bool, error) {
+// PLT slot (R_X86_64_JUMP_SLOT) refers to, those OSv binds at load, and
+// among them those of copy relocations (R_X86_64_COPY: data an executable
+// defines as a copy of a library's, which .dynsym lists as defined).
+func eagerSymbols(f *elf.File) (eager, copied map[int]bool, err error) {
 	dynsym := slices.IndexFunc(f.Sections, func(s *elf.Section) bool { return s.Type == elf.SHT_DYNSYM })
-	eager := map[int]bool{}
+	eager, copied = map[int]bool{}, map[int]bool{}
 	for _, s := range f.Sections {
 		if s.Type != elf.SHT_RELA || int(s.Link) != dynsym {
 			continue
 		}
 		b, err := s.Data()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for ; len(b) >= 24; b = b[24:] {
 			info := binary.LittleEndian.Uint64(b[8:])
 			if sym, typ := int(info>>32), elf.R_X86_64(info&0xffffffff); sym != 0 && typ != elf.R_X86_64_JMP_SLOT {
 				eager[sym] = true
+				copied[sym] = copied[sym] || typ == elf.R_X86_64_COPY
 			}
 		}
 	}
-	return eager, nil
-}
-
-// bindsNow reports whether the file asks for all symbols at load, as OSv's
-// core/elf.cc reads it (DT_BIND_NOW, DF_BIND_NOW, DF_1_NOW).
-func bindsNow(f *elf.File) bool {
-	if v, _ := f.DynValue(elf.DT_BIND_NOW); len(v) > 0 {
-		return true
-	}
-	if v, _ := f.DynValue(elf.DT_FLAGS); len(v) > 0 && v[0]&uint64(elf.DF_BIND_NOW) != 0 {
-		return true
-	}
-	v, _ := f.DynValue(elf.DT_FLAGS_1)
-	return len(v) > 0 && v[0]&uint64(elf.DF_1_NOW) != 0
+	return eager, copied, nil
 }
 
 // preflight checks the application's ELF files against the kernel: every
