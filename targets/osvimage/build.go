@@ -185,6 +185,7 @@ func collect(ctx context.Context, k *Kernel, a *app) (objs []*elfObject, libs []
 		if err != nil {
 			return nil, nil, err
 		}
+		ob.program = true
 		queue = append(queue, ob)
 	}
 	for i := 0; i < len(queue); i++ {

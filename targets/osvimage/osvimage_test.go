@@ -138,6 +138,14 @@ func TestPreflight(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, _ := readObject(prog, "/prog")
+	o.program = true
+	// A library that links fork is only a warning: the program may
+	// never call it.
+	lib := *o
+	lib.program = false
+	if w, err := preflight(k, []*elfObject{&lib}, nil, ""); err != nil || len(w) != 1 || !strings.Contains(w[0], "fork") {
+		t.Errorf("a library linking fork: warnings %q, error %v", w, err)
+	}
 	// fork is exported (OSv has a stub) and still refused by name.
 	_, err = preflight(k, []*elfObject{o}, nil, "")
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "calls fork") || !strings.Contains(err.Error(), prog) {

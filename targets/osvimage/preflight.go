@@ -38,6 +38,7 @@ type elfObject struct {
 	defined   []string
 	needed    []string // DT_NEEDED
 	goProgram bool     // built by Go (OSv v0.57 needs /libvdso.so for it)
+	program   bool     // the application's program, not a library
 }
 
 // readObject reads what the preflight and the library walk need of an ELF
@@ -110,7 +111,8 @@ func eagerSymbols(f *elf.File) (eager, copied map[int]bool, err error) {
 // preflight checks the application's ELF files against the kernel: every
 // symbol they need at load must be the kernel's or one of theirs, and none
 // may call a process stub (processCalls) unless tolerated says why the
-// configuration never does. Symbols missing but bound lazily (called
+// configuration never does (a library's such calls are warnings: the
+// program may never reach them). Symbols missing but bound lazily (called
 // through the PLT, so only a call would fail) come back as warnings.
 func preflight(k *Kernel, objs []*elfObject, tolerated map[string]string, why string) (warnings []string, err error) {
 	have := map[string]bool{}
@@ -138,6 +140,13 @@ func preflight(k *Kernel, objs []*elfObject, tolerated map[string]string, why st
 		sort.Strings(missing)
 		sort.Strings(lazy)
 		sort.Strings(calls)
+		if len(calls) > 0 && !o.program {
+			// A library's process calls matter only if the program
+			// takes that path (libcap, libsystemd and libgpg-error all
+			// link fork): say so, do not refuse.
+			warnings = append(warnings, fmt.Sprintf("%s calls %s, stubs that fail on OSv (a single process): only a call fails", o.host, strings.Join(calls, ", ")))
+			calls = nil
+		}
 		if len(calls) > 0 {
 			msg := fmt.Sprintf("%s calls %s: OSv runs a single process, where these are stubs that fail", o.host, strings.Join(calls, ", "))
 			if why != "" {
