@@ -41,6 +41,15 @@ const UkbenchPath = "/ukbench"
 // (lighttpd/1.4.69)".
 const lighttpdStarted = "server started"
 
+// ReadyLine is the console line that says a composed guest's application
+// is up.
+func ReadyLine(app string) string {
+	if app == AppLighttpd {
+		return lighttpdStarted
+	}
+	return servers.ReadyPrefix
+}
+
 // app is what an application puts on the disk.
 type app struct {
 	elfs    map[string]string // disk path → host ELF file (libraries are found for these)
@@ -73,7 +82,7 @@ func appFor(name, binary string, sockets int) (*app, error) {
 		if name == AppDNS {
 			a.command = append(a.command, "--sockets", fmt.Sprint(sockets))
 		}
-		a.ready = servers.ReadyPrefix
+		a.ready = ReadyLine(name)
 	case AppLighttpd:
 		bin, err := exec.LookPath("lighttpd")
 		if err != nil {
@@ -83,7 +92,7 @@ func appFor(name, binary string, sockets int) (*app, error) {
 		a.files["/etc/lighttpd/lighttpd.conf"] = []byte(lighttpdConf)
 		a.files["/var/www/index.html"] = servers.Page(servers.DefaultBodySize)
 		a.command = []string{"/usr/sbin/lighttpd", "-D", "-f", "/etc/lighttpd/lighttpd.conf"}
-		a.ready = lighttpdStarted
+		a.ready = ReadyLine(name)
 		why := "only to daemonise (not with -D), for worker processes (server.max-worker > 0), piped loggers and CGI, none of which the config ukbench writes uses"
 		a.tolerated = map[string]string{"fork": why, "execve": why, "execv": why}
 	case AppNSD:
