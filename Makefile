@@ -39,7 +39,7 @@ test: deps-test
 # The main job on its built-in default: configs/quickstart.yaml (native vs
 # the Linux guest under QEMU, plus OSv when UKBENCH_OSV_IMAGE is set), into
 # a new ukbench-results/quickstart-TIME/ with its report.
-quickstart: build-static deps-vm
+quickstart: build deps-vm
 	$(BIN)/ukbench run configs/quickstart.yaml -o ukbench-results/quickstart-$$(date +%Y%m%d-%H%M%S)
 
 deps-bench:

@@ -124,13 +124,14 @@ func (c *Config) validateWorkload(w Workload, names map[string]bool) error {
 }
 
 // appsToCheck lists the apps a target would run: its own, or one per
-// protocol when it leaves app to the workload.
+// protocol when it leaves app to the workload (linux, native, and osv
+// composed from a kernel).
 func appsToCheck(t targets.Spec) []string {
 	if t.App != "" {
 		return []string{t.App}
 	}
-	if t.Kind == targets.KindOSv {
-		return []string{""} // invalid: Validate names the missing app
+	if t.FinishedOSvImage() {
+		return []string{""} // invalid: Validate names the missing app (a finished image serves one)
 	}
 	return []string{linuximage.AppDNS, linuximage.AppHTTP}
 }
@@ -138,7 +139,7 @@ func appsToCheck(t targets.Spec) []string {
 // serves reports whether a target can take a workload of this kind.
 func serves(t targets.Spec, kind servers.Protocol) bool {
 	if t.App == "" {
-		return t.Kind != targets.KindOSv
+		return !t.FinishedOSvImage() // a composed osv guest is composed per app
 	}
 	return t.Protocol() == kind
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/osvimage"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -78,7 +80,11 @@ func bootAndCheckBinary(t *testing.T, spec Spec, binary string) *Instance {
 		t.Errorf("memory = %+v, %v", mem, err)
 	}
 	log, _ := os.ReadFile(inst.ConsoleLog)
-	if !strings.Contains(string(log), linuximage.ReadyLine(spec.App)) {
+	ready := linuximage.ReadyLine(spec.App)
+	if spec.Kind == KindOSv && spec.Kernel != "" {
+		ready = osvimage.ReadyLine(spec.App)
+	}
+	if !strings.Contains(string(log), ready) {
 		t.Errorf("console log %s lacks the ready line", inst.ConsoleLog)
 	}
 	t.Logf("%s: accel %s, boot %+v, memory %+v", spec.Label(), inst.Accel, *b, *mem)
@@ -150,5 +156,27 @@ func TestLinuxGuestUnderKVM(t *testing.T) {
 	inst := bootAndCheck(t, Spec{Name: "linux-kvm", Kind: KindLinux, App: "dns", KernelRoot: kernelRoot(k), VM: VMShape{Accel: "kvm", MemoryMiB: 512}})
 	if inst.Accel != "kvm" {
 		t.Errorf("accel = %q, want kvm", inst.Accel)
+	}
+}
+
+// TestOSvComposedUnderQEMU composes OSv guests from the kernel in
+// UKBENCH_OSV_KERNEL (the user's: the project holds none) for each app and
+// boots them for real.
+func TestOSvComposedUnderQEMU(t *testing.T) {
+	kernel := os.Getenv("UKBENCH_OSV_KERNEL")
+	if kernel == "" {
+		t.Skip("UKBENCH_OSV_KERNEL not set: give an OSv kernel (loader-stripped.elf, or a release's osv-loader.elf.x86_64.gz; README, OSv)")
+	}
+	needQEMU(t)
+	pie := testbin.Cgo(t, "ukbench-pie", "-buildmode=pie", "-ldflags=-linkmode=external")
+	for _, app := range []string{"http", "dns", "lighttpd"} {
+		t.Run(app, func(t *testing.T) {
+			if app == "lighttpd" {
+				if _, err := exec.LookPath(app); err != nil {
+					t.Skipf("%s not installed on the host (make deps-bench installs it)", app)
+				}
+			}
+			bootAndCheckBinary(t, Spec{Name: "osv-" + app, Kind: KindOSv, App: app, Kernel: kernel, Bootstrap: os.Getenv("UKBENCH_OSV_BOOTSTRAP"), VM: VMShape{MemoryMiB: 512}}, pie)
+		})
 	}
 }

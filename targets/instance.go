@@ -284,7 +284,12 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 			p.files = append(p.files, f)
 		}
 	}
-	if spec.Kind == KindOSv && !isELF(spec.Image) {
+	switch {
+	case spec.Kind == KindOSv && spec.Kernel != "":
+		// The composed disk, and the user's kernel file the booted (and
+		// uncompressed) copy came from.
+		p.files = append(p.files, File{"disk", cfg.Disk}, File{"kernel_source", spec.Kernel})
+	case spec.Kind == KindOSv && !isELF(spec.Image):
 		p.files = append(p.files, File{"disk", spec.Image}) // the user's file, not our private copy
 	}
 	return p, nil

@@ -101,7 +101,7 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 		os.Chtimes(filepath.Join(dir, linuximage.ImageFile), now, now) // used: keep it
 		return im, nil
 	}
-	pruneImages(filepath.Join(cache, "images"), spec.App, keepImages)
+	pruneImages(filepath.Join(cache, "images"), spec.App, linuximage.ImageFile, keepImages)
 	o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
 	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
 	im, err := linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
@@ -138,9 +138,10 @@ func maskOf(cidr string) (ip, mask string, err error) {
 const keepImages = 4
 
 // pruneImages removes all but the keep most recently used cached images of
-// an app (to make room for one more).
-func pruneImages(dir, app string, keep int) {
-	paths, _ := filepath.Glob(filepath.Join(dir, app+"-*", linuximage.ImageFile))
+// an app (to make room for one more): directories APP-* of dir, their use
+// the time of their description file (file).
+func pruneImages(dir, app, file string, keep int) {
+	paths, _ := filepath.Glob(filepath.Join(dir, app+"-*", file))
 	if len(paths) < keep {
 		return
 	}

@@ -9,7 +9,7 @@ import (
 // ExpandPaths expands $VAR and ${VAR} in the spec's file paths and OSv
 // command line.
 func (s *Spec) ExpandPaths() {
-	for _, p := range []*string{&s.Image, &s.KernelRoot, &s.Cmdline} {
+	for _, p := range []*string{&s.Image, &s.KernelRoot, &s.Kernel, &s.Bootstrap, &s.Cmdline} {
 		*p = os.ExpandEnv(*p)
 	}
 }

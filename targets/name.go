@@ -41,7 +41,7 @@ var memorySweepName = regexp.MustCompile(`^(.*)@[0-9]+MiB$`)
 // request line).
 func checkText(s Spec) error {
 	for _, f := range []struct{ field, value string }{
-		{"image", s.Image}, {"kernel_root", s.KernelRoot}, {"cmdline", s.Cmdline},
+		{"image", s.Image}, {"kernel_root", s.KernelRoot}, {"kernel", s.Kernel}, {"bootstrap", s.Bootstrap}, {"cmdline", s.Cmdline},
 		{"ready_line", s.ReadyLine}, {"probe_name", s.ProbeName}, {"probe_path", s.ProbePath},
 	} {
 		if err := fielderr.CheckLine(f.field, f.value); err != nil {

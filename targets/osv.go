@@ -45,13 +45,23 @@ func osvCmdline(spec Spec, shape VMShape) (string, error) {
 	return strings.TrimSpace(line), nil
 }
 
+// osvReady is the console line that says an OSv guest running cmdline is
+// up when the target names none: ukbench's ready line for a ukbench
+// command line, else OSv's own.
+func osvReady(cmdline string) string {
+	if strings.Contains(cmdline, "ukbench") {
+		return servers.ReadyPrefix
+	}
+	return OSvBootedLine
+}
+
 func prepareOSv(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cfg *vm.Config, p *guestPlan) error {
+	if spec.Kernel != "" {
+		return prepareComposedOSv(ctx, spec, shape, o, cfg, p)
+	}
 	p.ready = spec.ReadyLine
 	if p.ready == "" {
-		p.ready = OSvBootedLine
-		if strings.Contains(spec.Cmdline, "ukbench") {
-			p.ready = servers.ReadyPrefix
-		}
+		p.ready = osvReady(spec.Cmdline)
 	}
 	line, err := osvCmdline(spec, shape)
 	if err != nil {

@@ -32,8 +32,10 @@ type Spec struct {
 	Name string `yaml:"name" json:"name"`
 	Kind string `yaml:"kind" json:"kind"`
 	// App is the server: dns or http (ukbench serve), or nsd or lighttpd
-	// (the host's binaries, Linux guest only). For osv it names the
-	// protocol the image's application speaks (dns or http).
+	// (the host's binaries). For osv with Kernel it is the application
+	// composed onto the disk (dns, http or lighttpd; nsd is refused by the
+	// preflight: it forks); with Image it names the protocol the image's
+	// application speaks (dns or http).
 	App string `yaml:"app" json:"app"`
 	// Optional targets whose image is missing are skipped, not failed.
 	Optional bool `yaml:"optional" json:"optional,omitempty"`
@@ -59,6 +61,14 @@ type Spec struct {
 	// line runs ukbench, else OSv's "Booted up in").
 	Cmdline   string `yaml:"cmdline" json:"cmdline,omitempty"`
 	ReadyLine string `yaml:"ready_line" json:"ready_line,omitempty"`
+	// osv, composed: Kernel is the user's OSv kernel (loader-stripped.elf,
+	// or a release's osv-loader.elf.x86_64.gz), booted with -kernel and a
+	// ROFS disk ukbench composes from App (osvimage), cached by content;
+	// Cmdline, when set, replaces the composed command line. Bootstrap is a
+	// release's osv.bootstrap.mpm.x86_64, for a kernel that takes
+	// libvdso.so from the disk (v0.57.0; Go programs need it).
+	Kernel    string `yaml:"kernel" json:"kernel,omitempty"`
+	Bootstrap string `yaml:"bootstrap" json:"bootstrap,omitempty"`
 
 	// ProbeName is the DNS name the readiness probe asks for (default
 	// www.example.com, in ukbench's zone); ProbePath the HTTP path (default /).
@@ -76,6 +86,15 @@ type Spec struct {
 // VMShape is what every guest target of an experiment shares: vm.Shape,
 // with its defaults and its one Validate.
 type VMShape = vm.Shape
+
+// FinishedOSvImage reports whether the target is an osv one that boots an
+// image the user built (image:), which serves the one protocol app names,
+// rather than one ukbench composes from a kernel for any app. An optional
+// osv target with neither (its variables unset: it is skipped) counts as
+// composed.
+func (s Spec) FinishedOSvImage() bool {
+	return s.Kind == KindOSv && s.Image != ""
+}
 
 // Label is the target's name in results.
 func (s Spec) Label() string {
@@ -127,16 +146,25 @@ func (s Spec) Validate() error {
 	switch s.App {
 	case linuximage.AppDNS, linuximage.AppHTTP:
 	case linuximage.AppNSD, linuximage.AppLighttpd:
-		if s.Kind != KindLinux {
-			return fielderr.Errorf("app", "%q runs only in the linux target (osv: say dns or http, the protocol your image serves)", s.App)
+		if s.Kind == KindNative || s.FinishedOSvImage() {
+			return fielderr.Errorf("app", "%q runs in the linux target and in an osv target composed from a kernel (an osv image: say dns or http, the protocol it serves)", s.App)
 		}
 	default:
 		return fielderr.Errorf("app", "%q: want dns, http, nsd or lighttpd", s.App)
 	}
 	switch s.Kind {
 	case KindOSv:
-		if s.Image == "" && !s.Optional {
-			return fielderr.Errorf("image", "an osv target needs an OSv image (a disk image or a kernel ELF)")
+		if s.Image != "" && s.Kernel != "" {
+			return fielderr.Errorf("image/kernel", "give one: kernel composes the disk, image is a finished one")
+		}
+		if s.Image == "" && s.Kernel == "" && !s.Optional {
+			return fielderr.Errorf("kernel", "an osv target needs an OSv kernel (kernel:, composed with app) or a finished image (image:)")
+		}
+		if s.Bootstrap != "" && s.Kernel == "" {
+			return fielderr.Errorf("bootstrap", "only with kernel (it supplies the composed disk's /libvdso.so)")
+		}
+		if s.KernelRoot != "" || s.KernelPackage != "" {
+			return fielderr.Errorf("kernel_root/kernel_package", "only for linux targets (osv: kernel)")
 		}
 		if s.Cmdline == "" && s.Image != "" && isELF(s.Image) {
 			return fielderr.Errorf("cmdline", "an OSv kernel booted with -kernel needs the application's command line")
@@ -144,6 +172,9 @@ func (s Spec) Validate() error {
 	case KindLinux:
 		if s.Cmdline != "" {
 			return fielderr.Errorf("cmdline", "only for osv targets (the linux guest's command comes from app)")
+		}
+		if s.Kernel != "" || s.Bootstrap != "" {
+			return fielderr.Errorf("kernel/bootstrap", "only for osv targets (linux: kernel_root or kernel_package)")
 		}
 		n := 0
 		for _, f := range []string{s.Image, s.KernelRoot, s.KernelPackage} {
@@ -160,7 +191,7 @@ func (s Spec) Validate() error {
 			}
 		}
 	case KindNative:
-		if s.Image != "" || s.Cmdline != "" || s.KernelRoot != "" || s.KernelPackage != "" {
+		if s.Image != "" || s.Cmdline != "" || s.KernelRoot != "" || s.KernelPackage != "" || s.Kernel != "" || s.Bootstrap != "" {
 			return fielderr.Errorf("image/cmdline/kernel", "not for native targets")
 		}
 	}
@@ -198,7 +229,7 @@ func (s Spec) Available() error {
 
 // missingFile names the first file the spec needs that does not exist.
 func (s Spec) missingFile() error {
-	for field, p := range map[string]string{"image": s.Image, "kernel_root": s.KernelRoot} {
+	for field, p := range map[string]string{"image": s.Image, "kernel_root": s.KernelRoot, "kernel": s.Kernel, "bootstrap": s.Bootstrap} {
 		if p == "" {
 			continue
 		}
@@ -206,8 +237,8 @@ func (s Spec) missingFile() error {
 			return fielderr.Wrap(field, err)
 		}
 	}
-	if s.Kind == KindOSv && s.Image == "" {
-		return fielderr.Errorf("image", "not set")
+	if s.Kind == KindOSv && s.Image == "" && s.Kernel == "" {
+		return fielderr.Errorf("kernel", "not set (nor image)")
 	}
 	return nil
 }

@@ -27,7 +27,14 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		{Spec{Kind: "xen", App: "dns"}, "kind:"},
 		{Spec{Kind: KindLinux, App: "smtp"}, "app:"},
 		{Spec{Kind: KindOSv, App: "nsd", Image: elf}, "app:"},
-		{Spec{Kind: KindOSv, App: "http"}, "image:"},
+		{Spec{Kind: KindOSv, App: "http"}, "kernel:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf, Kernel: elf}, "image/kernel:"},
+		{Spec{Kind: KindOSv, App: "http", Image: elf, Cmdline: "x", Bootstrap: elf}, "bootstrap:"},
+		{Spec{Kind: KindOSv, App: "http", Kernel: elf + ".missing"}, "kernel:"},
+		{Spec{Kind: KindOSv, App: "http", Kernel: elf + ".missing", Optional: true, Bootstrap: "/b\nx"}, "bootstrap:"},
+		{Spec{Kind: KindOSv, App: "http", Kernel: elf, KernelRoot: "/k"}, "kernel_root/kernel_package:"},
+		{Spec{Kind: KindLinux, App: "dns", Kernel: elf}, "kernel/bootstrap:"},
+		{Spec{Kind: KindNative, App: "dns", Kernel: elf}, "image/cmdline/kernel:"},
 		{Spec{Kind: KindOSv, App: "http", Image: elf}, "cmdline:"},
 		{Spec{Kind: KindOSv, App: "http", Image: elf + ".missing", Cmdline: "x"}, "image:"},
 		{Spec{Kind: KindLinux, App: "dns", Cmdline: "x"}, "cmdline:"},
@@ -55,6 +62,12 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		err := tc.spec.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%+v: Validate = %v, want it to start with %q", tc.spec, err, tc.want)
+		}
+	}
+	// A composed osv target takes the host programs OSv can run.
+	for _, app := range []string{"dns", "http", "lighttpd", "nsd"} {
+		if err := (Spec{Kind: KindOSv, App: app, Kernel: elf}).Validate(); err != nil {
+			t.Errorf("osv app %s with a kernel: %v", app, err)
 		}
 	}
 	for _, pkg := range []string{"linux-image-amd64", "linux-image-6.1.0-28-cloud-amd64", "linux-image-6.12+bpo-amd64"} {
@@ -192,7 +205,7 @@ func TestPruneImagesKeepsTheRecentlyUsed(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(dir, "http-0"), 0o755)
 	os.WriteFile(filepath.Join(dir, "http-0", linuximage.ImageFile), []byte("{}"), 0o644)
-	pruneImages(dir, "dns", 4)
+	pruneImages(dir, "dns", linuximage.ImageFile, 4)
 	left, _ := filepath.Glob(filepath.Join(dir, "*"))
 	want := []string{"dns-3", "dns-4", "dns-5", "http-0"} // 3 kept, room for the one to build
 	var got []string

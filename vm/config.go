@@ -151,7 +151,8 @@ var ifNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$`)
 // of an optional field takes the default named in its comment.
 type Config struct {
 	Shape
-	// Boot from a kernel (Kernel, optional Initrd and Append) or from Disk.
+	// Boot from a kernel (Kernel, optional Initrd and Append) or from Disk;
+	// a kernel may have a disk too (OSv's -kernel with its ROFS disk).
 	Kernel string
 	Initrd string
 	Append string
@@ -217,8 +218,8 @@ func (c Config) validate() error {
 	if err := c.Shape.Validate(); err != nil {
 		return err
 	}
-	if (c.Kernel == "") == (c.Disk == "") {
-		return fielderr.Errorf("kernel/disk", "give exactly one of a kernel or a disk image")
+	if c.Kernel == "" && c.Disk == "" {
+		return fielderr.Errorf("kernel/disk", "give a kernel, a disk image, or both")
 	}
 	for field, path := range map[string]string{"kernel": c.Kernel, "initrd": c.Initrd, "disk": c.Disk, "console_log": c.ConsoleLog} {
 		if err := fielderr.CheckLine(field, path); err != nil {
@@ -231,7 +232,7 @@ func (c Config) validate() error {
 			return fielderr.Wrap(field, err)
 		}
 	}
-	if c.Disk != "" && c.Initrd != "" {
+	if c.Kernel == "" && c.Initrd != "" {
 		return fielderr.Errorf("initrd", "only with a kernel")
 	}
 	switch c.DiskFormat {

@@ -95,6 +95,7 @@ func TestCLIHelp(t *testing.T) {
 		{[]string{"run"}, []string{"-dry-run", "-resume", "-o"}},
 		{[]string{"image"}, []string{"-app", "-kernel-root"}},
 		{[]string{"image", "linux"}, []string{"-app", "-kernel-root"}},
+		{[]string{"image", "osv"}, []string{"-kernel", "-bootstrap", "-binary"}},
 		{[]string{"boot"}, []string{"-runs", "-out"}},
 		{[]string{"boot", "native:dns"}, []string{"-runs", "-out"}},
 		{[]string{"compare"}, []string{"-metric", "-threshold", "-markdown"}},

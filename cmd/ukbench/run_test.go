@@ -95,6 +95,9 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"boot-bad-target-file", []string{"boot", "testdata/boot/bad-target.yaml"}, 2},
 		{"image-no-kind", []string{"image"}, 2},
 		{"image-no-output", []string{"image", "linux", "--app", "dns"}, 2},
+		{"image-osv-no-kernel", []string{"image", "osv", "--app", "http", "-o", "OUT"}, 2},
+		{"image-osv-not-a-kernel", []string{"image", "osv", "--kernel", "testdata/run/native.yaml", "--app", "http", "-o", "OUT"}, 2},
+		{"image-osv-linux-flag", []string{"image", "osv", "--kernel-root", "/k", "-o", "OUT"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

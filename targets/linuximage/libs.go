@@ -164,3 +164,44 @@ func checkGuestFinds(ctx context.Context, src, interp string, objs []sharedObjec
 	}
 	return nil
 }
+
+// HostLibraries returns where this host's loader finds each shared object
+// the ELF file src needs, directly or through others (soname → host path),
+// as ldd lists them without LD_LIBRARY_PATH; a static file needs none. A
+// library the loader does not find fails with ErrMissingLibrary naming it
+// and src. Images that place libraries themselves (OSv's, flat in
+// /usr/lib) use it to find the files.
+func HostLibraries(ctx context.Context, src string) (map[string]string, error) {
+	f, err := elf.Open(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	interp, needed, _, err := dynamicInfo(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	if interp == "" && len(needed) == 0 {
+		return map[string]string{}, nil
+	}
+	cmd := exec.CommandContext(ctx, "ldd", src)
+	cmd.Env = loaderEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w: %s", src, err, strings.TrimSpace(stderr.String()))
+	}
+	objs, err := parseLoaderList(string(out))
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", src, err)
+	}
+	libs := map[string]string{}
+	for _, o := range objs {
+		if o.path == "" {
+			return nil, fmt.Errorf("%w: %s needs %s, which this host's loader does not find", ErrMissingLibrary, src, o.name)
+		}
+		libs[o.name] = o.path
+	}
+	return libs, nil
+}

@@ -1,0 +1,292 @@
+package osvimage
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
+)
+
+// ErrVDSO: a Go program is composed for a kernel that takes libvdso.so from
+// the disk, and none was given.
+var ErrVDSO = errors.New("libvdso.so needed")
+
+// fstab is /etc/fstab as OSv's ROFS images have it (static/etc/fstab_rofs).
+const fstab = RootDevice + ` /          rofs      defaults 0 0
+none         /dev       devfs     defaults 0 0
+none         /proc      procfs    defaults 0 0
+none         /sys       sysfs     defaults 0 0
+none         /tmp       ramfs     defaults 0 0
+`
+
+// mountPoints are made on the disk: OSv mounts fstab's file systems there,
+// and mkdir fails on a read-only root.
+var mountPoints = []string{"/dev", "/proc", "/sys", "/tmp"}
+
+// LibDir is where the application's libraries go, flat: OSv's loader
+// searches /, /usr/lib and the RPATH only.
+const LibDir = "/usr/lib"
+
+// VDSOPath is where a v0.57 kernel looks for libvdso.so.
+const VDSOPath = "/libvdso.so"
+
+// Options says what image to compose.
+type Options struct {
+	App    string  // dns, http or lighttpd
+	Kernel *Kernel // from ReadKernel
+	// Binary is the PIE ukbench for dns and http (DefaultPIE).
+	Binary string
+	// Bootstrap is an OSv release's osv.bootstrap.mpm.x86_64 (a gzip tar)
+	// to take libvdso.so from, for kernels that need it on the disk.
+	Bootstrap string
+	// Sockets is `serve dns --sockets` (default servers.DefaultDNSSockets).
+	Sockets int
+	OutDir  string
+}
+
+// Image is a composed OSv guest, written as image.json in its directory.
+type Image struct {
+	App           string   `json:"app"`
+	KernelVersion string   `json:"kernel_version,omitempty"`
+	KernelSource  string   `json:"kernel_source"` // the user's file
+	Kernel        string   `json:"kernel"`        // file name in the image directory
+	Disk          string   `json:"disk"`
+	KernelBytes   int64    `json:"kernel_bytes"`
+	DiskBytes     int64    `json:"disk_bytes"`
+	KernelSHA256  string   `json:"kernel_sha256"`
+	DiskSHA256    string   `json:"disk_sha256"`
+	Cmdline       string   `json:"cmdline"`
+	Ready         string   `json:"ready_line"`
+	Libraries     []string `json:"libraries,omitempty"` // paths on the disk
+	Supplied      []string `json:"kernel_supplies"`     // libraries left to the kernel
+	VDSO          bool     `json:"libvdso,omitempty"`   // /libvdso.so on the disk
+	Warnings      []string `json:"warnings,omitempty"`
+	// Dir is the image's directory (not stored).
+	Dir string `json:"-"`
+}
+
+// ImageFile is the description file in an image directory.
+const ImageFile = "image.json"
+
+// KernelPath and DiskPath are the absolute paths of the image's files.
+func (im *Image) KernelPath() string { return filepath.Join(im.Dir, im.Kernel) }
+func (im *Image) DiskPath() string   { return filepath.Join(im.Dir, im.Disk) }
+
+// Build composes the image in o.OutDir: the kernel (uncompressed) and the
+// disk. The same inputs give the same bytes. The preflight runs before
+// anything is written.
+func Build(ctx context.Context, o Options) (*Image, error) {
+	if o.Kernel == nil {
+		return nil, fmt.Errorf("%w: none given", ErrKernel)
+	}
+	if o.OutDir == "" {
+		return nil, fmt.Errorf("image: no output directory")
+	}
+	if o.Sockets == 0 {
+		o.Sockets = servers.DefaultDNSSockets
+	}
+	a, err := appFor(o.App, o.Binary, o.Sockets)
+	if err != nil {
+		return nil, err
+	}
+	objs, libs, err := collect(ctx, o.Kernel, a)
+	if err != nil {
+		return nil, err
+	}
+	warnings, err := preflight(o.Kernel, objs, a.tolerated, a.forks)
+	if err != nil {
+		return nil, err
+	}
+	fs := NewFS()
+	if err := fs.File("/etc/fstab", []byte(fstab)); err != nil {
+		return nil, err
+	}
+	for _, d := range mountPoints {
+		if err := fs.Dir(d); err != nil {
+			return nil, err
+		}
+	}
+	for p, data := range a.files {
+		if err := fs.File(p, data); err != nil {
+			return nil, err
+		}
+	}
+	for _, ob := range objs {
+		data, err := os.ReadFile(ob.host)
+		if err != nil {
+			return nil, err
+		}
+		if err := fs.File(ob.guest, data); err != nil {
+			return nil, fmt.Errorf("%s: %w", ob.host, err)
+		}
+	}
+	im := &Image{App: o.App, KernelVersion: o.Kernel.Version, KernelSource: o.Kernel.Path, Kernel: "loader.elf", Disk: "disk.raw",
+		Cmdline: cmdline(a.command), Ready: a.ready, Libraries: libs, Supplied: o.Kernel.Supplied, Warnings: warnings, Dir: o.OutDir}
+	if goApp := objs[0].goProgram; goApp && o.Kernel.NeedsVDSOFile {
+		if o.Bootstrap == "" {
+			return nil, fmt.Errorf("%w: the OSv kernel %s (%s) takes libvdso.so from the disk, which Go programs such as %s need: give --bootstrap (bootstrap: in a target) with the osv.bootstrap.mpm.x86_64 of the kernel's release, or use a later kernel, which embeds it", ErrVDSO, o.Kernel.Path, orUnknown(o.Kernel.Version), objs[0].host)
+		}
+		vdso, err := readVDSO(o.Bootstrap)
+		if err != nil {
+			return nil, err
+		}
+		if err := fs.File(VDSOPath, vdso); err != nil {
+			return nil, err
+		}
+		im.VDSO = true
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	if im.KernelBytes, im.KernelSHA256, err = writeFile(im.KernelPath(), func(w io.Writer) error {
+		_, err := w.Write(o.Kernel.ELF)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if im.DiskBytes, im.DiskSHA256, err = writeFile(im.DiskPath(), func(w io.Writer) error {
+		_, err := WriteDisk(w, fs)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	j, _ := json.MarshalIndent(im, "", "  ")
+	if err := os.WriteFile(filepath.Join(o.OutDir, ImageFile), append(j, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// collect reads the application's ELF files and the libraries they need,
+// transitively, leaving out those the kernel supplies; the first object is
+// the program. libs are the libraries' disk paths, sorted.
+func collect(ctx context.Context, k *Kernel, a *app) (objs []*elfObject, libs []string, err error) {
+	var progs []string
+	for p := range a.elfs {
+		progs = append(progs, p)
+	}
+	sort.Strings(progs)
+	seen := map[string]bool{}
+	var queue []*elfObject
+	for _, p := range progs {
+		ob, err := readObject(a.elfs[p], p)
+		if err != nil {
+			return nil, nil, err
+		}
+		ob.program = true
+		queue = append(queue, ob)
+	}
+	for i := 0; i < len(queue); i++ {
+		ob := queue[i]
+		var found map[string]string
+		for _, name := range ob.needed {
+			if k.Supplies(name) || seen[name] {
+				continue
+			}
+			if found == nil {
+				if found, err = linuximage.HostLibraries(ctx, ob.host); err != nil {
+					return nil, nil, err
+				}
+			}
+			host, ok := found[name]
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: %s needs %s, which ldd does not list", linuximage.ErrMissingLibrary, ob.host, name)
+			}
+			if real, err := filepath.EvalSymlinks(host); err == nil {
+				host = real
+			}
+			seen[name] = true
+			lib, err := readObject(host, path.Join(LibDir, name))
+			if err != nil {
+				return nil, nil, err
+			}
+			queue = append(queue, lib)
+			libs = append(libs, lib.guest)
+		}
+	}
+	sort.Strings(libs)
+	return queue, libs, nil
+}
+
+// readVDSO takes libvdso.so out of an OSv bootstrap package (a gzip tar).
+func readVDSO(bootstrap string) ([]byte, error) {
+	f, err := os.Open(bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap %s: %w (want an OSv release's osv.bootstrap.mpm.x86_64, a gzip tar)", bootstrap, err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("bootstrap %s: holds no libvdso.so", bootstrap)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap %s: %w (truncated or corrupt?)", bootstrap, err)
+		}
+		if path.Base(h.Name) == "libvdso.so" && h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, fmt.Errorf("bootstrap %s: %w", bootstrap, err)
+			}
+			return b, nil
+		}
+	}
+}
+
+// ReadImage reads an image directory written by Build.
+func ReadImage(dir string) (*Image, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ImageFile))
+	if err != nil {
+		return nil, fmt.Errorf("osv image: %w", err)
+	}
+	var im Image
+	if err := json.Unmarshal(data, &im); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ImageFile), err)
+	}
+	im.Dir = dir
+	for _, p := range []string{im.KernelPath(), im.DiskPath()} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("osv image %s: %w", dir, err)
+		}
+	}
+	return &im, nil
+}
+
+// writeFile writes a file through write and returns its size and SHA-256.
+func writeFile(p string, write func(io.Writer) error) (int64, string, error) {
+	f, err := os.Create(p)
+	if err != nil {
+		return 0, "", err
+	}
+	h := sha256.New()
+	c := &countWriter{w: io.MultiWriter(f, h)}
+	err = write(c)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return c.n, hex.EncodeToString(h.Sum(nil)), err
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "version unknown"
+	}
+	return v
+}

@@ -1,0 +1,91 @@
+package osvimage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/servers"
+)
+
+// layoutVersion changes whenever what Build writes for the same inputs
+// changes (the ROFS writer, the disk layout, the apps' files and command
+// lines), so that a cached image of an older ukbench is not taken for a
+// new one.
+const layoutVersion = 1
+
+// Key is a digest of everything Build reads for o: the kernel, the
+// bootstrap, the application's programs and every library this host's
+// loader finds for them (supplied by the kernel or not), with the app, its
+// settings and the layout version. Equal keys give equal images (Build is
+// reproducible), so a cache may name images by it.
+func Key(ctx context.Context, o Options) (string, error) {
+	if o.Kernel == nil {
+		return "", fmt.Errorf("%w: none given", ErrKernel)
+	}
+	if o.Sockets == 0 {
+		o.Sockets = servers.DefaultDNSSockets
+	}
+	a, err := appFor(o.App, o.Binary, o.Sockets)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "osv %d\n%s\n%d\n%s\n%s\n", layoutVersion, o.App, o.Sockets, o.Kernel.SHA256, cmdline(a.command))
+	if o.Bootstrap != "" {
+		if err := hashFile(h, "bootstrap", o.Bootstrap); err != nil {
+			return "", err
+		}
+	}
+	var progs []string
+	for p := range a.elfs {
+		progs = append(progs, p)
+	}
+	sort.Strings(progs)
+	for _, p := range progs {
+		if err := hashFile(h, p, a.elfs[p]); err != nil {
+			return "", err
+		}
+		libs, err := linuximage.HostLibraries(ctx, a.elfs[p])
+		if err != nil {
+			return "", err
+		}
+		names := make([]string, 0, len(libs))
+		for n := range libs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if err := hashFile(h, n, libs[n]); err != nil {
+				return "", err
+			}
+		}
+	}
+	var files []string
+	for p := range a.files {
+		files = append(files, p)
+	}
+	sort.Strings(files)
+	for _, p := range files {
+		fmt.Fprintf(h, "%s %d\n", p, len(a.files[p]))
+		h.Write(a.files[p])
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashFile(h hash.Hash, name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fmt.Fprintf(h, "%s\n", name)
+	_, err = io.Copy(h, f)
+	return err
+}
