@@ -40,8 +40,11 @@ type ratePoint struct {
 	Offered  float64
 	Achieved []float64
 	P50, P99 []float64 // µs; only steps with answers
-	Loss     []float64
-	Hists    []string // the steps' histogram log files that exist
+	// Limited50 and Limited99 count the steps of P50 and P99 whose
+	// percentile was flagged generator-limited.
+	Limited50, Limited99 int
+	Loss                 []float64
+	Hists                []string // the steps' histogram log files that exist
 }
 
 // buildSeries groups runs by source, target and workload, in a stable order.
@@ -113,6 +116,12 @@ func addSteps(s *series, steps []results.Step, hists []string) {
 		if st.Answered > 0 {
 			p.P50 = append(p.P50, st.LatencyUS.P50)
 			p.P99 = append(p.P99, st.LatencyUS.P99)
+			if st.IsGeneratorLimited("p50") {
+				p.Limited50++
+			}
+			if st.IsGeneratorLimited("p99") {
+				p.Limited99++
+			}
 		}
 		if i < len(hists) && hists[i] != "" {
 			p.Hists = append(p.Hists, hists[i])

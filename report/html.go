@@ -29,11 +29,12 @@ figure{margin:1.5em 0}img{max-width:100%}td.err{white-space:pre-wrap;font-family
 {{if .TCG}}<div class="tcg"><strong>TCG:</strong> some of these results come from software emulation (no KVM).
 Absolute rates are far below what a hardware-accelerated guest serves; compare targets with each other,
 not with published figures.{{range .TCGReasons}}<br>Why TCG: {{.}}.{{end}}</div>{{end}}
+{{if .TimerBanner}}<div class="tcg"><strong>Host timers:</strong> {{.TimerBanner}}</div>{{end}}
 <table><tr><th>target</th><th>workload</th><th>accel</th><th>runs</th><th>max sustainable req/s (median, min–max)</th><th>p50 / p99 latency</th><th>errors</th></tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <p>Latency is measured from each request's intended send time, at the highest offered rate at or below the
-median maximum sustainable rate (else the lowest rate run); medians over repeats.</p>
+median maximum sustainable rate (else the lowest rate run); medians over repeats. {{.LimitedLegend}}</p>
 {{if .Failed}}<h2 id="failed-runs">Failed runs</h2>
 <p>The steps a run finished before its error are kept in results.csv.</p>
 <table><tr><th>target</th><th>workload</th><th>repeat</th><th>error</th></tr>
@@ -63,10 +64,14 @@ func writeHTML(w io.Writer, dir string, sources []Source, ss []*series, figs []F
 		Sources    []string
 		TCG        bool
 		TCGReasons []string
-		Rows       [][]string
-		Failed     []failedRun
-		Figures    []htmlFigure
-	}{TCG: tcg, TCGReasons: tcgReasons(sources), Failed: failedRuns(sources)}
+		// TimerBanner says that the host's timers limit the latencies
+		// shown (timerBanner), or is "".
+		TimerBanner   string
+		LimitedLegend string
+		Rows          [][]string
+		Failed        []failedRun
+		Figures       []htmlFigure
+	}{TCG: tcg, TCGReasons: tcgReasons(sources), TimerBanner: timerBanner(sources, ss), LimitedLegend: limitedLegend, Failed: failedRuns(sources)}
 	for _, s := range sources {
 		data.Sources = append(data.Sources, s.Label)
 	}

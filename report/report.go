@@ -91,6 +91,9 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 		}
 		fmt.Fprintln(w)
 	}
+	if b := timerBanner(sources, ss); b != "" {
+		fmt.Fprintf(w, "> **Host timers**: %s\n\n", b)
+	}
 	fmt.Fprintln(w, "| target | workload | accel | runs | max sustainable req/s (median, min–max) | p50 / p99 latency | errors |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, s := range ss {
@@ -98,7 +101,7 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Latency is measured from each request's intended send time, at the highest offered rate at or below")
-	fmt.Fprintln(w, "the median maximum sustainable rate (else the lowest rate run); medians over repeats.")
+	fmt.Fprintln(w, "the median maximum sustainable rate (else the lowest rate run); medians over repeats. "+limitedLegend)
 	writeFailedMarkdown(w, failedRuns(sources))
 	for _, f := range figs {
 		fmt.Fprintf(w, "\n## %s\n\n", f.Title)
@@ -158,7 +161,8 @@ func latencyCell(s *series) string {
 	if !ok50 || !ok99 {
 		return fmt.Sprintf("no answers at %s/s", compact(ref.Offered))
 	}
-	return fmt.Sprintf("%.3g / %.3g ms at %s/s", p50/1000, p99/1000, compact(ref.Offered))
+	return fmt.Sprintf("%.3g%s / %.3g%s ms at %s/s", p50/1000, limitedMark(ref.Limited50, len(ref.P50)),
+		p99/1000, limitedMark(ref.Limited99, len(ref.P99)), compact(ref.Offered))
 }
 
 func lossCell(s *series) string {

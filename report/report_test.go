@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -184,8 +185,9 @@ func TestWriteReportFailedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := map[string]string{}
+	errCol := slices.Index(rows[0], "run_error")
 	for _, row := range rows[1:] {
-		if e := row[len(row)-1]; e != "" {
+		if e := row[errCol]; e != "" {
 			failed[row[1]+" "+row[3]] = e
 		}
 	}
@@ -220,5 +222,45 @@ func TestTCGBannerSaysWhy(t *testing.T) {
 				t.Errorf("%s: %q appears %d times, want once", file, w, strings.Count(string(b), w))
 			}
 		}
+	}
+}
+
+// TestHostTimerBannerAndGeneratorLimitedMarks: a host whose timers wake
+// later at p99 than a tenth of the lowest p99 shown gets the banner in
+// report.md and report.html; a quiet one does not. Generator-limited
+// percentiles are marked with the share of repeats they were flagged in.
+func TestHostTimerBannerAndGeneratorLimitedMarks(t *testing.T) {
+	write := func(timerP99 float64) (md, html string) {
+		t.Helper()
+		runs := runsOf("native", "none", 2000, 2000, 2000) // p50 250 µs, p99 500 µs at 1000/s
+		for i := range runs {
+			runs[i].TimerNoise = &results.TimerNoise{CPUs: []int{0}, Wakeups: 1000, LateUS: results.Latency{P50: 60, P99: timerP99, Max: 2 * timerP99}}
+			runs[i].Steps[0].GeneratorLimited = []string{"p50"}
+			if i < 2 {
+				runs[i].Steps[0].GeneratorLimited = []string{"p50", "p99"}
+			}
+		}
+		dir := t.TempDir()
+		if _, err := Write(dir, []Source{{Label: "noisy", Runs: runs}}, []string{"png"}); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+		h, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+		return string(b), string(h)
+	}
+	md, html := write(2100)
+	for file, s := range map[string]string{"report.md": md, "report.html": html} {
+		for _, want := range []string{"woke timers up to 2.1 ms late at p99", "below about 21 ms is not resolvable", "lowest p99 shown is 500 µs"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%s with timers 2.1 ms late at p99: no %q", file, want)
+			}
+		}
+	}
+	if want := "0.25* / 0.5* (2/3) ms at 1000/s"; !strings.Contains(md, want) {
+		t.Errorf("report.md: no latency cell %q in\n%s", want, md)
+	}
+	md, html = write(40)
+	if strings.Contains(md, "Host timers") || strings.Contains(html, "Host timers") {
+		t.Errorf("a banner for timers 40 µs late at p99 against a lowest p99 of 500 µs")
 	}
 }

@@ -14,6 +14,9 @@ import (
 // step, as they finish. It is not safe for concurrent use.
 type StepTable struct {
 	w io.Writer
+	// marked: a row has marked a generator-limited latency, and the
+	// legend has been printed under it.
+	marked bool
 }
 
 const stepRowFormat = "%9s %10s %9s %9s %6s %8s %8s %8s %9s %8s %6s %5s %4s  %s\n"
@@ -25,22 +28,36 @@ func NewStepTable(w io.Writer) *StepTable {
 	return &StepTable{w: w}
 }
 
-// Row prints one step. "valid" says whether the generator kept its
-// schedule; "ok" whether the step met the sustainability criteria. A step
-// that did not gets a second line saying why.
+// Row prints one step. "valid" says whether the schedule reached the
+// server (the load-delivered verdict); "ok" whether the step met the
+// sustainability criteria. A step that did not gets a second line saying
+// why. A latency marked * is generator-limited; the first row with one
+// gets a line saying what the mark means.
 func (t *StepTable) Row(s results.Step) {
 	late := 0.0
 	if s.Sent > 0 {
 		late = 100 * float64(s.Lag.LateSends) / float64(s.Sent)
 	}
-	ms := func(us float64) string { return fmt.Sprintf("%.3f", us/1000) }
-	fmt.Fprintf(t.w, stepRowFormat,
+	lat := make([]any, len(results.LatencyPercentiles))
+	marked := false
+	for i, name := range results.LatencyPercentiles {
+		us, _ := s.LatencyUS.Percentile(name)
+		lat[i] = fmt.Sprintf("%.3f", us/1000)
+		if s.IsGeneratorLimited(name) {
+			lat[i], marked = lat[i].(string)+"*", true
+		}
+	}
+	fmt.Fprintf(t.w, stepRowFormat, append(append([]any{
 		fmt.Sprintf("%.0f", s.OfferedRPS), fmt.Sprintf("%.1f", s.AchievedRPS),
-		fmt.Sprint(s.Sent), fmt.Sprint(s.Answered), fmt.Sprintf("%.2f", 100*s.LossFraction()),
-		ms(s.LatencyUS.P50), ms(s.LatencyUS.P90), ms(s.LatencyUS.P99), ms(s.LatencyUS.P999), ms(s.LatencyUS.Max),
-		fmt.Sprintf("%.2f", late), yesNo(s.Valid), yesNo(s.Sustainable), FormatCounts(s.Errors))
+		fmt.Sprint(s.Sent), fmt.Sprint(s.Answered), fmt.Sprintf("%.2f", 100*s.LossFraction())},
+		lat...), fmt.Sprintf("%.2f", late), yesNo(s.Valid), yesNo(s.Sustainable), FormatCounts(s.Errors))...)
 	if !s.Sustainable && s.NotSustainableReason != "" {
 		fmt.Fprintf(t.w, "%9s  ↳ %s\n", "", s.NotSustainableReason)
+	}
+	if marked && !t.marked {
+		t.marked = true
+		fmt.Fprintf(t.w, "%9s  * generator-limited: the generator's own send delay at that percentile (p99 %.3f ms here) is a material share of it; the figure is an upper bound of the server's\n",
+			"", s.SendDelayUS.P99/1000)
 	}
 }
 

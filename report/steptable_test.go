@@ -22,6 +22,14 @@ func TestStepTableGolden(t *testing.T) {
 			Errors:               map[string]uint64{"timeout": 49000, "rcode_SERVFAIL": 1000},
 			LatencyUS:            results.Latency{P50: 12000, P90: 250000, P99: 1900000, P999: 2000000, Max: 2000001}},
 		{OfferedRPS: 500}, // a step with nothing sent: loss 100 %, no latency
+		// The generator's own delay limits p99 and above: marked, and the
+		// mark explained once.
+		{OfferedRPS: 4000, Sent: 40000, Answered: 40000, AchievedRPS: 4000, Valid: true, Sustainable: true,
+			LatencyUS:        results.Latency{P50: 150, P90: 300, P99: 2400, P999: 5000, Max: 9000},
+			SendDelayUS:      results.Latency{P50: 10, P90: 20, P99: 2100, P999: 4800, Max: 8900},
+			GeneratorLimited: []string{"p99", "p999", "max"}},
+		{OfferedRPS: 8000, Sent: 80000, Answered: 80000, AchievedRPS: 8000, Valid: true, Sustainable: true,
+			LatencyUS: results.Latency{P50: 150, P90: 300, P99: 2400, P999: 5000, Max: 9000}, GeneratorLimited: []string{"p50"}},
 	}
 	var b bytes.Buffer
 	tab := NewStepTable(&b)
