@@ -96,29 +96,13 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 		f.Close()
 	}
 	dir := filepath.Join(cache, "images", spec.App+"-"+hex.EncodeToString(key.Sum(nil))[:16])
-	if im, err := linuximage.ReadImage(dir); err == nil {
-		now := time.Now()
-		os.Chtimes(filepath.Join(dir, linuximage.ImageFile), now, now) // used: keep it
-		return im, nil
-	}
-	pruneImages(filepath.Join(cache, "images"), spec.App, linuximage.ImageFile, keepImages)
-	o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
-	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
-	im, err := linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
+	im, err := cachedImage(dir, linuximage.ImageFile, linuximage.ReadImage, func(tmp string) (*linuximage.Image, error) {
+		pruneImages(filepath.Join(cache, "images"), spec.App, linuximage.ImageFile, keepImages)
+		o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
+		return linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
+	})
 	if err != nil {
-		os.RemoveAll(tmp)
 		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if other, rerr := linuximage.ReadImage(dir); rerr == nil {
-			os.RemoveAll(tmp) // another ukbench built it meanwhile: use that one
-			return other, nil
-		}
-		os.RemoveAll(dir) // a broken leftover
-		if err := os.Rename(tmp, dir); err != nil {
-			os.RemoveAll(tmp)
-			return nil, err
-		}
 	}
 	im.Dir = dir
 	return im, nil

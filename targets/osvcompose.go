@@ -3,10 +3,8 @@ package targets
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/ukbench/ukbench/internal/cachedir"
 	"github.com/ukbench/ukbench/targets/osvimage"
@@ -57,33 +55,20 @@ func composeOSv(ctx context.Context, spec Spec, o BootOptions) (*osvimage.Image,
 	}
 	images := filepath.Join(cache, "osv-images")
 	dir := filepath.Join(images, spec.App+"-"+key[:16])
-	if im, err := osvimage.ReadImage(dir); err == nil {
-		now := time.Now()
-		os.Chtimes(filepath.Join(dir, osvimage.ImageFile), now, now) // used: keep it
-		return im, nil
-	}
-	pruneImages(images, spec.App, osvimage.ImageFile, keepImages)
-	o.logf("image: composing the OSv %s guest (kernel %s) in %s", spec.App, k.Path, dir)
-	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
-	opts.OutDir = tmp
-	im, err := osvimage.Build(ctx, opts)
+	im, err := cachedImage(dir, osvimage.ImageFile, osvimage.ReadImage, func(tmp string) (*osvimage.Image, error) {
+		pruneImages(images, spec.App, osvimage.ImageFile, keepImages)
+		o.logf("image: composing the OSv %s guest (kernel %s) in %s", spec.App, k.Path, dir)
+		opts.OutDir = tmp
+		im, err := osvimage.Build(ctx, opts)
+		if err == nil {
+			for _, w := range im.Warnings {
+				o.logf("image: warning: %s", w)
+			}
+		}
+		return im, err
+	})
 	if err != nil {
-		os.RemoveAll(tmp)
 		return nil, err
-	}
-	for _, w := range im.Warnings {
-		o.logf("image: warning: %s", w)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if other, rerr := osvimage.ReadImage(dir); rerr == nil {
-			os.RemoveAll(tmp) // another ukbench built it meanwhile: use that one
-			return other, nil
-		}
-		os.RemoveAll(dir) // a broken leftover
-		if err := os.Rename(tmp, dir); err != nil {
-			os.RemoveAll(tmp)
-			return nil, err
-		}
 	}
 	im.Dir = dir
 	return im, nil
