@@ -34,6 +34,10 @@ func prepareLinux(ctx context.Context, spec Spec, shape VMShape, o BootOptions, 
 	cfg.Kernel, cfg.Initrd = im.KernelPath(), im.InitrdPath()
 	cfg.Append = "console=ttyS0 quiet panic=-1 " + nw.Cmdline()
 	p.ready = im.Ready
+	p.bootPath = im.Boot()
+	if h := im.HostApp; h != nil {
+		p.app = &File{Role: "app", Path: h.Binary, Version: h.Version, Config: h.Config}
+	}
 	return nil
 }
 
@@ -88,9 +92,23 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	if err != nil {
 		return nil, err
 	}
+	host, err := linuximage.HostAppVersion(ctx, spec.App)
+	if err != nil {
+		return nil, err
+	}
+	vmlinux, noPVH, err := linuximage.BootKernel(k, cache)
+	if err != nil {
+		return nil, err
+	}
+	if noPVH != "" {
+		o.logf("kernel %s: booting the bzImage: %s", k.Version, noPVH)
+	}
 	binary := o.Binary
 	key := sha256.New()
-	fmt.Fprintf(key, "%s\n%s\n%s\n%s\n%d\n", spec.App, k.Image, k.Version, machine, spec.DNSSockets)
+	fmt.Fprintf(key, "%s\n%s\n%s\n%s\n%d\n%s\n", spec.App, k.Image, k.Version, machine, spec.DNSSockets, vmlinux)
+	if host != nil {
+		fmt.Fprintf(key, "%s\n%s\n", host.Binary, host.Version)
+	}
 	if f, err := os.Open(binary); err == nil {
 		io.Copy(key, f)
 		f.Close()
@@ -104,7 +122,7 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	pruneImages(filepath.Join(cache, "images"), spec.App, keepImages)
 	o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
 	tmp := dir + fmt.Sprintf(".tmp%d", os.Getpid())
-	im, err := linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
+	im, err := linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Vmlinux: vmlinux, NoPVH: noPVH, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err

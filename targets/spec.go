@@ -31,8 +31,8 @@ type Spec struct {
 	// Name labels the target's results (default: its kind).
 	Name string `yaml:"name" json:"name"`
 	Kind string `yaml:"kind" json:"kind"`
-	// App is the server: dns or http (ukbench serve), or nsd or lighttpd
-	// (the host's binaries, Linux guest only). For osv it names the
+	// App is the server: dns or http (ukbench serve), or nsd, bind,
+	// lighttpd or apache (the host's binaries, Linux guest only). For osv it names the
 	// protocol the image's application speaks (dns or http).
 	App string `yaml:"app" json:"app"`
 	// Optional targets whose image is missing are skipped, not failed.
@@ -87,11 +87,7 @@ func (s Spec) Label() string {
 
 // Protocol is what the target serves.
 func (s Spec) Protocol() servers.Protocol {
-	switch s.App {
-	case linuximage.AppNSD, linuximage.AppDNS:
-		return servers.DNS
-	}
-	return servers.HTTP
+	return linuximage.AppProtocol(s.App)
 }
 
 // GuestPort is the port the application listens on in the guest.
@@ -124,14 +120,14 @@ func (s Spec) Validate() error {
 	default:
 		return fielderr.Errorf("kind", "%q: want osv, linux or native", s.Kind)
 	}
-	switch s.App {
-	case linuximage.AppDNS, linuximage.AppHTTP:
-	case linuximage.AppNSD, linuximage.AppLighttpd:
+	switch {
+	case s.App == linuximage.AppDNS, s.App == linuximage.AppHTTP:
+	case linuximage.IsApp(s.App):
 		if s.Kind != KindLinux {
 			return fielderr.Errorf("app", "%q runs only in the linux target (osv: say dns or http, the protocol your image serves)", s.App)
 		}
 	default:
-		return fielderr.Errorf("app", "%q: want dns, http, nsd or lighttpd", s.App)
+		return fielderr.Errorf("app", "%q: want %s", s.App, linuximage.AppNames)
 	}
 	switch s.Kind {
 	case KindOSv:

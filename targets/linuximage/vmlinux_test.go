@@ -1,0 +1,99 @@
+package linuximage
+
+import (
+	"bytes"
+	"debug/elf"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ukbench/ukbench/internal/cachedir"
+)
+
+// debianBzImage is the cached Debian kernel's bzImage, or a skip.
+func debianBzImage(t *testing.T) string {
+	t.Helper()
+	if root := os.Getenv("UKBENCH_KERNEL_ROOT"); root != "" {
+		k, err := FindKernel(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Image
+	}
+	cache, err := cachedir.Dir()
+	if err != nil {
+		t.Skip(err)
+	}
+	imgs, _ := filepath.Glob(filepath.Join(cache, "kernels", "linux-image-*", "boot", "vmlinuz-*"))
+	if len(imgs) == 0 {
+		t.Skip("no Debian kernel in ukbench's cache (the guest tests fetch it) and UKBENCH_KERNEL_ROOT unset")
+	}
+	return imgs[0]
+}
+
+// TestPVHKernelFromDebianBzImage extracts the vmlinux (xz, x86 BCJ: the
+// block check proves the decoding), finds its PVH note, and reuses the
+// extracted file the second time.
+func TestPVHKernelFromDebianBzImage(t *testing.T) {
+	bz := debianBzImage(t)
+	dir := t.TempDir()
+	begun := time.Now()
+	path, err := PVHKernel(bz, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("extracted %s in %v", path, time.Since(begun))
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Machine != elf.EM_X86_64 {
+		t.Errorf("vmlinux machine %v", f.Machine)
+	}
+	f.Close()
+	st, _ := os.Stat(path)
+	again, err := PVHKernel(bz, dir)
+	if err != nil || again != path {
+		t.Fatalf("second call: %q, %v; want %q", again, err, path)
+	}
+	if st2, _ := os.Stat(again); !st2.ModTime().Equal(st.ModTime()) {
+		t.Error("the vmlinux was written again")
+	}
+}
+
+func TestPVHKernelRefusesWhatItCannotBoot(t *testing.T) {
+	dir := t.TempDir()
+	notBz := filepath.Join(dir, "notbz")
+	os.WriteFile(notBz, bytes.Repeat([]byte{1}, 4096), 0o644)
+	if _, err := PVHKernel(notBz, dir); !errors.Is(err, ErrNoPVH) {
+		t.Fatalf("err = %v, want ErrNoPVH", err)
+	}
+	// The verdict is remembered.
+	if _, err := PVHKernel(notBz, dir); !errors.Is(err, ErrNoPVH) {
+		t.Fatalf("second call: err = %v, want ErrNoPVH", err)
+	}
+}
+
+func TestHasNote(t *testing.T) {
+	note := func(name string, typ uint32, desc int) []byte {
+		b := make([]byte, 12)
+		b[0] = byte(len(name) + 1)
+		b[4] = byte(desc)
+		b[8] = byte(typ)
+		n := append([]byte(name), 0)
+		for len(n)%4 != 0 {
+			n = append(n, 0)
+		}
+		b = append(b, n...)
+		return append(b, make([]byte, (desc+3)&^3)...)
+	}
+	notes := append(note("GNU", 3, 20), note("Xen", xenElfnotePhys32Entry, 4)...)
+	if !hasNote(notes, "Xen", xenElfnotePhys32Entry) {
+		t.Error("PVH note not found")
+	}
+	if hasNote(note("Xen", 1, 4), "Xen", xenElfnotePhys32Entry) || hasNote(notes[:20], "Xen", xenElfnotePhys32Entry) {
+		t.Error("note found where there is none")
+	}
+}
