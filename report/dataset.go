@@ -40,8 +40,8 @@ type ratePoint struct {
 	Offered  float64
 	Achieved []float64
 	P50, P99 []float64 // µs; only steps with answers
-	Loss     []float64
-	Hists    []string // the steps' histogram log files that exist
+	Loss     []float64 // only steps that sent something
+	Hists    []string  // the steps' histogram log files that exist
 }
 
 // buildSeries groups runs by source, target and workload, in a stable order.
@@ -109,7 +109,9 @@ func addSteps(s *series, steps []results.Step, hists []string) {
 			p = &s.Points[len(s.Points)-1]
 		}
 		p.Achieved = append(p.Achieved, st.AchievedRPS)
-		p.Loss = append(p.Loss, st.LossFraction())
+		if st.Sent > 0 { // a step that sent nothing lost nothing
+			p.Loss = append(p.Loss, st.LossFraction())
+		}
 		if st.Answered > 0 {
 			p.P50 = append(p.P50, st.LatencyUS.P50)
 			p.P99 = append(p.P99, st.LatencyUS.P99)

@@ -100,6 +100,7 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 	fmt.Fprintln(w, "Latency is measured from each request's intended send time, at the highest offered rate at or below")
 	fmt.Fprintln(w, "the median maximum sustainable rate (else the lowest rate run); medians over repeats.")
 	writeFailedMarkdown(w, failedRuns(sources))
+	writeStudyMarkdown(w, studyTables(ss))
 	for _, f := range figs {
 		fmt.Fprintf(w, "\n## %s\n\n", f.Title)
 		for _, file := range f.Files {
@@ -158,7 +159,7 @@ func latencyCell(s *series) string {
 	if !ok50 || !ok99 {
 		return fmt.Sprintf("no answers at %s/s", compact(ref.Offered))
 	}
-	return fmt.Sprintf("%.3g / %.3g ms at %s/s", p50/1000, p99/1000, compact(ref.Offered))
+	return fmt.Sprintf("%s / %s at %s/s", readableLatency(p50), readableLatency(p99), compact(ref.Offered))
 }
 
 func lossCell(s *series) string {
