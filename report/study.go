@@ -186,8 +186,11 @@ func maxRPS(s *series) (float64, bool) {
 }
 
 func rateCell(s *series, v float64, ok bool) string {
-	if !ok {
+	switch {
+	case !ok:
 		return "no finished run"
+	case v == 0:
+		return "none sustainable (" + s.Accel + ")"
 	}
 	c := compact(v) + "/s"
 	if !s.Bounded {
