@@ -2,6 +2,7 @@ package linuximage
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"errors"
 	"os"
@@ -102,5 +103,35 @@ func TestHasNote(t *testing.T) {
 	}
 	if hasNote(note("Xen", 1, 4), "Xen", xenElfnotePhys32Entry) || hasNote(notes[:20], "Xen", xenElfnotePhys32Entry) {
 		t.Error("note found where there is none")
+	}
+}
+
+// TestBuildRecordsTheBootPath: an image given a vmlinux boots it through
+// PVH (linked from the cache, not copied) and says so in image.json; one
+// without boots the bzImage and says why.
+func TestBuildRecordsTheBootPath(t *testing.T) {
+	bin := staticTestBinary(t)
+	k := fakeKernel(t)
+	vmlinux := filepath.Join(t.TempDir(), "vmlinux-test")
+	os.WriteFile(vmlinux, []byte("\x7fELF pretend"), 0o644)
+	pvh, err := Build(context.Background(), Options{App: AppHTTP, Kernel: k, Vmlinux: vmlinux, Binary: bin, OutDir: filepath.Join(t.TempDir(), "pvh")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st1, _ := os.Stat(vmlinux)
+	st2, _ := os.Stat(pvh.KernelPath())
+	if pvh.Boot() != BootPVH || pvh.Kernel != "vmlinux" || !os.SameFile(st1, st2) {
+		t.Errorf("PVH image: boot %q, kernel %q, linked %v", pvh.Boot(), pvh.Kernel, os.SameFile(st1, st2))
+	}
+	bz, err := Build(context.Background(), Options{App: AppHTTP, Kernel: k, NoPVH: "no PVH note", Binary: bin, OutDir: filepath.Join(t.TempDir(), "bz")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadImage(bz.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Boot() != BootBzImage || back.Kernel != "vmlinuz" || back.NoPVH != "no PVH note" {
+		t.Errorf("bzImage image read back: boot %q, kernel %q, no_pvh %q", back.Boot(), back.Kernel, back.NoPVH)
 	}
 }
