@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build build-static build-pie test deps-test deps-vm quickstart bench deps-bench clean
+.PHONY: all build build-static build-pie test deps-test deps-vm deps-apps quickstart bench deps-bench clean
 
 all: build
 
@@ -19,10 +19,16 @@ build-pie:
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags=-linkmode=external -o $(BIN)/ukbench-pie ./cmd/ukbench
 
 # QEMU and apt's lists (the guest kernel is fetched with apt-get download)
-# are required; Chromium, for the browser check of report.html, is best
-# effort (that check skips without it).
-deps-test: deps-vm
+# are required, and so are the servers the Linux guest copies from the host
+# (NSD, BIND, lighttpd, Apache: the tests boot each); Chromium, for the
+# browser check of report.html, is best effort (that check skips without it).
+deps-test: deps-vm deps-apps
 	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
+
+# The host servers the Linux guest's apps nsd, bind, lighttpd and apache copy
+# (configs/utah-dns.yaml and utah-http.yaml run them).
+deps-apps:
+	scripts/install-deps.sh nsd bind9 lighttpd apache2
 
 deps-vm:
 	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux
@@ -42,8 +48,8 @@ test: deps-test
 quickstart: build deps-vm
 	$(BIN)/ukbench run configs/quickstart.yaml -o ukbench-results/quickstart-$$(date +%Y%m%d-%H%M%S)
 
-deps-bench:
-	scripts/install-deps.sh nsd dnsperf wrk httperf lighttpd bind9-dnsutils time curl
+deps-bench: deps-apps
+	scripts/install-deps.sh dnsperf wrk httperf bind9-dnsutils time curl
 
 bench: build-static deps-bench
 	bench/dns.sh $(BIN)/ukbench

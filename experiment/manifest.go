@@ -66,6 +66,12 @@ type ImageInfo struct {
 	File   string `json:"file"`
 	SHA256 string `json:"sha256"`
 	Bytes  int64  `json:"bytes"`
+	// Version and Config are a host server's (role app): its version line
+	// and what the config ukbench wrote for it fixes (threads, MPM,
+	// workers); Boot a Linux kernel's boot path (pvh or bzimage).
+	Version string `json:"version,omitempty"`
+	Config  string `json:"config,omitempty"`
+	Boot    string `json:"boot_path,omitempty"`
 }
 
 func hostProvenance(version, qemu string, accel vm.AccelChoice, shape targets.VMShape, pl Placement) Provenance {

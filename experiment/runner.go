@@ -561,6 +561,7 @@ func (r *runner) recordFiles(inst *targets.Instance) {
 			r.emit(Event{Kind: Note, Msg: fmt.Sprintf("%s: %s %s: %v", label, f.Role, f.Path, err)})
 			continue
 		}
+		info.Version, info.Config, info.Boot = f.Version, f.Config, f.Boot
 		r.man.Provenance.Images = append(r.man.Provenance.Images, info)
 	}
 }

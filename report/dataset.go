@@ -43,8 +43,8 @@ type ratePoint struct {
 	// Limited50 and Limited99 count the steps of P50 and P99 whose
 	// percentile was flagged generator-limited.
 	Limited50, Limited99 int
-	Loss                 []float64
-	Hists                []string // the steps' histogram log files that exist
+	Loss                 []float64 // only steps that sent something
+	Hists                []string  // the steps' histogram log files that exist
 }
 
 // buildSeries groups runs by source, target and workload, in a stable order.
@@ -112,7 +112,9 @@ func addSteps(s *series, steps []results.Step, hists []string) {
 			p = &s.Points[len(s.Points)-1]
 		}
 		p.Achieved = append(p.Achieved, st.AchievedRPS)
-		p.Loss = append(p.Loss, st.LossFraction())
+		if st.Sent > 0 { // a step that sent nothing lost nothing
+			p.Loss = append(p.Loss, st.LossFraction())
+		}
 		if st.Answered > 0 {
 			p.P50 = append(p.P50, st.LatencyUS.P50)
 			p.P99 = append(p.P99, st.LatencyUS.P99)

@@ -40,6 +40,12 @@ median maximum sustainable rate (else the lowest rate run); medians over repeats
 <table><tr><th>target</th><th>workload</th><th>repeat</th><th>error</th></tr>
 {{range .Failed}}<tr><td>{{.Target}}</td><td>{{.Workload}}</td><td>{{.Repeat}}</td><td class="err">{{.Error}}</td></tr>
 {{end}}</table>{{end}}
+{{range .Study}}<h2>Study vs this run: {{.Workload}}</h2>
+<table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+<p>{{$.StudyNote}}</p>
+{{end}}
 {{range .Figures}}<figure><img alt="{{.Title}}" src="{{.Src}}"><figcaption>{{.Title}}</figcaption></figure>
 {{end}}
 <p>Data: <a href="results.csv">results.csv</a>.</p>
@@ -70,8 +76,11 @@ func writeHTML(w io.Writer, dir string, sources []Source, ss []*series, figs []F
 		LimitedLegend string
 		Rows          [][]string
 		Failed        []failedRun
+		Study         []studyTable
+		StudyNote     string
 		Figures       []htmlFigure
-	}{TCG: tcg, TCGReasons: tcgReasons(sources), TimerBanner: timerBanner(sources, ss), LimitedLegend: limitedLegend, Failed: failedRuns(sources)}
+	}{TCG: tcg, TCGReasons: tcgReasons(sources), TimerBanner: timerBanner(sources, ss), LimitedLegend: limitedLegend,
+		Failed: failedRuns(sources), Study: studyTables(ss), StudyNote: studyNote}
 	for _, s := range sources {
 		data.Sources = append(data.Sources, s.Label)
 	}

@@ -103,6 +103,7 @@ func writeMarkdown(w io.Writer, sources []Source, ss []*series, figs []Figure, t
 	fmt.Fprintln(w, "Latency is measured from each request's intended send time, at the highest offered rate at or below")
 	fmt.Fprintln(w, "the median maximum sustainable rate (else the lowest rate run); medians over repeats. "+limitedLegend)
 	writeFailedMarkdown(w, failedRuns(sources))
+	writeStudyMarkdown(w, studyTables(ss))
 	for _, f := range figs {
 		fmt.Fprintf(w, "\n## %s\n\n", f.Title)
 		for _, file := range f.Files {
@@ -161,8 +162,8 @@ func latencyCell(s *series) string {
 	if !ok50 || !ok99 {
 		return fmt.Sprintf("no answers at %s/s", compact(ref.Offered))
 	}
-	return fmt.Sprintf("%.3g%s / %.3g%s ms at %s/s", p50/1000, limitedMark(ref.Limited50, len(ref.P50)),
-		p99/1000, limitedMark(ref.Limited99, len(ref.P99)), compact(ref.Offered))
+	return fmt.Sprintf("%s%s / %s%s at %s/s", readableLatency(p50), limitedMark(ref.Limited50, len(ref.P50)),
+		readableLatency(p99), limitedMark(ref.Limited99, len(ref.P99)), compact(ref.Offered))
 }
 
 func lossCell(s *series) string {

@@ -250,13 +250,13 @@ func TestHostTimerBannerAndGeneratorLimitedMarks(t *testing.T) {
 	}
 	md, html := write(2100)
 	for file, s := range map[string]string{"report.md": md, "report.html": html} {
-		for _, want := range []string{"woke timers up to 2.1 ms late at p99", "below about 21 ms is not resolvable", "lowest p99 shown is 500 µs"} {
+		for _, want := range []string{"woke timers up to 2.10 ms late at p99", "below about 21.0 ms is not resolvable", "lowest p99 shown is 500 µs"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("%s with timers 2.1 ms late at p99: no %q", file, want)
 			}
 		}
 	}
-	if want := "0.25* / 0.5* (2/3) ms at 1000/s"; !strings.Contains(md, want) {
+	if want := "250 µs* / 500 µs* (2/3) at 1000/s"; !strings.Contains(md, want) {
 		t.Errorf("report.md: no latency cell %q in\n%s", want, md)
 	}
 	md, html = write(40)

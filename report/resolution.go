@@ -60,17 +60,5 @@ func timerBanner(sources []Source, ss []*series) string {
 	return fmt.Sprintf("this host woke timers up to %s late at p99 (%d wake-ups on CPUs %v before the runs, where the generator ran): "+
 		"a latency below about %s is not resolvable here, and the lowest p99 shown is %s. Each step's percentiles that the "+
 		"generator's own delay limited are flagged in runs.jsonl (generator_limited) and marked * below.",
-		formatUS(worst.LateUS.P99), worst.Wakeups, worst.CPUs, formatUS(worst.LateUS.P99/frac), formatUS(lowest))
-}
-
-// formatUS writes a time in microseconds in the unit a reader takes in at
-// a glance: µs below 1 ms, ms below 1 s, else s.
-func formatUS(us float64) string {
-	switch {
-	case us < 1000:
-		return fmt.Sprintf("%.0f µs", us)
-	case us < 1e6:
-		return fmt.Sprintf("%.3g ms", us/1000)
-	}
-	return fmt.Sprintf("%.3g s", us/1e6)
+		readableLatency(worst.LateUS.P99), worst.Wakeups, worst.CPUs, readableLatency(worst.LateUS.P99/frac), readableLatency(lowest))
 }

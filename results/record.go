@@ -78,6 +78,10 @@ type Boot struct {
 	// LaunchMS is ukbench's own overhead: from the start of the boot
 	// (image found, ports chosen, files written) to QEMU's exec.
 	LaunchMS float64 `json:"launch_ms,omitempty"`
+	// Path is how a Linux guest's kernel booted: "pvh" (the uncompressed
+	// kernel through its PVH entry, no firmware) or "bzimage" (through
+	// SeaBIOS and the kernel's decompressor); "" for other targets.
+	Path string `json:"boot_path,omitempty"`
 }
 
 // Memory holds QEMU's resident memory in KiB.

@@ -20,15 +20,15 @@ import (
 
 func processGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 
-// bootAndCheck boots spec, checks its figures and a few answers, stops it
-// and checks nothing is left.
-func bootAndCheck(t *testing.T, spec Spec) *Instance {
+// bootAndCheck boots spec, checks its figures and a few answers, runs the
+// further checks while it runs, stops it and checks nothing is left.
+func bootAndCheck(t *testing.T, spec Spec, checks ...func(*testing.T, *Instance)) *Instance {
 	t.Helper()
-	return bootAndCheckBinary(t, spec, testBinary)
+	return bootAndCheckBinary(t, spec, testBinary, checks...)
 }
 
 // bootAndCheckBinary is bootAndCheck with the given ukbench in the guest.
-func bootAndCheckBinary(t *testing.T, spec Spec, binary string) *Instance {
+func bootAndCheckBinary(t *testing.T, spec Spec, binary string, checks ...func(*testing.T, *Instance)) *Instance {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -65,6 +65,9 @@ func bootAndCheckBinary(t *testing.T, spec Spec, binary string) *Instance {
 			t.Errorf("process %d not pinned to CPU %d", pid, spec.HostCPUs[0])
 		}
 	}
+	for _, check := range checks {
+		check(t, inst)
+	}
 	if spec.Kind == KindNative {
 		return inst
 	}
@@ -78,6 +81,9 @@ func bootAndCheckBinary(t *testing.T, spec Spec, binary string) *Instance {
 	mem, err := inst.Memory()
 	if err != nil || mem.QEMURSSKiB < 10_000 {
 		t.Errorf("memory = %+v, %v", mem, err)
+	}
+	if spec.Kind == KindLinux && b.Path != linuximage.BootPVH && b.Path != linuximage.BootBzImage {
+		t.Errorf("boot path = %q, want pvh or bzimage", b.Path)
 	}
 	log, _ := os.ReadFile(inst.ConsoleLog)
 	ready := linuximage.ReadyLine(spec.App)
@@ -96,9 +102,21 @@ func TestLinuxGuestServesDNSAndHTTPUnderQEMU(t *testing.T) {
 	k := testKernel(t)
 	for _, app := range []string{"dns", "http"} {
 		t.Run(app, func(t *testing.T) {
-			bootAndCheck(t, Spec{Name: "linux-" + app, Kind: KindLinux, App: app, KernelRoot: kernelRoot(k), VM: VMShape{MemoryMiB: 512}})
+			inst := bootAndCheck(t, Spec{Name: "linux-" + app, Kind: KindLinux, App: app, KernelRoot: kernelRoot(k), VM: VMShape{MemoryMiB: 512}}, appChecks[app])
+			// Debian's kernel has a PVH entry: it boots without SeaBIOS.
+			if inst.Boot.Path != linuximage.BootPVH {
+				t.Errorf("boot path %q, want %q (Debian's kernel has CONFIG_PVH)", inst.Boot.Path, linuximage.BootPVH)
+			}
 		})
 	}
+}
+
+// appChecks are what each app's answers are checked against: every DNS
+// app answers as ukbench's own server does, every HTTP app serves its
+// page on a kept-alive connection.
+var appChecks = map[string]func(*testing.T, *Instance){
+	"dns": checkSameDNSAnswers, "nsd": checkSameDNSAnswers, "bind": checkSameDNSAnswers,
+	"http": checkServesPage, "lighttpd": checkServesPage, "apache": checkServesPage,
 }
 
 func TestNativeTargetServes(t *testing.T) {
@@ -127,19 +145,32 @@ func TestOSvImageUnderQEMU(t *testing.T) {
 	bootAndCheck(t, Spec{Kind: KindOSv, App: app, Image: img, Cmdline: os.Getenv("UKBENCH_OSV_CMDLINE")})
 }
 
-// TestLinuxGuestRunsHostServers boots the guest with the host's NSD and
-// lighttpd (copied with their libraries), when the host has them.
+// TestLinuxGuestRunsHostServers boots the guest with the host's NSD,
+// BIND, lighttpd and Apache (copied with their libraries), when the host
+// has them, and compares their answers with ukbench's servers'.
 func TestLinuxGuestRunsHostServers(t *testing.T) {
 	needQEMU(t)
 	k := testKernel(t)
-	for _, app := range []string{"nsd", "lighttpd"} {
+	for _, app := range []string{"nsd", "bind", "lighttpd", "apache"} {
 		t.Run(app, func(t *testing.T) {
-			if _, err := exec.LookPath(app); err != nil {
-				t.Skipf("%s not installed on the host (make deps-bench installs it)", app)
+			if _, err := linuximage.HostAppVersion(context.Background(), app); err != nil {
+				skipOrFail(t, fmt.Sprintf("%v (make test installs it)", err))
 			}
-			bootAndCheck(t, Spec{Name: "linux-" + app, Kind: KindLinux, App: app, KernelRoot: kernelRoot(k), VM: VMShape{MemoryMiB: 512}})
+			inst := bootAndCheck(t, Spec{Name: "linux-" + app, Kind: KindLinux, App: app, KernelRoot: kernelRoot(k), VM: VMShape{MemoryMiB: 512}}, appChecks[app])
+			if app := fileOfRole(inst.Files, "app"); app == nil || app.Version == "" {
+				t.Errorf("files %+v: no app with its version", inst.Files)
+			}
 		})
 	}
+}
+
+func fileOfRole(files []File, role string) *File {
+	for i := range files {
+		if files[i].Role == role {
+			return &files[i]
+		}
+	}
+	return nil
 }
 
 // TestLinuxGuestUnderKVM boots with the accelerator forced to KVM; it

@@ -110,8 +110,14 @@ type Instance struct {
 
 // File is one file a target booted from.
 type File struct {
-	Role string // kernel, initrd, disk, binary
+	Role string // kernel, initrd, disk, binary, app
 	Path string
+	// Version and Config are a host server's (role app): its version
+	// line and the settings of the config ukbench wrote for it.
+	Version, Config string
+	// Boot is the kernel's boot path (role kernel of a Linux guest):
+	// linuximage.BootPVH or BootBzImage.
+	Boot string
 }
 
 // Exited is closed when the guest or server process has exited.
@@ -185,7 +191,10 @@ type guestPlan struct {
 	accel vm.AccelChoice // settled: cfg.Accel is its kvm or tcg
 	ready string         // console line that says the app is up
 	files []File
-	addr  func(m *vm.Machine) string
+	// bootPath is the Linux guest's kernel boot path; app its host server.
+	bootPath string
+	app      *File
+	addr     func(m *vm.Machine) string
 	// private is the directory of the guest's private files (the OSv
 	// disk copy), nil when it has none; the machine removes it when it
 	// stops, after QEMU has exited.
@@ -279,18 +288,21 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		return nil, err
 	}
 	p.cfg = cfg
-	for _, f := range []File{{"kernel", cfg.Kernel}, {"initrd", cfg.Initrd}} {
+	for _, f := range []File{{Role: "kernel", Path: cfg.Kernel, Boot: p.bootPath}, {Role: "initrd", Path: cfg.Initrd}} {
 		if f.Path != "" {
 			p.files = append(p.files, f)
 		}
+	}
+	if p.app != nil {
+		p.files = append(p.files, *p.app)
 	}
 	switch {
 	case spec.Kind == KindOSv && spec.Kernel != "":
 		// The composed disk, and the user's kernel file the booted (and
 		// uncompressed) copy came from.
-		p.files = append(p.files, File{"disk", cfg.Disk}, File{"kernel_source", spec.Kernel})
+		p.files = append(p.files, File{Role: "disk", Path: cfg.Disk}, File{Role: "kernel_source", Path: spec.Kernel})
 	case spec.Kind == KindOSv && !isELF(spec.Image):
-		p.files = append(p.files, File{"disk", spec.Image}) // the user's file, not our private copy
+		p.files = append(p.files, File{Role: "disk", Path: spec.Image}) // the user's file, not our private copy
 	}
 	return p, nil
 }
@@ -337,6 +349,7 @@ func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begu
 		ConsoleReadyMS: ms(consoleReady),
 		FirstAnswerMS:  ms(time.Since(m.StartedAt())),
 		LaunchMS:       ms(m.StartedAt().Sub(begun)),
+		Path:           p.bootPath,
 	}
 	return inst, nil
 }

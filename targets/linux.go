@@ -34,6 +34,10 @@ func prepareLinux(ctx context.Context, spec Spec, shape VMShape, o BootOptions, 
 	cfg.Kernel, cfg.Initrd = im.KernelPath(), im.InitrdPath()
 	cfg.Append = "console=ttyS0 quiet panic=-1 " + nw.Cmdline()
 	p.ready = im.Ready
+	p.bootPath = im.Boot()
+	if h := im.HostApp; h != nil {
+		p.app = &File{Role: "app", Path: h.Binary, Version: h.Version, Config: h.Config}
+	}
 	return nil
 }
 
@@ -88,9 +92,23 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	if err != nil {
 		return nil, err
 	}
+	host, err := linuximage.HostAppVersion(ctx, spec.App)
+	if err != nil {
+		return nil, err
+	}
+	vmlinux, noPVH, err := linuximage.BootKernel(k, cache)
+	if err != nil {
+		return nil, err
+	}
+	if noPVH != "" {
+		o.logf("kernel %s: booting the bzImage: %s", k.Version, noPVH)
+	}
 	binary := o.Binary
 	key := sha256.New()
-	fmt.Fprintf(key, "%s\n%s\n%s\n%s\n%d\n", spec.App, k.Image, k.Version, machine, spec.DNSSockets)
+	fmt.Fprintf(key, "%s\n%s\n%s\n%s\n%d\n%s\n", spec.App, k.Image, k.Version, machine, spec.DNSSockets, vmlinux)
+	if host != nil {
+		fmt.Fprintf(key, "%s\n%s\n", host.Binary, host.Version)
+	}
 	if f, err := os.Open(binary); err == nil {
 		io.Copy(key, f)
 		f.Close()
@@ -99,7 +117,7 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	im, err := cachedImage(dir, linuximage.ImageFile, linuximage.ReadImage, func(tmp string) (*linuximage.Image, error) {
 		pruneImages(filepath.Join(cache, "images"), spec.App, linuximage.ImageFile, keepImages)
 		o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
-		return linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
+		return linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Vmlinux: vmlinux, NoPVH: noPVH, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
 	})
 	if err != nil {
 		return nil, err

@@ -72,7 +72,7 @@ func bootNative(ctx context.Context, spec Spec, o BootOptions, begun time.Time) 
 		log.Close()
 		close(p.done)
 	}()
-	inst := &Instance{Spec: spec, Accel: results.AccelNone, ConsoleLog: o.ConsolePath(), Command: argv, native: p, Files: []File{{"binary", argv[0]}}}
+	inst := &Instance{Spec: spec, Accel: results.AccelNone, ConsoleLog: o.ConsolePath(), Command: argv, native: p, Files: []File{{Role: "binary", Path: argv[0]}}}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second

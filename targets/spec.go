@@ -31,11 +31,11 @@ type Spec struct {
 	// Name labels the target's results (default: its kind).
 	Name string `yaml:"name" json:"name"`
 	Kind string `yaml:"kind" json:"kind"`
-	// App is the server: dns or http (ukbench serve), or nsd or lighttpd
-	// (the host's binaries). For osv with Kernel it is the application
-	// composed onto the disk (dns, http or lighttpd; nsd is refused by the
-	// preflight: it forks); with Image it names the protocol the image's
-	// application speaks (dns or http).
+	// App is the server: dns or http (ukbench serve), or nsd, bind,
+	// lighttpd or apache (the host's binaries) in the Linux guest. For osv
+	// with Kernel it is the application composed onto the disk (dns, http
+	// or lighttpd; nsd is refused by the preflight: it forks); with Image
+	// it names the protocol the image's application speaks (dns or http).
 	App string `yaml:"app" json:"app"`
 	// Optional targets whose image is missing are skipped, not failed.
 	Optional bool `yaml:"optional" json:"optional,omitempty"`
@@ -106,11 +106,7 @@ func (s Spec) Label() string {
 
 // Protocol is what the target serves.
 func (s Spec) Protocol() servers.Protocol {
-	switch s.App {
-	case linuximage.AppNSD, linuximage.AppDNS:
-		return servers.DNS
-	}
-	return servers.HTTP
+	return linuximage.AppProtocol(s.App)
 }
 
 // GuestPort is the port the application listens on in the guest.
@@ -143,14 +139,18 @@ func (s Spec) Validate() error {
 	default:
 		return fielderr.Errorf("kind", "%q: want osv, linux or native", s.Kind)
 	}
-	switch s.App {
-	case linuximage.AppDNS, linuximage.AppHTTP:
-	case linuximage.AppNSD, linuximage.AppLighttpd:
+	switch {
+	case s.App == linuximage.AppDNS, s.App == linuximage.AppHTTP:
+	case s.App == linuximage.AppNSD, s.App == linuximage.AppLighttpd:
 		if s.Kind == KindNative || s.FinishedOSvImage() {
 			return fielderr.Errorf("app", "%q runs in the linux target and in an osv target composed from a kernel (an osv image: say dns or http, the protocol it serves)", s.App)
 		}
+	case linuximage.IsApp(s.App):
+		if s.Kind != KindLinux {
+			return fielderr.Errorf("app", "%q runs only in the linux target (osv: dns, http or lighttpd composed from a kernel; an osv image: dns or http, the protocol it serves)", s.App)
+		}
 	default:
-		return fielderr.Errorf("app", "%q: want dns, http, nsd or lighttpd", s.App)
+		return fielderr.Errorf("app", "%q: want %s", s.App, linuximage.AppNames)
 	}
 	switch s.Kind {
 	case KindOSv:

@@ -13,12 +13,14 @@ import (
 	"github.com/ukbench/ukbench/targets/servers"
 )
 
-const imageUsage = `Usage: ukbench image linux --app dns|http|nsd|lighttpd -o DIR [flags]
+const imageUsage = `Usage: ukbench image linux --app dns|http|nsd|bind|lighttpd|apache -o DIR [flags]
        ukbench image osv --kernel FILE --app dns|http|lighttpd -o DIR [flags]
 
 linux: builds a Linux guest: a Debian kernel (fetched with apt-get download
 and unpacked, never installed, unless --kernel-root gives one) and an
-initramfs holding the virtio modules, ukbench's init and the server.
+initramfs holding the virtio modules, ukbench's init and the server. The
+kernel boots through PVH when Debian's bzImage holds a vmlinux with a PVH
+entry (it is extracted once and cached), else as the bzImage.
 
 osv: composes an OSv guest from your OSv kernel (loader-stripped.elf, or a
 release's osv-loader.elf.x86_64.gz) and a ROFS disk ukbench writes: the app
@@ -36,7 +38,7 @@ var imageFlags = map[string][]string{
 
 func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("image", imageUsage, stderr)
-	app := fs.String("app", linuximage.AppDNS, "server: dns, http (ukbench serve), nsd or lighttpd (the host's; osv: not nsd)")
+	app := fs.String("app", linuximage.AppDNS, "server: "+linuximage.AppNames+" (osv: dns, http or lighttpd)")
 	out := fs.String("o", "", "output directory (required)")
 	kroot := fs.String("kernel-root", "", "linux: an unpacked kernel package or root tree (boot/vmlinuz-V, lib/modules/V)")
 	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "linux: Debian kernel package to fetch")
@@ -94,11 +96,25 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	im, err := linuximage.Build(ctx, linuximage.Options{App: *app, Kernel: k, Binary: *binary, Machine: *machine, Sockets: *sockets, OutDir: *out})
+	cache, err := cachedir.Dir()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "image %s: app %s, kernel %s\n", *out, im.App, im.KernelVersion)
+	vmlinux, noPVH, err := linuximage.BootKernel(k, cache)
+	if err != nil {
+		return err
+	}
+	im, err := linuximage.Build(ctx, linuximage.Options{App: *app, Kernel: k, Vmlinux: vmlinux, NoPVH: noPVH, Binary: *binary, Machine: *machine, Sockets: *sockets, OutDir: *out})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "image %s: app %s, kernel %s, boot %s\n", *out, im.App, im.KernelVersion, im.Boot())
+	if im.NoPVH != "" {
+		fmt.Fprintf(stdout, "  not PVH: %s\n", im.NoPVH)
+	}
+	if h := im.HostApp; h != nil {
+		fmt.Fprintf(stdout, "  app: %s (%s)\n", h.Binary, h.Version)
+	}
 	fmt.Fprintf(stdout, "  %-18s %10d bytes  sha256 %s\n", im.Kernel, im.KernelBytes, im.KernelSHA256[:16])
 	fmt.Fprintf(stdout, "  %-18s %10d bytes  sha256 %s\n", im.Initrd, im.InitrdBytes, im.InitrdSHA256[:16])
 	fmt.Fprintf(stdout, "  modules: %v\n", im.Modules)

@@ -7,6 +7,7 @@ package guestinit
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -20,7 +21,8 @@ type Config struct {
 	Modules []string `json:"modules"`
 	// Interface is the network interface to configure (default eth0).
 	Interface string `json:"interface"`
-	// Command is the server to start and its arguments; Dirs are created
+	// Command is the server to start and its arguments (an argument
+	// CPUsArg is replaced by the guest's CPU count); Dirs are created
 	// before it starts.
 	Command []string `json:"command"`
 	Dirs    []string `json:"dirs,omitempty"`
@@ -28,6 +30,23 @@ type Config struct {
 	// StartedLine, when set, is printed once the server has started, for
 	// servers that print no readiness line of their own.
 	StartedLine string `json:"started_line,omitempty"`
+}
+
+// CPUsArg, as an argument of Config.Command, stands for the number of
+// CPUs the guest has (a server's worker threads), which the image does not
+// know when it is built.
+const CPUsArg = "{cpus}"
+
+// ExpandCommand returns command with every CPUsArg replaced by cpus.
+func ExpandCommand(command []string, cpus int) []string {
+	out := make([]string, len(command))
+	for i, a := range command {
+		if a == CPUsArg {
+			a = strconv.Itoa(cpus)
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // Network is the guest's address, read from the kernel command line

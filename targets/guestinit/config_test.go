@@ -12,3 +12,11 @@ func TestCmdlineRoundTrip(t *testing.T) {
 		t.Error("a command line without ukbench.ip was accepted")
 	}
 }
+
+func TestExpandCommandFillsTheCPUCount(t *testing.T) {
+	cmd := []string{"/usr/sbin/named", "-n", CPUsArg, "-x{cpus}"}
+	got := ExpandCommand(cmd, 4)
+	if got[2] != "4" || got[3] != "-x{cpus}" || cmd[2] != CPUsArg {
+		t.Errorf("ExpandCommand = %q (input now %q)", got, cmd)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -74,7 +75,8 @@ func run(console io.Writer) error {
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		fmt.Fprintf(console, "ukbench init: raising the descriptor limit: %v\n", err)
 	}
-	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
+	command := ExpandCommand(cfg.Command, runtime.NumCPU())
+	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.Env = append([]string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/"}, cfg.Env...)
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT)

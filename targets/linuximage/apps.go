@@ -19,7 +19,27 @@ const (
 	AppHTTP     = string(servers.HTTP) // ukbench serve http
 	AppNSD      = "nsd"                // the host's NSD, serving ukbench's zone
 	AppLighttpd = "lighttpd"           // the host's lighttpd, serving ukbench's page
+	AppBind     = "bind"               // the host's BIND (named), serving ukbench's zone
+	AppApache   = "apache"             // the host's Apache (apache2), serving ukbench's page
 )
+
+// AppNames lists the apps, for errors and usage lines.
+const AppNames = "dns, http (ukbench serve), nsd, bind, lighttpd or apache (the host's)"
+
+// AppProtocol is what an app serves.
+func AppProtocol(app string) servers.Protocol {
+	switch app {
+	case AppDNS, AppNSD, AppBind:
+		return servers.DNS
+	}
+	return servers.HTTP
+}
+
+// IsApp reports whether app is one a Linux guest can serve.
+func IsApp(app string) bool {
+	_, host := hostApps[app]
+	return host || app == AppDNS || app == AppHTTP
+}
 
 // Ports the guest apps listen on.
 const (
@@ -28,7 +48,7 @@ const (
 )
 
 // StartedLine is what the guest init prints once it has started a server
-// that prints no readiness line of its own (NSD, lighttpd).
+// that prints no readiness line of its own (the host's servers).
 const StartedLine = "ukbench init: server started"
 
 // ReadyLine is the console line that says the guest's server is up.
@@ -48,6 +68,9 @@ type appFiles struct {
 	dirs    []string
 	started string
 	libs    []string // shared objects added (paths in the image)
+	// host is the host's server binary (the host apps), with its version
+	// and the settings its config fixes, for the image's provenance.
+	host *HostApp
 }
 
 type hostFile struct {
@@ -74,11 +97,7 @@ func appFor(ctx context.Context, app string, sockets int) (*appFiles, error) {
 			a.command[4] = fmt.Sprintf("0.0.0.0:%d", HTTPPort)
 		}
 	case AppNSD:
-		bin, err := exec.LookPath("nsd")
-		if err != nil {
-			return nil, fmt.Errorf("app nsd: %w (install the nsd package)", err)
-		}
-		if err := a.withLibraries(ctx, bin, "/usr/sbin/nsd"); err != nil {
+		if err := a.withHostApp(ctx, app); err != nil {
 			return nil, err
 		}
 		a.write("/etc/nsd/nsd.conf", nsdConf)
@@ -86,14 +105,10 @@ func appFor(ctx context.Context, app string, sockets int) (*appFiles, error) {
 		a.write("/etc/passwd", "root:x:0:0:root:/:/bin/sh\n")
 		a.write("/etc/group", "root:x:0:\n")
 		a.dirs = []string{"/var/lib/nsd", "/run/nsd"}
-		a.command = []string{"/usr/sbin/nsd", "-d", "-c", "/etc/nsd/nsd.conf"}
+		a.command = []string{hostApps[app].guestPath, "-d", "-c", "/etc/nsd/nsd.conf"}
 		a.started = StartedLine
 	case AppLighttpd:
-		bin, err := exec.LookPath("lighttpd")
-		if err != nil {
-			return nil, fmt.Errorf("app lighttpd: %w (install the lighttpd package)", err)
-		}
-		if err := a.withLibraries(ctx, bin, "/usr/sbin/lighttpd"); err != nil {
+		if err := a.withHostApp(ctx, app); err != nil {
 			return nil, err
 		}
 		mods, _ := filepath.Glob("/usr/lib/lighttpd/*.so")
@@ -106,10 +121,18 @@ func appFor(ctx context.Context, app string, sockets int) (*appFiles, error) {
 		a.write("/var/www/index.html", string(servers.Page(servers.DefaultBodySize)))
 		a.write("/etc/passwd", "root:x:0:0:root:/:/bin/sh\n")
 		a.write("/etc/group", "root:x:0:\n")
-		a.command = []string{"/usr/sbin/lighttpd", "-D", "-f", "/etc/lighttpd/lighttpd.conf"}
+		a.command = []string{hostApps[app].guestPath, "-D", "-f", "/etc/lighttpd/lighttpd.conf"}
 		a.started = StartedLine
+	case AppBind:
+		if err := a.withBind(ctx); err != nil {
+			return nil, err
+		}
+	case AppApache:
+		if err := a.withApache(ctx); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("app %q: want dns, http, nsd or lighttpd", app)
+		return nil, fmt.Errorf("app %q: want %s", app, AppNames)
 	}
 	return a, nil
 }

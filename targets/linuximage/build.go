@@ -19,31 +19,44 @@ import (
 
 // Options says what image to build.
 type Options struct {
-	App     string  // dns, http, nsd or lighttpd
-	Kernel  *Kernel // from FindKernel or FetchDebianKernel
-	Binary  string  // ukbench, the guest's init (and server of the dns and http apps)
-	Machine string  // pc (default), q35 or microvm: decides the virtio transport
-	Sockets int     // DNS sockets of `serve dns` (default servers.DefaultDNSSockets)
+	App    string  // AppNames
+	Kernel *Kernel // from FindKernel or FetchDebianKernel
+	// Vmlinux, when set, is the uncompressed kernel (PVHKernel) the image
+	// boots through PVH instead of Kernel.Image; NoPVH says why not when
+	// it is not set (PVHKernel's error), for image.json.
+	Vmlinux string
+	NoPVH   string
+	Binary  string // ukbench, the guest's init (and server of the dns and http apps)
+	Machine string // pc (default), q35 or microvm: decides the virtio transport
+	Sockets int    // DNS sockets of `serve dns` (default servers.DefaultDNSSockets)
 	OutDir  string
 }
 
 // Image is a built guest. It is written as image.json in its directory.
 type Image struct {
-	App           string   `json:"app"`
-	KernelVersion string   `json:"kernel_version"`
-	KernelPackage string   `json:"kernel_package,omitempty"`
-	Kernel        string   `json:"kernel"` // file name in the image directory
-	Initrd        string   `json:"initrd"`
-	KernelBytes   int64    `json:"kernel_bytes"`
-	InitrdBytes   int64    `json:"initrd_bytes"`
-	KernelSHA256  string   `json:"kernel_sha256"`
-	InitrdSHA256  string   `json:"initrd_sha256"`
-	Modules       []string `json:"modules"`
-	Ready         string   `json:"ready_line"`
+	App           string `json:"app"`
+	KernelVersion string `json:"kernel_version"`
+	KernelPackage string `json:"kernel_package,omitempty"`
+	Kernel        string `json:"kernel"` // file name in the image directory
+	// BootPath is how the kernel boots: BootPVH (Kernel is the vmlinux)
+	// or BootBzImage ("" in images written before PVH: a bzImage); NoPVH
+	// says why not PVH.
+	BootPath     string   `json:"boot_path,omitempty"`
+	NoPVH        string   `json:"no_pvh,omitempty"`
+	Initrd       string   `json:"initrd"`
+	KernelBytes  int64    `json:"kernel_bytes"`
+	InitrdBytes  int64    `json:"initrd_bytes"`
+	KernelSHA256 string   `json:"kernel_sha256"`
+	InitrdSHA256 string   `json:"initrd_sha256"`
+	Modules      []string `json:"modules"`
+	Ready        string   `json:"ready_line"`
 	// Libraries are the shared objects in the initramfs (paths there):
 	// the loader and libraries of a dynamically linked ukbench, NSD or
 	// lighttpd, copied from the host.
 	Libraries []string `json:"libraries,omitempty"`
+	// HostApp is the host server the image runs (nsd, bind, lighttpd,
+	// apache): its binary, version and settings.
+	HostApp *HostApp `json:"host_app,omitempty"`
 	// Dir is the image's directory (not stored).
 	Dir string `json:"-"`
 }
@@ -153,8 +166,16 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	}
 	sort.Strings(app.libs)
 	im := &Image{App: o.App, KernelVersion: o.Kernel.Version, KernelPackage: o.Kernel.Package,
-		Kernel: "vmlinuz", Initrd: "initramfs.cpio.gz", Modules: modNames, Ready: ReadyLine(o.App), Libraries: app.libs, Dir: o.OutDir}
-	if im.KernelBytes, im.KernelSHA256, err = copyFile(o.Kernel.Image, im.KernelPath()); err != nil {
+		Kernel: "vmlinuz", BootPath: BootBzImage, NoPVH: o.NoPVH, Initrd: "initramfs.cpio.gz", Modules: modNames,
+		Ready: ReadyLine(o.App), Libraries: app.libs, HostApp: app.host, Dir: o.OutDir}
+	if o.Vmlinux != "" {
+		// ukbench's own cached file: linked, not copied (66 MB per image).
+		im.Kernel, im.BootPath, im.NoPVH = "vmlinux", BootPVH, ""
+		im.KernelBytes, im.KernelSHA256, err = linkOrCopy(o.Vmlinux, im.KernelPath())
+	} else {
+		im.KernelBytes, im.KernelSHA256, err = copyFile(o.Kernel.Image, im.KernelPath())
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(im.InitrdPath(), cpio.Bytes(), 0o644); err != nil {
@@ -186,6 +207,32 @@ func ReadImage(dir string) (*Image, error) {
 		}
 	}
 	return &im, nil
+}
+
+// Boot is the image's boot path (BootBzImage for an image written before
+// there were two).
+func (im *Image) Boot() string {
+	if im.BootPath == "" {
+		return BootBzImage
+	}
+	return im.BootPath
+}
+
+// linkOrCopy hard-links src to dst (the cached vmlinux is large and the
+// same in every image), or copies it across file systems, and returns its
+// size and SHA-256. src must be a file nobody rewrites in place.
+func linkOrCopy(src, dst string) (int64, string, error) {
+	if err := os.Link(src, dst); err != nil {
+		return copyFile(src, dst)
+	}
+	f, err := os.Open(dst)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	return n, hex.EncodeToString(h.Sum(nil)), err
 }
 
 func copyFile(src, dst string) (int64, string, error) {

@@ -26,6 +26,11 @@ type Kernel struct {
 	Image      string // path of vmlinuz
 	ModulesDir string // lib/modules/VERSION
 	Package    string // the Debian package it came from, if any
+	// VmlinuxDir is where the uncompressed kernel extracted from Image is
+	// kept (PVHKernel): the unpacked package's boot directory when ukbench
+	// unpacked it into its cache; "" for a tree of the user's, which
+	// ukbench does not write into.
+	VmlinuxDir string
 }
 
 // FindKernel finds the kernel in an unpacked package or root tree: ROOT/boot/vmlinuz-V
@@ -37,7 +42,11 @@ func FindKernel(root string) (*Kernel, error) {
 		v := strings.TrimPrefix(filepath.Base(imgs[i]), "vmlinuz-")
 		for _, mods := range []string{filepath.Join(root, "lib", "modules", v), filepath.Join(root, "usr", "lib", "modules", v)} {
 			if st, err := os.Stat(mods); err == nil && st.IsDir() {
-				return &Kernel{Version: v, Image: imgs[i], ModulesDir: mods}, nil
+				k := &Kernel{Version: v, Image: imgs[i], ModulesDir: mods}
+				if fileExists(filepath.Join(root, completeMark)) {
+					k.VmlinuxDir = filepath.Join(root, "boot")
+				}
+				return k, nil
 			}
 		}
 	}
@@ -69,7 +78,7 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 		return nil, fmt.Errorf("%w: apt-cache depends %s named %w", ErrNoKernel, pkg, err)
 	}
 	root := filepath.Join(cacheDir, real)
-	if k, err := FindKernel(root); err == nil && fileExists(filepath.Join(root, ".complete")) {
+	if k, err := FindKernel(root); err == nil && fileExists(filepath.Join(root, completeMark)) {
 		k.Package = real
 		return k, nil
 	}
@@ -106,7 +115,7 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 	if err := os.Rename(tmp, root); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(root, ".complete"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, completeMark), nil, 0o644); err != nil {
 		return nil, err
 	}
 	os.Remove(matches[len(matches)-1])
@@ -117,6 +126,9 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 	k.Package = real
 	return k, nil
 }
+
+// completeMark marks a package ukbench unpacked into its cache in full.
+const completeMark = ".complete"
 
 // fetchInterrupted is the error of a fetch that ctx ended: the cause, not a
 // missing kernel.

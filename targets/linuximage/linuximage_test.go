@@ -265,7 +265,9 @@ func TestBuildPacksTheLoaderAndLibrariesOfADynamicInit(t *testing.T) {
 }
 
 // TestBuildAStaticInitAddsNoLibraries: a static build is /init alone.
-func TestBuildAStaticInitAddsNoLibraries(t *testing.T) {
+// staticTestBinary builds an empty static Go program.
+func staticTestBinary(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
 	bin := filepath.Join(dir, "static")
@@ -274,6 +276,12 @@ func TestBuildAStaticInitAddsNoLibraries(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+func TestBuildAStaticInitAddsNoLibraries(t *testing.T) {
+	dir := t.TempDir()
+	bin := staticTestBinary(t)
 	im, err := Build(context.Background(), Options{App: AppHTTP, Kernel: fakeKernel(t), Binary: bin, OutDir: filepath.Join(dir, "image")})
 	if err != nil {
 		t.Fatal(err)

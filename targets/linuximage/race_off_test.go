@@ -1,0 +1,5 @@
+//go:build !race
+
+package linuximage
+
+const raceEnabled = false

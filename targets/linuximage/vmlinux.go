@@ -1,0 +1,172 @@
+package linuximage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Boot paths of a Linux guest: QEMU's -kernel given the uncompressed ELF
+// kernel enters it through its PVH entry point (no firmware, no
+// decompressor: about half the boot under TCG), or the distribution's
+// bzImage, booted through SeaBIOS and its own decompressor.
+const (
+	BootPVH     = "pvh"
+	BootBzImage = "bzimage"
+)
+
+// ErrNoPVH says a kernel cannot be booted through PVH; the reason follows.
+// The guest boots the bzImage instead.
+var ErrNoPVH = errors.New("no PVH boot")
+
+// PVHKernel returns the uncompressed kernel (vmlinux) inside a bzImage,
+// extracted once into dir (dir/vmlinux-SHA16, SHA16 the bzImage's digest)
+// and reused after. It fails with ErrNoPVH when the bzImage's payload is
+// not xz (Debian's is) or the vmlinux has no PVH entry note
+// (XEN_ELFNOTE_PHYS32_ENTRY, CONFIG_PVH); other errors are I/O.
+func PVHKernel(bzImage, dir string) (string, error) {
+	data, err := os.ReadFile(bzImage)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	dst := filepath.Join(dir, "vmlinux-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	if _, err := os.Stat(dst + noPVHSuffix); err == nil {
+		why, _ := os.ReadFile(dst + noPVHSuffix)
+		return "", fmt.Errorf("%w: %s", ErrNoPVH, why)
+	}
+	vmlinux, err := extractVmlinux(data)
+	if err == nil {
+		err = checkPVHNote(vmlinux)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err != nil {
+		// Remembered, so that the next boot does not decompress again.
+		os.WriteFile(dst+noPVHSuffix, []byte(err.Error()), 0o644)
+		return "", fmt.Errorf("%w: %s: %w", ErrNoPVH, bzImage, err)
+	}
+	tmp := fmt.Sprintf("%s.tmp%d", dst, os.Getpid())
+	if err := os.WriteFile(tmp, vmlinux, 0o644); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return dst, nil
+}
+
+// BootKernel returns the vmlinux an image of k boots through PVH
+// (PVHKernel, kept in k.VmlinuxDir, else in cacheDir/vmlinux), or "" and
+// why not, when the image must boot the bzImage.
+func BootKernel(k *Kernel, cacheDir string) (vmlinux, noPVH string, err error) {
+	dir := k.VmlinuxDir
+	if dir == "" {
+		dir = filepath.Join(cacheDir, "vmlinux")
+	}
+	vmlinux, err = PVHKernel(k.Image, dir)
+	if errors.Is(err, ErrNoPVH) {
+		return "", err.Error(), nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("kernel %s: %w", k.Image, err)
+	}
+	return vmlinux, "", nil
+}
+
+// noPVHSuffix marks, beside where the vmlinux would be, a bzImage that
+// cannot boot through PVH (the file holds the reason).
+const noPVHSuffix = ".nopvh"
+
+// extractVmlinux returns the ELF kernel compressed in a bzImage: the
+// payload the x86 boot protocol's setup header locates (payload_offset
+// and payload_length, protocol 2.08 and later, from the end of the real-
+// mode setup code), when it is xz.
+func extractVmlinux(bz []byte) ([]byte, error) {
+	if len(bz) < 0x250 || string(bz[0x202:0x206]) != "HdrS" {
+		return nil, errors.New("not a bzImage (no HdrS setup header at 0x202)")
+	}
+	if v := binary.LittleEndian.Uint16(bz[0x206:]); v < 0x208 {
+		return nil, fmt.Errorf("boot protocol %#x: the payload's place is given from 2.08 on", v)
+	}
+	setupSects := int(bz[0x1f1])
+	if setupSects == 0 {
+		setupSects = 4
+	}
+	off := (setupSects+1)*512 + int(binary.LittleEndian.Uint32(bz[0x248:]))
+	n := int(binary.LittleEndian.Uint32(bz[0x24c:]))
+	if off+n > len(bz) || n <= 0 {
+		return nil, fmt.Errorf("payload %d+%d beyond the %d-byte bzImage", off, n, len(bz))
+	}
+	payload := bz[off : off+n]
+	if !bytes.HasPrefix(payload, []byte("\xfd7zXZ\x00")) {
+		return nil, fmt.Errorf("payload starts % x, not xz (only an xz payload is extracted)", payload[:min(6, len(payload))])
+	}
+	vmlinux, err := unxzKernel(payload)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(vmlinux, []byte(elf.ELFMAG)) {
+		return nil, errors.New("the decompressed payload is not an ELF file")
+	}
+	return vmlinux, nil
+}
+
+// xenElfnotePhys32Entry is the ELF note (owner "Xen") that holds a
+// kernel's 32-bit PVH entry point; QEMU boots an ELF -kernel through it.
+const xenElfnotePhys32Entry = 18
+
+// checkPVHNote fails unless the ELF kernel has a PVH entry note.
+func checkPVHNote(vmlinux []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(vmlinux))
+	if err != nil {
+		return fmt.Errorf("vmlinux: %w", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE {
+			continue
+		}
+		notes, err := io.ReadAll(p.Open())
+		if err != nil {
+			return fmt.Errorf("vmlinux notes: %w", err)
+		}
+		if hasNote(notes, "Xen", xenElfnotePhys32Entry) {
+			return nil
+		}
+	}
+	return errors.New("vmlinux has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY: a kernel built without CONFIG_PVH)")
+}
+
+// hasNote walks ELF notes (namesz, descsz, type, name, desc; 4-byte
+// aligned) for one with the given owner and type.
+func hasNote(b []byte, owner string, typ uint32) bool {
+	for len(b) >= 12 {
+		namesz := int(binary.LittleEndian.Uint32(b))
+		descsz := int(binary.LittleEndian.Uint32(b[4:]))
+		t := binary.LittleEndian.Uint32(b[8:])
+		nameEnd := 12 + (namesz+3)&^3
+		end := nameEnd + (descsz+3)&^3
+		if namesz < 0 || descsz < 0 || end > len(b) || end < 12 {
+			return false
+		}
+		if t == typ && string(bytes.TrimRight(b[12:12+namesz], "\x00")) == owner {
+			return true
+		}
+		b = b[end:]
+	}
+	return false
+}
