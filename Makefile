@@ -19,13 +19,14 @@ build-pie:
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags=-linkmode=external -o $(BIN)/ukbench-pie ./cmd/ukbench
 
 # QEMU and apt's lists (the guest kernel is fetched with apt-get download)
-# are required; Chromium, for the browser check of report.html, is best
+# are required, and so is OpenSSH (the agents' test runs Debian's sshd);
+# Chromium, for the browser check of report.html, is best
 # effort (that check skips without it).
 deps-test: deps-vm
 	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
 
 deps-vm:
-	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux
+	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux openssh-server openssh-client
 
 # The test command (README, .ci/run): formatting, vet, the race-enabled
 # suite, then the allocation tests that -race must skip.
