@@ -40,10 +40,15 @@ func TestSSHRoundTripCopiesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	o, err := r.RunStep(context.Background(), loadgen.StepSpec{Rate: 1500, Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond})
+	spec := loadgen.StepSpec{Rate: 1500, Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond}
+	began := time.Now()
+	o, err := r.RunStep(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The control channel's cost per step (BENCHMARKS.md): clock
+	// exchanges, the start lead, the drain and the result.
+	t.Logf("control overhead: %v beyond the step's %v", time.Since(began)-stepLength(spec), stepLength(spec))
 	s := o.Step
 	if s.Sent != 600 || s.Agents[0].Sent != 200 || s.Agents[1].Sent != 400 {
 		t.Errorf("sent %d (agents %d, %d), want 600 split 1:2 by weight", s.Sent, s.Agents[0].Sent, s.Agents[1].Sent)
