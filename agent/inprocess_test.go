@@ -184,8 +184,10 @@ func TestAgentLostMidStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := o.Step
-	if s.Valid || !strings.Contains(s.InvalidReason, "agent a2") || strings.Contains(s.InvalidReason, "agent a1") {
-		t.Errorf("step valid=%v reason %q: want invalid, naming a2 alone", s.Valid, s.InvalidReason)
+	// (a1 may also have fallen behind on a loaded machine: that is its
+	// own reason, not a lost result.)
+	if s.Valid || !strings.Contains(s.InvalidReason, "agent a2 gave no result") || strings.Contains(s.InvalidReason, "agent a1 gave no result") {
+		t.Errorf("step valid=%v reason %q: want invalid, a2 lost and a1 not", s.Valid, s.InvalidReason)
 	}
 	if s.Agents[1].Error == "" || s.Agents[0].Error != "" || s.Agents[0].Sent == 0 || s.Sent != s.Agents[0].Sent {
 		t.Errorf("agent records %+v: want a1's share kept, a2's error", s.Agents)
