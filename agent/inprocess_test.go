@@ -205,3 +205,27 @@ func TestAgentLostMidStep(t *testing.T) {
 		t.Errorf("next step %q, a2 sent %d, launched %d times: want both agents' results after a relaunch", o.Step.InvalidReason, o.Step.Agents[1].Sent, serves)
 	}
 }
+
+// A probe agent sends ProbeRate out of the offered rate, and the merged
+// latency is the probe's alone; every agent's sends count.
+func TestProbeRole(t *testing.T) {
+	addr := startDNS(t)
+	r, err := New(context.Background(), Config{DNS: dnsConfig(addr), ProbeRate: 100,
+		Agents: []Spec{{Name: "load", Launcher: &pipeLauncher{}}, {Name: "probe", Launcher: &pipeLauncher{}, Role: RoleProbe}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	o, err := r.RunStep(context.Background(), loadgen.StepSpec{Rate: 1000, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := o.Step
+	l, p := s.Agents[0], s.Agents[1]
+	if l.OfferedRPS != 900 || p.OfferedRPS != 100 || p.Role != RoleProbe || s.Sent != l.Sent+p.Sent {
+		t.Errorf("load %.0f/s, probe %.0f/s (%q), sent %d = %d+%d: want 900 + 100, all sends counted", l.OfferedRPS, p.OfferedRPS, p.Role, s.Sent, l.Sent, p.Sent)
+	}
+	if got := o.Hist.Latency.TotalCount(); got != int64(p.Answered) {
+		t.Errorf("merged latency holds %d answers, want the probe's %d", got, p.Answered)
+	}
+}
