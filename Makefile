@@ -20,8 +20,9 @@ build-pie:
 
 # QEMU and apt's lists (the guest kernel is fetched with apt-get download)
 # are required, and so are the servers the Linux guest copies from the host
-# (NSD, BIND, lighttpd, Apache: the tests boot each); Chromium, for the
-# browser check of report.html, is best effort (that check skips without it).
+# (NSD, BIND, lighttpd, Apache: the tests boot each) and OpenSSH (the
+# agents' test runs Debian's sshd); Chromium, for the browser check of
+# report.html, is best effort (that check skips without it).
 deps-test: deps-vm deps-apps
 	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
 
@@ -31,7 +32,7 @@ deps-apps:
 	scripts/install-deps.sh nsd bind9 lighttpd apache2
 
 deps-vm:
-	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux
+	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux openssh-server openssh-client
 
 # The test command (README, .ci/run): formatting, vet, the race-enabled
 # suite, then the allocation tests that -race must skip.

@@ -37,6 +37,9 @@ type Config struct {
 	Targets     []targets.Spec   `yaml:"targets" json:"targets"`
 	Workloads   []Workload       `yaml:"workloads" json:"workloads"`
 	Placement   *PlacementConfig `yaml:"placement" json:"placement,omitempty"`
+	// Load, when it names agents, makes every run's load on them over
+	// SSH; by default the load is made here.
+	Load *LoadConfig `yaml:"load" json:"load,omitempty"`
 }
 
 // PlacementConfig says which host CPUs the load generator and the targets

@@ -7,9 +7,22 @@ import (
 
 // newGenerator makes the workload's generator aimed at addr (HOST:PORT).
 func newGenerator(w Workload, addr string) (loadgen.Generator, error) {
-	arrivals, err := loadgen.ParseArrivals(w.Arrivals)
+	d, h, err := generatorConfigs(w, addr)
 	if err != nil {
 		return nil, err
+	}
+	if d != nil {
+		return loadgen.NewDNS(*d)
+	}
+	return loadgen.NewHTTP(*h)
+}
+
+// generatorConfigs are the workload's generator settings aimed at addr:
+// one of a DNS and an HTTP config, for a generator here or on agents.
+func generatorConfigs(w Workload, addr string) (*loadgen.DNSConfig, *loadgen.HTTPConfig, error) {
+	arrivals, err := loadgen.ParseArrivals(w.Arrivals)
+	if err != nil {
+		return nil, nil, err
 	}
 	limits := loadgen.DefaultLimits
 	limits.LateAfter, limits.MaxLateFraction = w.LateAfter.D(), w.MaxLate
@@ -17,19 +30,19 @@ func newGenerator(w Workload, addr string) (loadgen.Generator, error) {
 		var qs []loadgen.DNSQuery
 		if w.Queries != "" {
 			if qs, err = loadgen.LoadDNSQueries(w.Queries); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		return loadgen.NewDNS(loadgen.DNSConfig{Server: addr, Transport: w.Transport, Sockets: w.Sockets, Queries: qs, Timeout: w.Timeout.D(),
-			Arrivals: arrivals, Seed: w.Seed, Limits: limits})
+		return &loadgen.DNSConfig{Server: addr, Transport: w.Transport, Sockets: w.Sockets, Queries: qs, Timeout: w.Timeout.D(),
+			Arrivals: arrivals, Seed: w.Seed, Limits: limits}, nil, nil
 	}
 	body := 0 // any size
 	if w.ExpectBodySize != nil {
 		body = *w.ExpectBodySize
 	}
-	return loadgen.NewHTTP(loadgen.HTTPConfig{URL: "http://" + addr + w.Path, Connections: w.Connections,
+	return nil, &loadgen.HTTPConfig{URL: "http://" + addr + w.Path, Connections: w.Connections,
 		NewConnection: w.NewConnection, Timeout: w.Timeout.D(), ExpectBodySize: body,
-		Arrivals: arrivals, Seed: w.Seed, Limits: limits})
+		Arrivals: arrivals, Seed: w.Seed, Limits: limits}, nil
 }
 
 // sweepConfig turns the workload into the sweep's settings.

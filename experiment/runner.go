@@ -445,6 +445,12 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 		rec.Error = "load: " + err.Error()
 		return rec, false
 	}
+	gen, closeAgents, err := withAgents(ctx, r.cfg.Load, pr.Workload, inst.Addr, gen)
+	if err != nil {
+		rec.Error = "load: agents: " + err.Error()
+		return rec, false
+	}
+	defer closeAgents()
 	sc, err := sweepConfig(pr.Workload)
 	if err != nil {
 		rec.Error = "load: " + err.Error()

@@ -53,6 +53,11 @@ func (c *Config) Validate() error {
 			return fielderr.In(err, "workloads", fielderr.Index(i))
 		}
 	}
+	if c.Load != nil {
+		if err := c.Load.validate(); err != nil {
+			return err
+		}
+	}
 	if p := c.Placement; p != nil {
 		seen := map[int]bool{}
 		for _, list := range []struct {

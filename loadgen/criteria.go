@@ -88,6 +88,14 @@ func (l Limits) judge(s *results.Step, rec *Recorder) {
 	}
 }
 
+// Judge gives s its two verdicts from its counts and rec's send
+// histograms, as a generator judges its own steps: for a step merged from
+// several generators' records (agents). LatencyUS and Lag must be set;
+// zero limits take their defaults.
+func (l Limits) Judge(s *results.Step, rec *Recorder) {
+	l.withDefaults().judge(s, rec)
+}
+
 // undelivered says why the step's schedule did not reach the server, or
 // "" when it did.
 func (l Limits) undelivered(s results.Step) string {

@@ -30,6 +30,9 @@ type DNSConfig struct {
 	Arrivals  Arrivals      // default Constant
 	Seed      uint64        // for Poisson arrivals
 	Limits    Limits
+	// Share places the sockets among the lanes of a step several
+	// generators make together (agents); zero: this generator alone.
+	Share LaneShare
 }
 
 // DNS is an open-loop DNS load generator, over UDP (dnsudp.go) or TCP
@@ -58,6 +61,9 @@ func NewDNS(cfg DNSConfig) (*DNS, error) {
 		return nil, err
 	}
 	if cfg.Timeout, err = timeoutOrDefault(cfg.Timeout); err != nil {
+		return nil, err
+	}
+	if err := cfg.Share.check(cfg.Sockets); err != nil {
 		return nil, err
 	}
 	if cfg.Arrivals == "" {
@@ -212,7 +218,7 @@ func (d *DNS) openSocket(i int, spec StepSpec) (dnsLane, error) {
 	}
 	s.gen, s.slots, s.rec = d, make([]dnsSlot, dnsIDs), NewRecorder()
 	s.stats.begin(s.rec, spec.Warmup, spec.Warmup+spec.Duration, d.cfg.Limits.LateAfter)
-	s.pacer = NewPacer(d.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, i, d.cfg.Sockets, d.cfg.Seed)
+	s.pacer = d.cfg.Share.pacer(d.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, i, d.cfg.Sockets, d.cfg.Seed)
 	s.cutoff = spec.Warmup + spec.Duration + SendGrace
 	s.qi = uint64(i) % uint64(len(d.queries)) // each socket starts at a different query
 	s.sendMsgs = make([][]byte, dnsBatch)

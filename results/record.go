@@ -108,6 +108,9 @@ type LoadInfo struct {
 	// the generator's own send delay at it is more than this fraction.
 	ResolutionFraction float64 `json:"resolution_fraction,omitempty"`
 	TimerSlackUS       float64 `json:"timer_slack_us"`
+	// Agents are the hosts that made the load (ukbench agent over SSH);
+	// empty when this process made it alone.
+	Agents []AgentInfo `json:"agents,omitempty"`
 }
 
 // Step is the record of one offered rate.
@@ -153,6 +156,9 @@ type Step struct {
 	// NotSustainableReason says which criterion a step that is not
 	// Sustainable missed.
 	NotSustainableReason string `json:"not_sustainable_reason,omitempty"`
+	// Agents are the agents' own records of a step that several agents
+	// made (issue 18), beside this merged one; empty for a local step.
+	Agents []AgentStep `json:"agents,omitempty"`
 }
 
 // Lag counts how far the generator fell behind its schedule.

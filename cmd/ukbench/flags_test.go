@@ -130,6 +130,7 @@ func TestCLIHelp(t *testing.T) {
 		{"boot-help", []string{"boot", "-h"}},
 		{"report-help", []string{"report", "--help"}},
 		{"load-help", []string{"load", "-h"}},
+		{"agent-help", []string{"agent", "-h"}},
 	} {
 		stdout, stderr, _ := runCLI(context.Background(), tt.args...)
 		golden(t, tt.name, "stdout:\n"+stdout+"stderr:\n"+stderr)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ukbench/ukbench/agent"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
@@ -53,6 +54,7 @@ type loadFlags struct {
 	conns, expectStatus, expectBody int        // http
 	newConn                         bool       // http
 	headers                         stringList // http
+	agents                          agentFlags
 }
 
 // loadFlagSet returns the flag set of load KIND and the flags it sets.
@@ -100,6 +102,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "out", "", "write the run record (JSON, one line) to this file")
 	fs.StringVar(&f.histDir, "hist", "", "write each step's latency histograms (HdrHistogram log) into this directory")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
+	f.agents.register(fs)
 }
 
 func (f *loadFlags) check() (loadgen.Arrivals, []float64, error) {
@@ -188,7 +191,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := lf.checkKind(kind); err != nil {
 		return err
 	}
+	if err := lf.agents.check(); err != nil {
+		return err
+	}
 	var gen loadgen.Generator
+	var remote agent.Config // the same generator, on agents
 	if kind == servers.DNS {
 		var qs []loadgen.DNSQuery
 		if lf.queries != "" {
@@ -196,20 +203,29 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return err
 			}
 		}
-		gen, err = loadgen.NewDNS(loadgen.DNSConfig{
+		dc := loadgen.DNSConfig{
 			Server: lf.server, Transport: lf.transport, Sockets: lf.sockets, Queries: qs, Timeout: lf.timeout,
 			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
-		})
+		}
+		gen, err = loadgen.NewDNS(dc)
+		remote.DNS = &dc
 	} else {
-		gen, err = loadgen.NewHTTP(loadgen.HTTPConfig{
+		hc := loadgen.HTTPConfig{
 			URL: lf.urlS, Method: lf.method, Headers: lf.headers, Body: []byte(lf.body), Connections: lf.conns,
 			NewConnection: lf.newConn, Timeout: lf.timeout, ExpectStatus: lf.expectStatus, ExpectBodySize: lf.expectBody,
 			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
-		})
+		}
+		gen, err = loadgen.NewHTTP(hc)
+		remote.HTTP = &hc
 	}
 	if err != nil {
 		return usageError("load %s: %v", kind, err)
 	}
+	gen, closeAgents, err := lf.agents.generator(ctx, gen, remote)
+	if err != nil {
+		return err
+	}
+	defer closeAgents()
 	if lf.histDir != "" {
 		if err := os.MkdirAll(lf.histDir, 0o755); err != nil {
 			return fmt.Errorf("--hist: %w", err)

@@ -46,6 +46,8 @@ Usage:
   ukbench run CONFIG [-o DIR]      run an experiment (configs/*.yaml): boot, sweep, repeat, report
   ukbench serve dns|http [flags]   run a benchmark server (inside a guest or natively)
   ukbench load dns|http [flags]    drive open-loop load at a running server
+                                   (here, or on agents over SSH: --agent)
+  ukbench agent                    make load for a coordinator over SSH
   ukbench image linux --app APP -o DIR
                                    build a Linux guest (Debian kernel + initramfs)
   ukbench boot TARGET [--runs N]   boot a target N times: boot figures and memory
@@ -86,6 +88,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "load":
 		return runLoad(ctx, args[1:], stdout, stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runExperiment(ctx, args[1:], stdout, stderr)
 	case "image":

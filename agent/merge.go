@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/ukbench/ukbench/loadgen"
+	"github.com/ukbench/ukbench/results"
+)
+
+// part is one agent's share of a step as the coordinator received it:
+// its result and decoded histograms, or the error that left it without.
+type part struct {
+	name  string
+	role  string
+	clock *results.ClockOffset
+	res   result
+	rec   *loadgen.Recorder // nil when err is set
+	err   error
+}
+
+// merge builds the step record of spec from the agents' parts and judges
+// it with lim, as one generator's step would be: counts and histograms
+// are added, never percentiles averaged; the achieved rate is the sum of
+// each agent's answers over its own measured window (each agent's
+// AchievedRPS); latency percentiles come from the added latency
+// histograms (of the probes alone when there are probes). The step is
+// invalid when any agent gave no result or did not deliver its own
+// share, and the reason names the agent. Every part is kept in
+// Step.Agents.
+func merge(spec loadgen.StepSpec, lim loadgen.Limits, parts []part) loadgen.StepOutcome {
+	step := results.Step{OfferedRPS: spec.Rate, DurationS: spec.Duration.Seconds(), Errors: map[string]uint64{}, Codes: map[string]uint64{}}
+	rec := loadgen.NewRecorder()
+	latency := loadgen.NewRecorder() // the histograms latency is read from
+	probes := false
+	for _, p := range parts {
+		probes = probes || (p.role == RoleProbe && p.err == nil)
+	}
+	var reasons []string
+	for _, p := range parts {
+		as := results.AgentStep{Agent: p.name, Clock: p.clock}
+		if p.role == RoleProbe {
+			as.Role = RoleProbe
+		}
+		if p.err != nil {
+			as.Error = p.err.Error()
+			reasons = append(reasons, fmt.Sprintf("agent %s gave no result: %v", p.name, p.err))
+			step.Agents = append(step.Agents, as)
+			continue
+		}
+		s := p.res.Step
+		as.Step = s
+		step.Agents = append(step.Agents, as)
+		if !s.Valid {
+			reasons = append(reasons, fmt.Sprintf("agent %s did not deliver its share: %s", p.name, s.InvalidReason))
+		}
+		step.Sent += s.Sent
+		step.NeverSent += s.NeverSent
+		step.Answered += s.Answered
+		step.AchievedRPS += s.AchievedRPS
+		addCounts(step.Errors, s.Errors)
+		addCounts(step.Codes, s.Codes)
+		step.Lag.LateSends += s.Lag.LateSends
+		step.Lag.MaxLateUS = max(step.Lag.MaxLateUS, s.Lag.MaxLateUS)
+		step.Lag.Blocked += s.Lag.Blocked
+		step.Lag.LateBlocked += s.Lag.LateBlocked
+		step.Lag.SentInWindow += s.Lag.SentInWindow
+		rec.Merge(p.rec)
+		if !probes || p.role == RoleProbe {
+			latency.Latency.Merge(p.rec.Latency)
+			latency.Service.Merge(p.rec.Service)
+		}
+	}
+	rec.Latency, rec.Service = latency.Latency, latency.Service
+	step.LatencyUS = loadgen.Summarize(rec.Latency)
+	step.ServiceUS = loadgen.Summarize(rec.Service)
+	lim.Judge(&step, rec)
+	if len(reasons) > 0 {
+		if !step.Valid {
+			reasons = append(reasons, step.InvalidReason)
+		}
+		step.Valid, step.InvalidReason = false, strings.Join(reasons, "; ")
+	}
+	return loadgen.StepOutcome{Step: step, Hist: rec}
+}
+
+func addCounts(dst, src map[string]uint64) {
+	for k, v := range maps.All(src) {
+		dst[k] += v
+	}
+}
+
+// stepLength is how long a step's schedule runs on each agent.
+func stepLength(spec loadgen.StepSpec) time.Duration { return spec.Warmup + spec.Duration }

@@ -1,0 +1,77 @@
+// Package cpuset parses Linux CPU lists ("0-3,6") and confines the whole
+// process to one.
+package cpuset
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrList is wrapped by every error of a malformed CPU list.
+var ErrList = errors.New("bad CPU list")
+
+// maxCPU bounds a CPU number (unix.CPUSet holds 1024).
+const maxCPU = 1023
+
+// Parse reads a CPU list as Linux writes one (taskset -c, cpuset.cpus):
+// comma-separated numbers and ranges, "0-3,6". Ascending, without
+// repeats; "" is an empty list (no placement).
+func Parse(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var set unix.CPUSet
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b > maxCPU {
+			return nil, fmt.Errorf("%w %q: want numbers and ranges such as 0-3,6 (CPUs 0 to %d)", ErrList, s, maxCPU)
+		}
+		for c := a; c <= b; c++ {
+			set.Set(c)
+		}
+	}
+	var cpus []int
+	for c := 0; c <= maxCPU; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
+
+// PinProcess confines every thread of this process to cpus; threads made
+// later inherit it from the thread that makes them. An empty list pins
+// nothing.
+func PinProcess(cpus []int) error {
+	if len(cpus) == 0 {
+		return nil
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	tasks, err := filepath.Glob("/proc/self/task/*")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(filepath.Base(t))
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("pin to CPUs %v: %w", cpus, err)
+		}
+	}
+	return nil
+}
