@@ -39,7 +39,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt ServeOptions) e
 	if err != nil {
 		return err
 	}
-	if err := cpuset.PinProcess(cpus); err != nil {
+	if _, err := cpuset.PinProcess(cpus); err != nil { // for the agent's life
 		return err
 	}
 	if opt.SHA256 == "" {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/cpuset"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/report"
 	"github.com/ukbench/ukbench/results"
@@ -139,7 +140,7 @@ func Run(ctx context.Context, cfg *Config, o Options) (Summary, error) {
 	}
 	// Placement: the generator on its CPUs (the targets go to theirs as
 	// each boots).
-	restore, err := pinSelf(c.pl.LoadCPUs)
+	restore, err := cpuset.PinProcess(c.pl.LoadCPUs)
 	if err != nil {
 		return c.sum, err
 	}

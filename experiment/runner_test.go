@@ -11,8 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/ukbench/ukbench/internal/cpuset"
 	"github.com/ukbench/ukbench/results"
 )
 
@@ -37,15 +36,9 @@ func pinnedCPUs(t *testing.T, man Manifest) []int {
 	if cpus := man.Provenance.Placement.LoadCPUs; len(cpus) > 0 {
 		return cpus
 	}
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
+	cpus, err := cpuset.Current()
+	if err != nil {
 		t.Fatal(err)
-	}
-	var cpus []int
-	for c := 0; c < 1024; c++ {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
 	}
 	return cpus
 }

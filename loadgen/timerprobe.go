@@ -11,6 +11,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/ukbench/ukbench/internal/cpuset"
 	"github.com/ukbench/ukbench/results"
 )
 
@@ -53,15 +54,11 @@ func (p TimerProbe) Run(ctx context.Context) (results.TimerNoise, error) {
 		return results.TimerNoise{}, fmt.Errorf("%w: timer probe slack %v must not be negative", ErrConfig, p.TimerSlack)
 	}
 	if len(p.CPUs) == 0 {
-		var set unix.CPUSet
-		if err := unix.SchedGetaffinity(0, &set); err != nil {
-			return results.TimerNoise{}, fmt.Errorf("timer probe: CPU affinity: %w", err)
+		cpus, err := cpuset.Current()
+		if err != nil {
+			return results.TimerNoise{}, fmt.Errorf("timer probe: %w", err)
 		}
-		for c := 0; c < 1024 && len(p.CPUs) < set.Count(); c++ {
-			if set.IsSet(c) {
-				p.CPUs = append(p.CPUs, c)
-			}
-		}
+		p.CPUs = cpus
 	}
 	hists := make([]*hdrhistogram.Histogram, len(p.CPUs))
 	errs := make([]error, len(p.CPUs))

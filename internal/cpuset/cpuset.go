@@ -50,16 +50,44 @@ func Parse(s string) ([]int, error) {
 }
 
 // PinProcess confines every thread of this process to cpus; threads made
-// later inherit it from the thread that makes them. An empty list pins
+// later inherit it from the thread that makes them. It returns a function
+// that restores the affinity the calling thread had. An empty list pins
 // nothing.
-func PinProcess(cpus []int) error {
+func PinProcess(cpus []int) (restore func(), err error) {
 	if len(cpus) == 0 {
-		return nil
+		return func() {}, nil
 	}
-	var set unix.CPUSet
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return nil, err
+	}
 	for _, c := range cpus {
 		set.Set(c)
 	}
+	if err := forEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) }); err != nil {
+		return nil, fmt.Errorf("pin to CPUs %v: %w", cpus, err)
+	}
+	return func() { forEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &old) }) }, nil
+}
+
+// Current lists the CPUs the calling thread may run on, ascending.
+func Current() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("CPU affinity: %w", err)
+	}
+	var cpus []int
+	for c := 0; c <= maxCPU; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
+
+// forEachThread calls f with each thread of this process; a thread that
+// ended meanwhile is passed over.
+func forEachThread(f func(tid int) error) error {
 	tasks, err := filepath.Glob("/proc/self/task/*")
 	if err != nil {
 		return err
@@ -69,8 +97,8 @@ func PinProcess(cpus []int) error {
 		if err != nil {
 			continue
 		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-			return fmt.Errorf("pin to CPUs %v: %w", cpus, err)
+		if err := f(tid); err != nil && err != unix.ESRCH {
+			return err
 		}
 	}
 	return nil
