@@ -27,7 +27,7 @@ func newGenerator(w Workload, addr string) (loadgen.Generator, error) {
 	if w.ExpectBodySize != nil {
 		body = *w.ExpectBodySize
 	}
-	return loadgen.NewHTTP(loadgen.HTTPConfig{URL: "http://" + addr + w.Path, Connections: w.Connections,
+	return loadgen.NewHTTP(loadgen.HTTPConfig{URL: "http://" + addr + w.Path, Connections: w.Connections, Threads: w.Threads,
 		NewConnection: w.NewConnection, Timeout: w.Timeout.D(), ExpectBodySize: body,
 		Arrivals: arrivals, Seed: w.Seed, Limits: limits})
 }

@@ -21,9 +21,6 @@ import (
 // Used for plain http, keep-alive or a new connection per request; https
 // uses the fasthttp workers.
 
-// connsPerLoop is how many connections one loop thread drives.
-const connsPerLoop = 256
-
 // scanEvery is how often a loop looks for requests past their timeout.
 const scanEvery = time.Millisecond
 
@@ -45,8 +42,8 @@ type loopConn struct {
 	resp   httpResponse
 }
 
-// httpLoop is one loop thread and its connections; everything in it is
-// owned by that thread until the step ends.
+// httpLoop is one loop thread (a lane, step.go) and its connections;
+// everything in it is owned by that thread until the step ends.
 type httpLoop struct {
 	h    *HTTP
 	sa   unix.Sockaddr
@@ -131,21 +128,18 @@ func sockaddrOf(ip net.IP, port int) unix.Sockaddr {
 	return sa
 }
 
-// runLoops runs a step on event loops, each driving its share of the
-// connections.
+// runLoops runs a step on HTTPConfig.Threads event loops, each a lane
+// on its own locked OS thread driving its share of the connections and
+// of the schedule.
 func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error) {
-	n := (h.cfg.Connections + connsPerLoop - 1) / connsPerLoop
+	n := h.cfg.Threads
 	// Open the connections before the schedule starts, as wrk does, so
 	// that keep-alive latency holds no TCP handshakes (a lost SYN alone
 	// costs a second). Those that fail connect when first used, counted.
 	limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
 	length := spec.Warmup + spec.Duration
 	open := func(i int) (*httpLoop, error) {
-		conns := h.cfg.Connections / n
-		if i < h.cfg.Connections%n {
-			conns++
-		}
-		l, err := h.newLoop(conns)
+		l, err := h.newLoop(laneShare(h.cfg.Connections, i, n))
 		if err != nil {
 			return nil, err
 		}
@@ -162,6 +156,8 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 		}
 		return l, nil
 	}
+	// Each loop keeps its P while it sleeps (rawNanosleep): one more for
+	// the rest of the program.
 	return runStep(ctx, spec, n, n+1, open, h.collectLoops)
 }
 
