@@ -137,28 +137,32 @@ func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error)
 	// that keep-alive latency holds no TCP handshakes (a lost SYN alone
 	// costs a second). Those that fail connect when first used, counted.
 	limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
-	length := spec.Warmup + spec.Duration
-	open := func(i int) (*httpLoop, error) {
-		l, err := h.newLoop(laneShare(h.cfg.Connections, i, n))
-		if err != nil {
-			return nil, err
-		}
-		l.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
-		// No request leaves after the cutoff (those still due are counted
-		// as never sent) and every request ends by its timeout, so the
-		// loop ends by cutoff + timeout; the deadline is a second later,
-		// a bound that holds whatever happens (what is still in flight
-		// then times out).
-		l.cutoff = length + SendGrace
-		l.deadline = l.cutoff + h.cfg.Timeout + time.Second
-		if !h.cfg.NewConnection {
-			l.preconnect(limit)
-		}
-		return l, nil
-	}
+	open := func(i int) (*httpLoop, error) { return h.openLoop(spec, i, n, limit) }
 	// Each loop keeps its P while it sleeps (rawNanosleep): one more for
 	// the rest of the program.
 	return runStep(ctx, spec, n, n+1, open, h.collectLoops)
+}
+
+// openLoop opens lane i of n: an event loop with its share of the
+// connections (laneShare) and of the schedule (NewPacer's i of n). Keep-
+// alive connections are opened before it returns, by limit at most.
+func (h *HTTP) openLoop(spec StepSpec, i, n int, limit time.Time) (*httpLoop, error) {
+	l, err := h.newLoop(laneShare(h.cfg.Connections, i, n))
+	if err != nil {
+		return nil, err
+	}
+	length := spec.Warmup + spec.Duration
+	l.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
+	// No request leaves after the cutoff (those still due are counted as
+	// never sent) and every request ends by its timeout, so the loop ends
+	// by cutoff + timeout; the deadline is a second later, a bound that
+	// holds whatever happens (what is still in flight then times out).
+	l.cutoff = length + SendGrace
+	l.deadline = l.cutoff + h.cfg.Timeout + time.Second
+	if !h.cfg.NewConnection {
+		l.preconnect(limit)
+	}
+	return l, nil
 }
 
 func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
