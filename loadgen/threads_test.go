@@ -3,11 +3,14 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestHTTPThreadsConfig: threads default to DefaultThreads, are bounded by
@@ -148,6 +151,52 @@ func TestHTTPThreadsSameTotals(t *testing.T) {
 			one, two := outs[0].Step, outs[1].Step
 			if d := math.Abs(one.AchievedRPS-two.AchievedRPS) / one.AchievedRPS; d > 0.01 {
 				t.Errorf("achieved %.1f/s on 1 thread, %.1f/s on 2: %.1f %% apart, want within 1 %%", one.AchievedRPS, two.AchievedRPS, 100*d)
+			}
+		})
+	}
+}
+
+// BenchmarkHTTPThreads runs keep-alive steps on the event loop, on 1 and
+// 2 threads, against a server on loopback: one op is one scheduled
+// request (a step holds b.N of them at benchRate, MinStep at least), so
+// allocs/op is the hot path's plus the lanes' setup spread over the step.
+// It reports the achieved rate, the latency p99, the share of answers and
+// the process's CPU time per request (generator and test server alike:
+// they share the process). ns/op is the schedule's 1/rate: open loop.
+func BenchmarkHTTPThreads(b *testing.B) {
+	const benchRate = 10000 // requests/s: well within one loop on loopback
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go serveTinyHTTP(ln)
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads-%d", threads), func(b *testing.B) {
+			g, err := NewHTTP(HTTPConfig{URL: "http://" + ln.Addr().String() + "/", Connections: 16, Threads: threads, ExpectBodySize: 2})
+			if err != nil {
+				b.Fatal(err)
+			}
+			window := max(MinStep, time.Duration(float64(b.N)/benchRate*float64(time.Second)))
+			var before, after unix.Rusage
+			b.ReportAllocs()
+			b.ResetTimer()
+			unix.Getrusage(unix.RUSAGE_SELF, &before)
+			out, err := g.RunStep(context.Background(), StepSpec{Rate: benchRate, Duration: window})
+			unix.Getrusage(unix.RUSAGE_SELF, &after)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := out.Step
+			if s.Sent > 0 {
+				cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(s.Sent), "cpu-ns/req")
+			}
+			b.ReportMetric(s.AchievedRPS, "answers/s")
+			b.ReportMetric(s.LatencyUS.P99, "p99-µs")
+			if s.Sent > 0 {
+				b.ReportMetric(float64(s.Answered)/float64(s.Sent), "answered/sent")
 			}
 		})
 	}
