@@ -234,8 +234,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if info.Transport != "" {
 		over = " over " + info.Transport
 	}
-	fmt.Fprintf(stdout, "ukbench load %s → %s%s, %s arrivals, %d workers on %d threads, %v steps (+%v warm-up)\n",
-		kind, info.Server, over, arrivals, info.Workers, info.Threads, lf.step, lf.warmup)
+	threads := "threads"
+	if info.Threads == 1 {
+		threads = "thread"
+	}
+	fmt.Fprintf(stdout, "ukbench load %s → %s%s, %s arrivals, %d workers on %d %s, %v steps (+%v warm-up)\n",
+		kind, info.Server, over, arrivals, info.Workers, info.Threads, threads, lf.step, lf.warmup)
 	table := report.NewStepTable(stdout)
 	cfg.OnStep = func(o loadgen.StepOutcome) {
 		live.clear()

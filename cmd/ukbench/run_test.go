@@ -216,7 +216,7 @@ func TestCLILoadWritesRunRecord(t *testing.T) {
 			if kind == "dns" {
 				wantThreads = rec.Load.Workers // a thread per socket
 			}
-			if rec.Load.Threads != wantThreads || !strings.Contains(lines[0], fmt.Sprintf(" workers on %d threads,", wantThreads)) {
+			if rec.Load.Threads != wantThreads || !strings.Contains(lines[0], fmt.Sprintf(" workers on %d thread", wantThreads)) {
 				t.Errorf("threads %d in the record, title %q; want %d in both", rec.Load.Threads, lines[0], wantThreads)
 			}
 			if rec.Target != "external" || rec.Workload != kind || rec.Accel != "none" || len(rec.Steps) != 2 ||
