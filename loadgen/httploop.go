@@ -46,7 +46,7 @@ type loopConn struct {
 // everything in it is owned by that thread until the step ends.
 type httpLoop struct {
 	h    *HTTP
-	sa   unix.Sockaddr
+	sa   unix.Sockaddr // the server's address, this loop's own copy (ownSockaddr)
 	req  []byte
 	head bool
 	// newConn: one connection per request (httperf's method). After the
@@ -170,7 +170,7 @@ func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	l := &httpLoop{h: h, sa: h.sockaddr, req: h.rawRequest, head: h.cfg.Method == "HEAD", newConn: h.cfg.NewConnection, epfd: epfd, keeper: holdArrivalStamps(),
+	l := &httpLoop{h: h, sa: ownSockaddr(h.sockaddr), req: h.rawRequest, head: h.cfg.Method == "HEAD", newConn: h.cfg.NewConnection, epfd: epfd, keeper: holdArrivalStamps(),
 		conns: make([]loopConn, conns), httpTally: httpTally{rec: NewRecorder()}}
 	for i := range l.conns {
 		l.conns[i].fd = -1
@@ -407,6 +407,19 @@ func (l *httpLoop) connected(i int) {
 		return
 	}
 	c.state = connBusy
+}
+
+// ownSockaddr is a copy of sa for one loop's own use: unix.Connect writes
+// the raw form of the address into the Sockaddr it is given, so loops
+// running at once must not share one.
+func ownSockaddr(sa unix.Sockaddr) unix.Sockaddr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &unix.SockaddrInet4{Port: a.Port, Addr: a.Addr}
+	case *unix.SockaddrInet6:
+		return &unix.SockaddrInet6{Port: a.Port, ZoneId: a.ZoneId, Addr: a.Addr}
+	}
+	return sa
 }
 
 func sockFamily(sa unix.Sockaddr) int {
