@@ -155,19 +155,30 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 	return r, nil
 }
 
-// perWeight is the lanes of one weight unit: the configured sockets or
-// connections, or the generator's default.
+// perWeight is the lanes of one weight unit: the configured DNS sockets
+// or HTTP threads, or the generator's default.
 func (r *Remote) perWeight() int {
 	n, def := 0, 0
 	if r.cfg.DNS != nil {
 		n, def = r.cfg.DNS.Sockets, loadgen.DefaultDNSSockets
 	} else {
-		n, def = r.cfg.HTTP.Connections, loadgen.DefaultConnections
+		n, def = r.cfg.HTTP.Threads, loadgen.DefaultThreads
 	}
 	if n == 0 {
 		return def
 	}
 	return n
+}
+
+// connsPerThread is the HTTP connections of each thread of an agent: the
+// configured connections (or the default) over the configured threads, at
+// least one.
+func (r *Remote) connsPerThread() int {
+	conns := r.cfg.HTTP.Connections
+	if conns == 0 {
+		conns = loadgen.DefaultConnections
+	}
+	return max(conns/r.perWeight(), 1)
 }
 
 // launch starts agent a and prepares its generator.
@@ -193,8 +204,12 @@ func (r *Remote) launch(ctx context.Context, a *remoteAgent) error {
 		}
 		p.DNS = &c
 	} else {
+		// An HTTP lane is a thread with its share of the connections.
 		c := *r.cfg.HTTP
-		c.Connections = a.lanes
+		c.Threads, c.Connections = a.lanes, a.lanes*r.connsPerThread()
+		if a.Role == RoleLoad {
+			c.Share = loadgen.LaneShare{First: a.first, Total: r.lanes}
+		}
 		p.HTTP = &c
 	}
 	rd, err := s.prepare(ctx, p)

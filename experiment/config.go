@@ -80,8 +80,15 @@ type Workload struct {
 	Transport string `yaml:"transport" json:"transport,omitempty"`
 	Sockets   int    `yaml:"sockets" json:"sockets,omitempty"`
 	Queries   string `yaml:"queries" json:"queries,omitempty"`
-	// http
+	// http. Threads: the lanes the load runs on (loadgen.HTTPConfig.Threads),
+	// each an event loop on its own OS thread with its share of the
+	// schedule and of the connections; the threads run on the placement's
+	// load CPUs (the campaign pins the whole process there before any load).
+	// Left out (0 here, so a campaign begun before this key resumes with
+	// the same plan) it is loadgen.DefaultThreads; each run records the
+	// number it ran with (results.LoadInfo.Threads).
 	Connections    int    `yaml:"connections" json:"connections,omitempty"`
+	Threads        int    `yaml:"threads" json:"threads,omitempty"`
 	NewConnection  bool   `yaml:"new_connection" json:"new_connection,omitempty"`
 	Path           string `yaml:"path" json:"path,omitempty"`
 	ExpectBodySize *int   `yaml:"expect_body_size" json:"expect_body_size,omitempty"`
@@ -190,6 +197,8 @@ func (c *Config) explicitZeros(has func(path ...string) bool) error {
 			err = fielderr.Errorf("sockets", "0: want 1 to %d (leave it out for %d)", loadgen.MaxDNSSockets, loadgen.DefaultDNSSockets)
 		case w.Connections == 0 && set("connections"):
 			err = fielderr.Errorf("connections", "0: want 1 to %d (leave it out for %d)", loadgen.MaxConnections, loadgen.DefaultConnections)
+		case w.Threads == 0 && set("threads"):
+			err = fielderr.Errorf("threads", "0: want 1 to %d (leave it out for %d)", loadgen.MaxThreads, loadgen.DefaultThreads)
 		case w.Rates == "" && set("rates"):
 			err = fielderr.Errorf("rates", "empty: want rates such as 1000:10000:1000 (leave it out for %s)", loadgen.DefaultRates)
 		}

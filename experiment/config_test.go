@@ -85,6 +85,10 @@ func TestBadConfigs(t *testing.T) {
 		{"bad transport", "step: 1s", "step: 1s\n    transport: quic", `:16: workloads[0].transport: "quic": want udp or tcp`},
 		{"bad body size", "rates: 100:300:100", "rates: 100:300:100\n    expect_body_size: -1", ":18: workloads[1].expect_body_size: -1: want a byte count above 0"},
 		{"too many connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 5000", ":18: workloads[1].connections: 5000: want 1 to 4096"},
+		{"too many threads", "rates: 100:300:100", "rates: 100:300:100\n    threads: 300", ":18: workloads[1].threads: 300: want 1 to 256"},
+		{"negative threads", "rates: 100:300:100", "rates: 100:300:100\n    threads: -1", ":18: workloads[1].threads: -1: want 1 to 256"},
+		{"threads over connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 2\n    threads: 3", ":19: workloads[1].threads: 3: more than the 2 connections"},
+		{"threads on dns", "step: 1s", "step: 1s\n    threads: 2", ":16: workloads[0].threads: only for http workloads (dns runs a thread per socket: sockets)"},
 		{"transport on http", "rates: 100:300:100", "rates: 100:300:100\n    transport: tcp", ":18: workloads[1].transport: only for dns workloads"},
 		// An explicit zero where 0 means nothing is an error, not the default.
 		{"zero repeats", "repeats: 2", "repeats: 0", ":2: repeats: 0: want 1 to 1000"},
@@ -94,6 +98,7 @@ func TestBadConfigs(t *testing.T) {
 		{"zero memory", "memory_mib: 256", "memory_mib: 0", ":5: vm.memory_mib: 0: want at least 32"},
 		{"zero sockets", "step: 1s", "step: 1s\n    sockets: 0", ":16: workloads[0].sockets: 0: want 1 to 1024"},
 		{"zero connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 0", ":18: workloads[1].connections: 0: want 1 to 4096"},
+		{"zero threads", "rates: 100:300:100", "rates: 100:300:100\n    threads: 0", ":18: workloads[1].threads: 0: want 1 to 256 (leave it out for 1)"},
 		{"zero timeout", "step: 1s", "step: 1s\n    timeout: 0s", ":16: workloads[0].timeout: 0s"},
 		{"zero min_achieved", "step: 1s", "step: 1s\n    min_achieved: 0", ":16: workloads[0].min_achieved: 0"},
 		{"zero late_after", "step: 1s", "step: 1s\n    late_after: 0s", ":16: workloads[0].late_after: 0s"},

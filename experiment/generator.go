@@ -40,7 +40,7 @@ func generatorConfigs(w Workload, addr string) (*loadgen.DNSConfig, *loadgen.HTT
 	if w.ExpectBodySize != nil {
 		body = *w.ExpectBodySize
 	}
-	return nil, &loadgen.HTTPConfig{URL: "http://" + addr + w.Path, Connections: w.Connections,
+	return nil, &loadgen.HTTPConfig{URL: "http://" + addr + w.Path, Connections: w.Connections, Threads: w.Threads,
 		NewConnection: w.NewConnection, Timeout: w.Timeout.D(), ExpectBodySize: body,
 		Arrivals: arrivals, Seed: w.Seed, Limits: limits}, nil
 }

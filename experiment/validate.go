@@ -187,6 +187,10 @@ func (w Workload) validate() error {
 		return fielderr.Errorf("sockets", "%d: want 1 to %d", w.Sockets, loadgen.MaxDNSSockets)
 	case w.Connections < 1 || w.Connections > loadgen.MaxConnections:
 		return fielderr.Errorf("connections", "%d: want 1 to %d", w.Connections, loadgen.MaxConnections)
+	case w.Threads < 0 || w.Threads > loadgen.MaxThreads:
+		return fielderr.Errorf("threads", "%d: want 1 to %d", w.Threads, loadgen.MaxThreads)
+	case w.Threads > w.Connections:
+		return fielderr.Errorf("threads", "%d: more than the %d connections (each thread needs one at least)", w.Threads, w.Connections)
 	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
 		return fielderr.Errorf("expect_body_size", "%d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
 	}
@@ -195,6 +199,9 @@ func (w Workload) validate() error {
 	}
 	if w.Kind == servers.DNS && (w.NewConnection || w.ExpectBodySize != nil) {
 		return fielderr.Errorf("new_connection/expect_body_size", "only for http workloads")
+	}
+	if w.Kind == servers.DNS && w.Threads != 0 {
+		return fielderr.Errorf("threads", "only for http workloads (dns runs a thread per socket: sockets)")
 	}
 	if w.Kind != servers.DNS && w.Transport != "" {
 		return fielderr.Errorf("transport", "only for dns workloads (http runs over tcp)")

@@ -149,15 +149,23 @@ func TestDNSAnswerAllocFree(t *testing.T) {
 	}
 }
 
+// TestHTTPWorkerAllocs: the HTTP event loop allocates nothing per
+// request, keep-alive or a new connection per request, on one thread or
+// on two (the lanes' setup only).
 func TestHTTPWorkerAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own; run without -race")
 	}
-	for _, newConn := range []bool{false, true} {
+	for _, tc := range []struct {
+		newConn bool
+		threads int
+	}{{false, 1}, {true, 1}, {false, 2}, {true, 2}} {
+		newConn := tc.newConn
 		name := "keep-alive"
 		if newConn {
 			name = "new-connection"
 		}
+		name = fmt.Sprintf("%s/threads-%d", name, tc.threads)
 		t.Run(name, func(t *testing.T) {
 			var addr string
 			if newConn {
@@ -171,7 +179,7 @@ func TestHTTPWorkerAllocs(t *testing.T) {
 				go serveTinyHTTP(ln)
 				addr = ln.Addr().String()
 			}
-			g, err := NewHTTP(HTTPConfig{URL: "http://" + addr + "/", Connections: 2, NewConnection: newConn})
+			g, err := NewHTTP(HTTPConfig{URL: "http://" + addr + "/", Connections: 2 * tc.threads, Threads: tc.threads, NewConnection: newConn})
 			if err != nil {
 				t.Fatal(err)
 			}

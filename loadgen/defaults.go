@@ -43,6 +43,16 @@ const (
 	// workloads[].connections): file descriptors and event-loop slots on
 	// the generator's host.
 	MaxConnections = 4096
+	// DefaultThreads is HTTPConfig.Threads when 0: one lane.
+	DefaultThreads = 1
+	// MaxThreads bounds HTTPConfig.Threads (and an experiment's
+	// workloads[].threads, `ukbench load http --threads`). Each thread is a
+	// lane (step.go) with its share of the schedule and of the
+	// connections: plain http an event loop on its own locked OS thread,
+	// https a fasthttp pacer with its workers; a step raises GOMAXPROCS to
+	// threads+1. The limit bounds threads on the generator's host, which
+	// gains nothing from more lanes than it has CPUs to run them.
+	MaxThreads = 256
 )
 
 // DefaultTimeout is DNSConfig.Timeout and HTTPConfig.Timeout when 0: a
@@ -142,7 +152,8 @@ func CheckStepLength(d time.Duration) error {
 // up is cut at once instead of sending a backlog for minutes.
 const SendGrace = 50 * time.Millisecond
 
-// countOrDefault is a generator's count setting (sockets, connections): n,
+// countOrDefault is a generator's count setting (sockets, connections,
+// threads): n,
 // or def when n is 0 (the Go zero value: not set), which must be 1 to max.
 // Errors wrap ErrConfig and name the setting.
 func countOrDefault(what string, n, def, max int) (int, error) {

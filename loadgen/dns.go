@@ -36,7 +36,8 @@ type DNSConfig struct {
 }
 
 // DNS is an open-loop DNS load generator, over UDP (dnsudp.go) or TCP
-// (dnstcp.go). Each socket has one loop that follows its share of the
+// (dnstcp.go). Each socket is a lane (step.go), as each thread is an HTTP
+// lane: one loop on its own locked OS thread that follows its share of the
 // schedule and matches answers to in-flight queries by ID and question in a
 // table of slots indexed by DNS ID. Loops share nothing but progress
 // counters, so the hot path takes no lock and allocates nothing.
@@ -118,7 +119,7 @@ func resolveUDP(server string) (*net.UDPAddr, error) {
 func (d *DNS) Describe() results.LoadInfo {
 	info := results.LoadInfo{
 		Server: d.addr.String(), Transport: d.cfg.Transport, Arrivals: string(d.cfg.Arrivals), Workers: d.cfg.Sockets,
-		TimeoutMS: float64(d.cfg.Timeout) / 1e6,
+		Threads: d.cfg.Sockets, TimeoutMS: float64(d.cfg.Timeout) / 1e6,
 	}
 	d.cfg.Limits.describe(&info)
 	return info

@@ -30,8 +30,23 @@ type HTTPConfig struct {
 	Body    []byte   // request body, if any
 	// Connections is the number of workers, each with one connection; the
 	// pacer hands each request to an idle one. Default DefaultConnections,
-	// at most MaxConnections.
+	// at most MaxConnections, at least Threads.
 	Connections int
+	// Threads is the number of lanes the load is spread over (step.go):
+	// each has its share of the schedule (NewPacer's index i of n: rate/n,
+	// constant schedules phase-shifted so that together they stay evenly
+	// spaced) and of the connections (laneShare), and counts into its own
+	// Recorder, merged after the step. Plain http runs each lane as an
+	// event loop on its own locked OS thread (httploop.go); https as a
+	// fasthttp pacer goroutine with its workers (httppool.go). The threads
+	// are the process's: they run on whatever CPUs the process is
+	// confined to (an experiment pins it to its placement's load CPUs
+	// before any load, and threads made later inherit that). Default
+	// DefaultThreads, at most MaxThreads.
+	Threads int
+	// Share places the threads among the lanes of a step several
+	// generators make together (agents); zero: this generator alone.
+	Share LaneShare
 	// NewConnection opens a TCP connection per request (httperf's method,
 	// used by the Utah study) instead of keeping connections alive.
 	NewConnection bool
@@ -47,12 +62,15 @@ type HTTPConfig struct {
 	Limits         Limits
 }
 
-// HTTP is an open-loop HTTP/1.1 load generator. Plain http runs on epoll
-// event loops (httpLoop, httploop.go), keep-alive or a new connection per
-// request. https runs on fasthttp (httpPool, httppool.go): one pacer
-// goroutine follows the schedule and hands each request, at its intended
-// time, to an idle worker; each worker owns one connection and parks in the
-// netpoller while its request runs. Either way a request that finds no
+// HTTP is an open-loop HTTP/1.1 load generator. Its load runs on
+// HTTPConfig.Threads lanes (step.go), each with its share of the schedule
+// and of the connections, as DNS runs a lane per socket. Plain http runs
+// each lane as an epoll event loop (httpLoop, httploop.go), keep-alive or a
+// new connection per request. https runs each on fasthttp (httpPool,
+// httppool.go): a pacer goroutine follows the lane's schedule and hands
+// each request, at its intended time, to an idle worker; each worker owns
+// one connection and parks in the netpoller while its request runs. Either
+// way a request that finds no
 // free connection waits for one and is counted as blocked; its latency
 // still runs from its intended time. It never retries (fasthttp's retry of
 // idempotent requests is switched off), so every failure is counted.
@@ -80,6 +98,15 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	}
 	if cfg.Connections, err = countOrDefault("connections", cfg.Connections, DefaultConnections, MaxConnections); err != nil {
 		return nil, err
+	}
+	if cfg.Threads, err = countOrDefault("threads", cfg.Threads, DefaultThreads, MaxThreads); err != nil {
+		return nil, err
+	}
+	if err := cfg.Share.check(cfg.Threads); err != nil {
+		return nil, err
+	}
+	if cfg.Connections < cfg.Threads {
+		return nil, fmt.Errorf("%w: threads %d: more than the %d connections (each thread needs one at least)", ErrConfig, cfg.Threads, cfg.Connections)
 	}
 	if cfg.Timeout, err = timeoutOrDefault(cfg.Timeout); err != nil {
 		return nil, err
@@ -113,7 +140,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 // Describe implements Generator.
 func (h *HTTP) Describe() results.LoadInfo {
 	info := results.LoadInfo{
-		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections,
+		Server: h.cfg.URL, Arrivals: string(h.cfg.Arrivals), Workers: h.cfg.Connections, Threads: h.cfg.Threads,
 		NewConn: h.cfg.NewConnection, TimeoutMS: float64(h.cfg.Timeout) / 1e6,
 	}
 	h.cfg.Limits.describe(&info)

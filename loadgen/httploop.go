@@ -21,9 +21,6 @@ import (
 // Used for plain http, keep-alive or a new connection per request; https
 // uses the fasthttp workers.
 
-// connsPerLoop is how many connections one loop thread drives.
-const connsPerLoop = 256
-
 // scanEvery is how often a loop looks for requests past their timeout.
 const scanEvery = time.Millisecond
 
@@ -45,11 +42,11 @@ type loopConn struct {
 	resp   httpResponse
 }
 
-// httpLoop is one loop thread and its connections; everything in it is
-// owned by that thread until the step ends.
+// httpLoop is one loop thread (a lane, step.go) and its connections;
+// everything in it is owned by that thread until the step ends.
 type httpLoop struct {
 	h    *HTTP
-	sa   unix.Sockaddr
+	sa   unix.Sockaddr // the server's address, this loop's own copy (ownSockaddr)
 	req  []byte
 	head bool
 	// newConn: one connection per request (httperf's method). After the
@@ -131,38 +128,41 @@ func sockaddrOf(ip net.IP, port int) unix.Sockaddr {
 	return sa
 }
 
-// runLoops runs a step on event loops, each driving its share of the
-// connections.
+// runLoops runs a step on HTTPConfig.Threads event loops, each a lane
+// on its own locked OS thread driving its share of the connections and
+// of the schedule.
 func (h *HTTP) runLoops(ctx context.Context, spec StepSpec) (StepOutcome, error) {
-	n := (h.cfg.Connections + connsPerLoop - 1) / connsPerLoop
+	n := h.cfg.Threads
 	// Open the connections before the schedule starts, as wrk does, so
 	// that keep-alive latency holds no TCP handshakes (a lost SYN alone
 	// costs a second). Those that fail connect when first used, counted.
 	limit := time.Now().Add(min(h.cfg.Timeout, time.Second))
-	length := spec.Warmup + spec.Duration
-	open := func(i int) (*httpLoop, error) {
-		conns := h.cfg.Connections / n
-		if i < h.cfg.Connections%n {
-			conns++
-		}
-		l, err := h.newLoop(conns)
-		if err != nil {
-			return nil, err
-		}
-		l.pacer = NewPacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
-		// No request leaves after the cutoff (those still due are counted
-		// as never sent) and every request ends by its timeout, so the
-		// loop ends by cutoff + timeout; the deadline is a second later,
-		// a bound that holds whatever happens (what is still in flight
-		// then times out).
-		l.cutoff = length + SendGrace
-		l.deadline = l.cutoff + h.cfg.Timeout + time.Second
-		if !h.cfg.NewConnection {
-			l.preconnect(limit)
-		}
-		return l, nil
-	}
+	open := func(i int) (*httpLoop, error) { return h.openLoop(spec, i, n, limit) }
+	// Each loop keeps its P while it sleeps (rawNanosleep): one more for
+	// the rest of the program.
 	return runStep(ctx, spec, n, n+1, open, h.collectLoops)
+}
+
+// openLoop opens lane i of n: an event loop with its share of the
+// connections (laneShare) and of the schedule (NewPacer's i of n). Keep-
+// alive connections are opened before it returns, by limit at most.
+func (h *HTTP) openLoop(spec StepSpec, i, n int, limit time.Time) (*httpLoop, error) {
+	l, err := h.newLoop(laneShare(h.cfg.Connections, i, n))
+	if err != nil {
+		return nil, err
+	}
+	length := spec.Warmup + spec.Duration
+	l.pacer = h.cfg.Share.pacer(h.cfg.Arrivals, spec.Rate, length, i, n, h.cfg.Seed)
+	// No request leaves after the cutoff (those still due are counted as
+	// never sent) and every request ends by its timeout, so the loop ends
+	// by cutoff + timeout; the deadline is a second later, a bound that
+	// holds whatever happens (what is still in flight then times out).
+	l.cutoff = length + SendGrace
+	l.deadline = l.cutoff + h.cfg.Timeout + time.Second
+	if !h.cfg.NewConnection {
+		l.preconnect(limit)
+	}
+	return l, nil
 }
 
 func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
@@ -170,7 +170,7 @@ func (h *HTTP) newLoop(conns int) (*httpLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	l := &httpLoop{h: h, sa: h.sockaddr, req: h.rawRequest, head: h.cfg.Method == "HEAD", newConn: h.cfg.NewConnection, epfd: epfd, keeper: holdArrivalStamps(),
+	l := &httpLoop{h: h, sa: ownSockaddr(h.sockaddr), req: h.rawRequest, head: h.cfg.Method == "HEAD", newConn: h.cfg.NewConnection, epfd: epfd, keeper: holdArrivalStamps(),
 		conns: make([]loopConn, conns), httpTally: httpTally{rec: NewRecorder()}}
 	for i := range l.conns {
 		l.conns[i].fd = -1
@@ -407,6 +407,19 @@ func (l *httpLoop) connected(i int) {
 		return
 	}
 	c.state = connBusy
+}
+
+// ownSockaddr is a copy of sa for one loop's own use: unix.Connect writes
+// the raw form of the address into the Sockaddr it is given, so loops
+// running at once must not share one.
+func ownSockaddr(sa unix.Sockaddr) unix.Sockaddr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &unix.SockaddrInet4{Port: a.Port, Addr: a.Addr}
+	case *unix.SockaddrInet6:
+		return &unix.SockaddrInet6{Port: a.Port, ZoneId: a.ZoneId, Addr: a.Addr}
+	}
+	return sa
 }
 
 func sockFamily(sa unix.Sockaddr) int {

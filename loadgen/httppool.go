@@ -13,12 +13,13 @@ import (
 )
 
 // The HTTP generator's fasthttp path, for https and the requests the event
-// loop does not take (useLoop, httploop.go): one pacer goroutine follows the
-// schedule and hands each request, at its intended time, to an idle
-// worker; each worker owns one connection and parks in the netpoller while
-// its request runs.
+// loop does not take (useLoop, httploop.go): each of HTTPConfig.Threads
+// lanes is a pacer goroutine that follows its share of the schedule and
+// hands each request, at its intended time, to an idle worker of its own;
+// each worker owns one connection and parks in the netpoller while its
+// request runs.
 
-// httpPool is the pacer and its workers: the one lane of a fasthttp step.
+// httpPool is one pacer and its workers: one lane of a fasthttp step.
 type httpPool struct {
 	h       *HTTP
 	workers []*httpWorker
@@ -26,16 +27,20 @@ type httpPool struct {
 	cutoff  time.Duration // no request leaves after it (schedule end + SendGrace)
 }
 
-// runPool runs a step on fasthttp workers.
+// runPool runs a step on HTTPConfig.Threads fasthttp lanes, each a pacer
+// with its share of the workers and of the schedule.
 func (h *HTTP) runPool(ctx context.Context, spec StepSpec) (StepOutcome, error) {
-	open := func(int) (*httpPool, error) { return h.openPool(spec), nil }
-	// The pacer's sleeps hold a P briefly; the workers keep one.
-	return runStep(ctx, spec, 1, 2, open, h.collectPool)
+	n := h.cfg.Threads
+	open := func(i int) (*httpPool, error) { return h.openPool(spec, i, n), nil }
+	// A pacer's sleeps hold a P briefly (pace); its workers share it, and
+	// one more runs the rest of the program.
+	return runStep(ctx, spec, n, n+1, open, h.collectPool)
 }
 
-func (h *HTTP) openPool(spec StepSpec) *httpPool {
-	p := &httpPool{h: h, workers: make([]*httpWorker, h.cfg.Connections),
-		pacer:  NewPacer(h.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, 0, 1, h.cfg.Seed),
+// openPool opens lane i of n: its pacer and its workers.
+func (h *HTTP) openPool(spec StepSpec, i, n int) *httpPool {
+	p := &httpPool{h: h, workers: make([]*httpWorker, laneShare(h.cfg.Connections, i, n)),
+		pacer:  h.cfg.Share.pacer(h.cfg.Arrivals, spec.Rate, spec.Warmup+spec.Duration, i, n, h.cfg.Seed),
 		cutoff: spec.Warmup + spec.Duration + SendGrace}
 	for i := range p.workers {
 		p.workers[i] = h.newWorker()

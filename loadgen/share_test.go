@@ -45,3 +45,17 @@ func TestLaneShareRefusesMisfit(t *testing.T) {
 		}
 	}
 }
+
+// An HTTP generator's share counts its threads, as a DNS generator's
+// counts its sockets.
+func TestHTTPShareCountsThreads(t *testing.T) {
+	ok := HTTPConfig{URL: "http://127.0.0.1:9/", Connections: 4, Threads: 2, Share: LaneShare{First: 2, Total: 4}}
+	if _, err := NewHTTP(ok); err != nil {
+		t.Errorf("threads 2 as lanes 2-3 of 4: %v", err)
+	}
+	bad := ok
+	bad.Share.First = 3
+	if _, err := NewHTTP(bad); err == nil {
+		t.Errorf("threads 2 as lanes 3-4 of 4 accepted")
+	}
+}

@@ -12,10 +12,15 @@ import (
 
 // A lane is one of a step's independent senders, each on its own
 // goroutine: a DNS socket over UDP (dnsUDP) or TCP (dnsTCP), an HTTP event
-// loop (httpLoop), or the fasthttp pacer with its workers (httpPool). A
-// lane owns its share of the schedule and everything it counts; lanes share
-// nothing but their live counters, so a step takes no lock. Every generator
-// runs its lanes through runStep.
+// loop (httpLoop), or a fasthttp pacer with its workers (httpPool). A
+// generator runs n lanes: DNS one per socket (DNSConfig.Sockets), HTTP one
+// per thread (HTTPConfig.Threads), the connections divided among them
+// (laneShare). Lane i of n follows NewPacer's schedule i of n: rate/n, and
+// for constant arrivals a phase offset, so that the lanes together send
+// the whole schedule evenly. A lane owns its share of the schedule and
+// everything it counts, its Recorder included; lanes share nothing but
+// their live counters, so a step takes no lock. Every generator runs its
+// lanes through runStep, which merges their histograms after they end.
 type lane interface {
 	// run follows the lane's schedule on clk, then waits for the answers
 	// in flight until they arrive or time out; it returns early once stop
@@ -67,6 +72,17 @@ func runStep[L lane](ctx context.Context, spec StepSpec, n, procs int, open func
 		return StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
 	return collect(spec, lanes).startedAt(clk), nil
+}
+
+// laneShare is lane i's share of total items (connections) divided among
+// n lanes: total/n, the first total%n lanes one more. Every lane has one
+// at least when total ≥ n.
+func laneShare(total, i, n int) int {
+	share := total / n
+	if i < total%n {
+		share++
+	}
+	return share
 }
 
 // stepTotal is the collection tail every generator shares: it merges what

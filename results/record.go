@@ -93,10 +93,15 @@ type Memory struct {
 
 // LoadInfo records the generator settings of a run.
 type LoadInfo struct {
-	Server      string  `json:"server"`
-	Transport   string  `json:"transport,omitempty"` // DNS: udp or tcp
-	Arrivals    string  `json:"arrivals"`
-	Workers     int     `json:"workers"` // DNS sockets or HTTP connections
+	Server    string `json:"server"`
+	Transport string `json:"transport,omitempty"` // DNS: udp or tcp
+	Arrivals  string `json:"arrivals"`
+	Workers   int    `json:"workers"` // DNS sockets or HTTP connections
+	// Threads is the lanes the load ran on, each with its share of the
+	// schedule and of the workers: HTTP threads (--threads, workloads[].threads),
+	// DNS one per socket. Records written before this field lack it (one
+	// thread per 256 HTTP connections then).
+	Threads     int     `json:"threads,omitempty"`
 	NewConn     bool    `json:"new_connection,omitempty"`
 	TimeoutMS   float64 `json:"timeout_ms"`
 	WarmupS     float64 `json:"warmup_s"`

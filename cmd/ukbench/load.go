@@ -47,14 +47,15 @@ type loadFlags struct {
 	bisect, retries               int
 	quiet                         bool
 
-	target                          string
-	server, transport, queries      string     // dns
-	sockets                         int        // dns
-	urlS, method, body              string     // http
-	conns, expectStatus, expectBody int        // http
-	newConn                         bool       // http
-	headers                         stringList // http
-	agents                          agentFlags
+	target                     string
+	server, transport, queries string     // dns
+	sockets                    int        // dns
+	urlS, method, body         string     // http
+	conns, threads             int        // http
+	expectStatus, expectBody   int        // http
+	newConn                    bool       // http
+	headers                    stringList // http
+	agents                     agentFlags
 }
 
 // loadFlagSet returns the flag set of load KIND and the flags it sets.
@@ -69,7 +70,8 @@ func loadFlagSet(kind servers.Protocol, stderr io.Writer) (*flag.FlagSet, *loadF
 		fs.StringVar(&f.queries, "queries", "", "dnsperf-format query file, one \"name TYPE\" a line (default: names of the built-in zone)")
 	} else {
 		fs.StringVar(&f.urlS, "url", "http://"+serveHTTPAddr+"/", "URL to request")
-		fs.IntVar(&f.conns, "connections", loadgen.DefaultConnections, "connections (workers), each with its share of the schedule")
+		fs.IntVar(&f.conns, "connections", loadgen.DefaultConnections, "connections (workers), divided among the threads")
+		fs.IntVar(&f.threads, "threads", loadgen.DefaultThreads, "event loops, each on its own OS thread with its share of the schedule and of the connections (https: pacers)")
 		fs.BoolVar(&f.newConn, "new-connection", false, "one TCP connection per request (httperf style)")
 		fs.StringVar(&f.method, "method", "GET", "request method")
 		fs.Var(&f.headers, "header", "request header \"Name: value\" (repeatable)")
@@ -165,6 +167,12 @@ func (f *loadFlags) checkKind(kind servers.Protocol) error {
 	if f.conns < 1 || f.conns > loadgen.MaxConnections {
 		return usageError("--connections %d: want 1 to %d", f.conns, loadgen.MaxConnections)
 	}
+	if f.threads < 1 || f.threads > loadgen.MaxThreads {
+		return usageError("--threads %d: want 1 to %d", f.threads, loadgen.MaxThreads)
+	}
+	if f.threads > f.conns {
+		return usageError("--threads %d: more than --connections %d (each thread needs one at least)", f.threads, f.conns)
+	}
 	if err := loadgen.CheckHTTPInput(f.urlS, f.method, f.headers); err != nil {
 		return usageError("load %s: %v", kind, err)
 	}
@@ -211,7 +219,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		remote.DNS = &dc
 	} else {
 		hc := loadgen.HTTPConfig{
-			URL: lf.urlS, Method: lf.method, Headers: lf.headers, Body: []byte(lf.body), Connections: lf.conns,
+			URL: lf.urlS, Method: lf.method, Headers: lf.headers, Body: []byte(lf.body), Connections: lf.conns, Threads: lf.threads,
 			NewConnection: lf.newConn, Timeout: lf.timeout, ExpectStatus: lf.expectStatus, ExpectBodySize: lf.expectBody,
 			Arrivals: arrivals, Seed: lf.seed, Limits: lf.limits(),
 		}
@@ -242,8 +250,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if info.Transport != "" {
 		over = " over " + info.Transport
 	}
-	fmt.Fprintf(stdout, "ukbench load %s → %s%s, %s arrivals, %d workers, %v steps (+%v warm-up)\n",
-		kind, info.Server, over, arrivals, info.Workers, lf.step, lf.warmup)
+	threads := "threads"
+	if info.Threads == 1 {
+		threads = "thread"
+	}
+	fmt.Fprintf(stdout, "ukbench load %s → %s%s, %s arrivals, %d workers on %d %s, %v steps (+%v warm-up)\n",
+		kind, info.Server, over, arrivals, info.Workers, info.Threads, threads, lf.step, lf.warmup)
 	table := report.NewStepTable(stdout)
 	cfg.OnStep = func(o loadgen.StepOutcome) {
 		live.clear()

@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,6 +81,9 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"load-url-port-0", []string{"load", "http", "--url", "http://127.0.0.1:0/"}, 2},
 		{"load-url-port-99999", []string{"load", "http", "--url", "http://127.0.0.1:99999/"}, 2},
 		{"load-zero-connections", []string{"load", "http", "--connections", "0"}, 2},
+		{"load-zero-threads", []string{"load", "http", "--threads", "0"}, 2},
+		{"load-too-many-threads", []string{"load", "http", "--threads", "257"}, 2},
+		{"load-threads-over-connections", []string{"load", "http", "--connections", "2", "--threads", "3"}, 2},
 		{"load-zero-sockets", []string{"load", "dns", "--sockets", "0"}, 2},
 		{"load-server-port-0", []string{"load", "dns", "--server", "127.0.0.1:0"}, 2},
 		{"load-zero-bisect", []string{"load", "dns", "--find-max", "--bisect", "0"}, 2},
@@ -160,9 +165,13 @@ func serveInBackground(t *testing.T, args ...string) (addr string) {
 }
 
 func TestCLILoadWritesRunRecord(t *testing.T) {
-	for _, variant := range []string{"dns", "dns-tcp", "http"} {
+	for _, variant := range []string{"dns", "dns-tcp", "http", "http-threads"} {
 		t.Run(variant, func(t *testing.T) {
 			kind, transport, _ := strings.Cut(variant, "-")
+			threads := 0 // the default: 1 for http, one per socket for dns
+			if transport == "threads" {
+				transport, threads = "", 2
+			}
 			addr := serveInBackground(t, "serve", kind, "--listen", "127.0.0.1:0")
 			dir := t.TempDir()
 			out := filepath.Join(dir, "run.json")
@@ -172,6 +181,9 @@ func TestCLILoadWritesRunRecord(t *testing.T) {
 			}
 			if kind == "http" {
 				target = []string{"--url", "http://" + addr + "/", "--connections", "4"}
+				if threads != 0 {
+					target = append(target, "--threads", strconv.Itoa(threads))
+				}
 			}
 			args := append([]string{"load", kind, "--rates", "100,200", "--step", "500ms", "--warmup", "100ms",
 				"--out", out, "--hist", filepath.Join(dir, "hist")}, target...)
@@ -202,6 +214,13 @@ func TestCLILoadWritesRunRecord(t *testing.T) {
 			}
 			if kind == "dns" && (rec.Load.Transport != cmp.Or(transport, "udp") || !strings.Contains(lines[0], " over "+rec.Load.Transport+",")) {
 				t.Errorf("transport %q in the record, title %q; want %q in both", rec.Load.Transport, lines[0], cmp.Or(transport, "udp"))
+			}
+			wantThreads := cmp.Or(threads, 1) // http's default
+			if kind == "dns" {
+				wantThreads = rec.Load.Workers // a thread per socket
+			}
+			if rec.Load.Threads != wantThreads || !strings.Contains(lines[0], fmt.Sprintf(" workers on %d thread", wantThreads)) {
+				t.Errorf("threads %d in the record, title %q; want %d in both", rec.Load.Threads, lines[0], wantThreads)
 			}
 			if rec.Target != "external" || rec.Workload != kind || rec.Accel != "none" || len(rec.Steps) != 2 ||
 				rec.Steps[1].Sent != 100 || rec.Steps[1].Answered == 0 || rec.Error != "" {

@@ -64,10 +64,10 @@ func PinProcess(cpus []int) (restore func(), err error) {
 	for _, c := range cpus {
 		set.Set(c)
 	}
-	if err := forEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) }); err != nil {
+	if err := ForEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) }); err != nil {
 		return nil, fmt.Errorf("pin to CPUs %v: %w", cpus, err)
 	}
-	return func() { forEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &old) }) }, nil
+	return func() { ForEachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &old) }) }, nil
 }
 
 // Current lists the CPUs the calling thread may run on, ascending.
@@ -85,9 +85,9 @@ func Current() ([]int, error) {
 	return cpus, nil
 }
 
-// forEachThread calls f with each thread of this process; a thread that
+// ForEachThread calls f with the ID of each thread of this process; a thread that
 // ended meanwhile is passed over.
-func forEachThread(f func(tid int) error) error {
+func ForEachThread(f func(tid int) error) error {
 	tasks, err := filepath.Glob("/proc/self/task/*")
 	if err != nil {
 		return err
