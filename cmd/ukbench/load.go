@@ -239,6 +239,16 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("--hist: %w", err)
 		}
 	}
+	// The host's timers first, on the CPUs the generator will use.
+	var noise *results.TimerNoise
+	if lf.timerProbe > 0 {
+		n, err := loadgen.TimerProbe{Duration: lf.timerProbe, TimerSlack: lf.slack}.Run(ctx)
+		if err != nil {
+			return err
+		}
+		noise = &n
+		fmt.Fprintln(stdout, n.String())
+	}
 	criteria := loadgen.Criteria{MinAchieved: lf.minAchieved, MaxLoss: lf.maxLoss, SLOP99: lf.sloP99}
 	live := newLiveLine(stderr, lf.quiet)
 	cfg := loadgen.SweepConfig{
@@ -262,14 +272,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		table.Row(o.Step)
 	}
 	rec := results.Run{Target: lf.target, Workload: string(kind), Repeat: 1, Accel: results.AccelNone, Started: time.Now().UTC()}
-	if lf.timerProbe > 0 {
-		noise, err := loadgen.TimerProbe{Duration: lf.timerProbe, TimerSlack: lf.slack}.Run(ctx)
-		if err != nil {
-			return err
-		}
-		rec.TimerNoise = &noise
-		fmt.Fprintln(stdout, noise.String())
-	}
+	rec.TimerNoise = noise
 	histErr, sweepErr := loadgen.RecordSweep(ctx, gen, cfg, lf.histDir, &rec)
 	live.clear()
 	rec.Ended = time.Now().UTC()
