@@ -186,7 +186,7 @@ func TestCLILoadWritesRunRecord(t *testing.T) {
 				}
 			}
 			args := append([]string{"load", kind, "--rates", "100,200", "--step", "500ms", "--warmup", "100ms",
-				"--out", out, "--hist", filepath.Join(dir, "hist")}, target...)
+				"--out", out, "--hist", filepath.Join(dir, "hist"), "--timer-probe", "100ms"}, target...)
 			stdout, stderr, code := runCLI(context.Background(), args...)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
@@ -200,6 +200,12 @@ func TestCLILoadWritesRunRecord(t *testing.T) {
 					lines = append(lines, l)
 				}
 			}
+			// The timer probe's line comes first.
+			if len(lines) > 0 && strings.HasPrefix(lines[0], "host timers on CPUs ") {
+				lines = lines[1:]
+			} else {
+				t.Errorf("stdout:\n%s\nwant the timer probe's line first", stdout)
+			}
 			if len(lines) != 5 || !strings.HasPrefix(strings.TrimSpace(lines[1]), "offered/s") ||
 				!strings.HasPrefix(strings.TrimSpace(lines[2]), "100 ") || !strings.HasPrefix(lines[4], "max sustainable rate: ") {
 				t.Errorf("stdout:\n%s\nwant a title, header, two rows and the max line", stdout)
@@ -211,6 +217,9 @@ func TestCLILoadWritesRunRecord(t *testing.T) {
 			var rec results.Run
 			if err := json.Unmarshal(b, &rec); err != nil {
 				t.Fatalf("run record: %v\n%s", err, b)
+			}
+			if n := rec.TimerNoise; n == nil || n.Wakeups == 0 || n.DurationS != 0.1 {
+				t.Errorf("run record timer_noise %+v, want the 100 ms probe's", n)
 			}
 			if kind == "dns" && (rec.Load.Transport != cmp.Or(transport, "udp") || !strings.Contains(lines[0], " over "+rec.Load.Transport+",")) {
 				t.Errorf("transport %q in the record, title %q; want %q in both", rec.Load.Transport, lines[0], cmp.Or(transport, "udp"))
