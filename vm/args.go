@@ -43,13 +43,7 @@ func Args(c Config, accel, qmpPath string) []string {
 	}
 	switch c.Network {
 	case NetUser:
-		// restrict=on would cut the guest off, but slirp then drops the
-		// guest's UDP replies to forwarded ports; the guest starts no traffic.
-		nd := "user,id=net0,restrict=off"
-		for _, f := range c.Net.Forwards {
-			nd += fmt.Sprintf(",hostfwd=%s:127.0.0.1:%d-:%d", f.Proto, f.HostPort, f.GuestPort)
-		}
-		a = append(a, "-netdev", nd, "-device", nicArg(c))
+		a = append(a, "-netdev", userNetdev(c), "-device", nicArg(c))
 	case NetTap:
 		nd := "tap,id=net0,ifname=" + c.Net.Tap + ",script=no,downscript=no"
 		if accel == AccelKVM && vhostNet() {
@@ -58,6 +52,18 @@ func Args(c Config, accel, qmpPath string) []string {
 		a = append(a, "-netdev", nd, "-device", nicArg(c))
 	}
 	return append(a, c.ExtraArgs...)
+}
+
+// userNetdev is QEMU's user networking with c's host forwards bound to
+// 127.0.0.1.
+func userNetdev(c Config) string {
+	// restrict=on would cut the guest off, but slirp then drops the
+	// guest's UDP replies to forwarded ports; the guest starts no traffic.
+	nd := "user,id=net0,restrict=off"
+	for _, f := range c.Net.Forwards {
+		nd += fmt.Sprintf(",hostfwd=%s:127.0.0.1:%d-:%d", f.Proto, f.HostPort, f.GuestPort)
+	}
+	return nd
 }
 
 func machineArg(machine string) string {
