@@ -543,6 +543,9 @@ func (m *LibvirtMachine) shutdown(ctx context.Context) error {
 		if err := m.destroy(); err != nil {
 			errs = append(errs, fmt.Errorf("vm cleanup destroy domain: %w", err))
 		}
+		// No longer this process's, destroyed or not: a domain that
+		// could not be destroyed is a leftover the next start reaps.
+		liveDomains.Delete(m.name)
 	}
 	m.markExited(fmt.Errorf("%w: domain %s destroyed", ErrExited, m.name))
 	m.mu.Lock()

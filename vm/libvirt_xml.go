@@ -42,6 +42,10 @@ func parseOwner(s string) (domainOwner, error) {
 	if err := xml.Unmarshal([]byte(s), &o); err != nil {
 		return o, fmt.Errorf("ukbench metadata: %w", err)
 	}
+	if o.XMLName.Space != libvirtNS {
+		return o, fmt.Errorf("ukbench metadata: element %s in namespace %q", o.XMLName.Local, o.XMLName.Space)
+	}
+	o.XMLName = xml.Name{}
 	return o, nil
 }
 
