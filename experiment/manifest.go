@@ -50,6 +50,10 @@ type Provenance struct {
 	AccelReason string          `json:"accel_reason,omitempty"`
 	AccelProbe  *vm.KVMProbe    `json:"accel_probe,omitempty"`
 	VM          targets.VMShape `json:"vm"`
+	// Backend launched the guests: direct or libvirt; Libvirt is then
+	// the daemon's host (URI without the user name, versions).
+	Backend string          `json:"backend"`
+	Libvirt *vm.LibvirtHost `json:"libvirt,omitempty"`
 	Placement   Placement       `json:"placement"`
 	Images      []ImageInfo     `json:"images,omitempty"`
 	TCGWarning  string          `json:"tcg_warning,omitempty"`
@@ -78,6 +82,11 @@ func hostProvenance(version, qemu string, accel vm.AccelChoice, shape targets.VM
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		p.HostKernel = strings.TrimSpace(string(b))
+	}
+	p.Backend = shape.WithDefaults().Backend
+	if p.Backend == vm.BackendLibvirt {
+		h := vm.LibvirtProvenance(shape.URI)
+		p.Libvirt, p.QEMU, qemu = &h, h.QEMUVersion, ""
 	}
 	if qemu != "" {
 		p.QEMU = vm.QEMUVersion(qemu)

@@ -132,22 +132,3 @@ func uploadFile(api libvirtAPI, pool libvirt.StoragePool, path string) (string, 
 func volumeXML(name string, size int64) string {
 	return fmt.Sprintf("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><target><format type='raw'/><permissions><mode>0644</mode></permissions></target></volume>", text(name), size)
 }
-
-// diskFormat is a disk image's format, from its first bytes when the
-// config leaves it out (libvirt, unlike QEMU, does not probe): qcow2 or
-// raw.
-func diskFormat(path, given string) (string, error) {
-	if given != "" {
-		return given, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	magic := make([]byte, 4)
-	if n, _ := io.ReadFull(f, magic); n == 4 && string(magic) == "QFI\xfb" {
-		return "qcow2", nil
-	}
-	return "raw", nil
-}

@@ -20,6 +20,21 @@ type LibvirtHost struct {
 	Kernel     string `json:"kernel,omitempty"`
 	KernelNote string `json:"kernel_note,omitempty"`
 	CPUModel   string `json:"cpu_model,omitempty"`
+	// Error says why the host could not be described.
+	Error string `json:"error,omitempty"`
+}
+
+// LibvirtProvenance is DescribeLibvirtHost for the manifest: what could
+// not be asked is said in Error.
+func LibvirtProvenance(uri string) LibvirtHost {
+	h, err := DescribeLibvirtHost(uri)
+	if err != nil {
+		if u, perr := ParseLibvirtURI(uri); perr == nil {
+			h.URI = u.Redacted()
+		}
+		h.Error = err.Error()
+	}
+	return h
 }
 
 // DescribeLibvirtHost asks the daemon at uri for its versions.

@@ -90,10 +90,9 @@ func NewLibvirt(cfg Config, dial Dialer) (*LibvirtMachine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: uri: %w", ErrInvalidConfig, err)
 	}
-	if cfg.Disk != "" {
-		if cfg.DiskFormat, err = diskFormat(cfg.Disk, cfg.DiskFormat); err != nil {
-			return nil, fmt.Errorf("%w: disk: %w", ErrInvalidConfig, err)
-		}
+	if cfg.Disk != "" && cfg.DiskFormat == "" {
+		// QEMU probes a snapshot's format; libvirt refuses to.
+		return nil, fmt.Errorf("%w: disk_format: required with backend libvirt (raw or qcow2)", ErrInvalidConfig)
 	}
 	if dial == nil {
 		dial = libvirtMonitorDialer(u)

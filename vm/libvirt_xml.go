@@ -113,10 +113,7 @@ func DomainXML(c Config, accel, name string, files guestFiles, owner domainOwner
 		w(`    <emulator>%s</emulator>`, text(c.QEMU))
 	}
 	if c.Disk != "" {
-		format := c.DiskFormat
-		if format == "" {
-			format = "raw" // NewLibvirt reads it from the image
-		}
+		format := c.DiskFormat // NewLibvirt requires it
 		w(`    <disk type='file' device='disk'>`)
 		w(`      <driver name='qemu' type=%s cache='unsafe'/>`, attr(format))
 		w(`      <source file=%s/>`, attr(files.Disk))

@@ -106,7 +106,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out str
 		if pr.Spec.Kind == targets.KindNative || accel != nil {
 			continue
 		}
-		c, err := vm.ResolveAccel(ctx, cfg.VM.QEMU, req)
+		c, err := vm.ResolveShapeAccel(ctx, cfg.VM, req)
 		if err != nil {
 			return fmt.Errorf("accel %s (%s): %w", req.Accel, req.Source, err)
 		}
