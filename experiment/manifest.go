@@ -52,11 +52,11 @@ type Provenance struct {
 	VM          targets.VMShape `json:"vm"`
 	// Backend launched the guests: direct or libvirt; Libvirt is then
 	// the daemon's host (URI without the user name, versions).
-	Backend string          `json:"backend"`
-	Libvirt *vm.LibvirtHost `json:"libvirt,omitempty"`
-	Placement   Placement       `json:"placement"`
-	Images      []ImageInfo     `json:"images,omitempty"`
-	TCGWarning  string          `json:"tcg_warning,omitempty"`
+	Backend    string          `json:"backend"`
+	Libvirt    *vm.LibvirtHost `json:"libvirt,omitempty"`
+	Placement  Placement       `json:"placement"`
+	Images     []ImageInfo     `json:"images,omitempty"`
+	TCGWarning string          `json:"tcg_warning,omitempty"`
 }
 
 // ImageInfo names a file a target booted, with its digest.
