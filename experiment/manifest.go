@@ -50,13 +50,14 @@ type Provenance struct {
 	AccelReason string          `json:"accel_reason,omitempty"`
 	AccelProbe  *vm.KVMProbe    `json:"accel_probe,omitempty"`
 	VM          targets.VMShape `json:"vm"`
+	Placement   Placement       `json:"placement"`
+	Images      []ImageInfo     `json:"images,omitempty"`
+	TCGWarning  string          `json:"tcg_warning,omitempty"`
+
 	// Backend launched the guests: direct or libvirt; Libvirt is then
 	// the daemon's host (URI without the user name, versions).
-	Backend    string          `json:"backend"`
-	Libvirt    *vm.LibvirtHost `json:"libvirt,omitempty"`
-	Placement  Placement       `json:"placement"`
-	Images     []ImageInfo     `json:"images,omitempty"`
-	TCGWarning string          `json:"tcg_warning,omitempty"`
+	Backend string          `json:"backend"`
+	Libvirt *vm.LibvirtHost `json:"libvirt,omitempty"`
 }
 
 // ImageInfo names a file a target booted, with its digest.
