@@ -419,7 +419,7 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	guestExited, histErr, err := r.sweep(ctx, pr.Key, inst, gen, sc, &rec, idx, total)
 	switch {
 	case guestExited:
-		rec.Error = fmt.Sprintf("guest exited during the sweep after %d steps (console: %s)", len(rec.Steps), rec.ConsoleLog)
+		rec.Error = fmt.Sprintf("guest exited during the sweep after %d steps: %v (console: %s)", len(rec.Steps), inst.ExitReason(), rec.ConsoleLog)
 	case err != nil && ctx.Err() != nil:
 		rec.Error = "interrupted: " + err.Error()
 		return rec, true

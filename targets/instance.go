@@ -126,6 +126,21 @@ func (i *Instance) Exited() <-chan struct{} {
 	return i.native.done
 }
 
+// ExitReason says why the guest is gone once Exited is closed (QEMU's
+// exit, or a libvirt daemon lost: vm.ErrLibvirtLost); nil for native or
+// before then.
+func (i *Instance) ExitReason() error {
+	if i.machine == nil {
+		return nil
+	}
+	select {
+	case <-i.machine.Exited():
+		return i.machine.Wait(context.Background())
+	default:
+		return nil
+	}
+}
+
 // Memory returns QEMU's resident memory now (nil for native).
 func (i *Instance) Memory() (*results.Memory, error) {
 	if i.machine == nil {

@@ -1,0 +1,205 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ukbench/ukbench/internal/libvirtd"
+	"github.com/ukbench/ukbench/results"
+)
+
+// libvirtCampaign is a campaign of the Linux guest (the workloads given)
+// with vm: backend and uri as given (backend "" is the direct launcher).
+func libvirtCampaign(t *testing.T, name, backend, uri, accel, workloads string) *Config {
+	t.Helper()
+	vm := "  network: user\n  memory_mib: 512\n  accel: " + accel + "\n"
+	if backend != "" {
+		vm += fmt.Sprintf("  backend: %s\n  uri: %q\n", backend, uri)
+	}
+	yaml := fmt.Sprintf("name: %s\nrepeats: 1\nvm:\n%stargets:\n  - {name: linux, kind: linux}\nworkloads:\n%s", name, vm, workloads)
+	path := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+const (
+	dnsWorkload  = "  - {kind: dns, rates: \"200,400\", step: 1s, warmup: 500ms}\n"
+	httpWorkload = "  - {kind: http, rates: \"50,100\", step: 1s, warmup: 500ms}\n"
+)
+
+// runCampaign runs cfg into a new directory and returns its runs and
+// manifest.
+func runCampaign(t *testing.T, cfg *Config, events func(Event)) (Summary, []results.Run, *Manifest) {
+	t.Helper()
+	out := t.TempDir()
+	sum, err := Run(context.Background(), cfg, Options{OutDir: out, Binary: testBinary, Version: "test", Events: events})
+	if err != nil && sum.Failed == 0 {
+		t.Fatal(err)
+	}
+	runs, rerr := results.ReadRuns(out)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	man, merr := readManifest(filepath.Join(out, results.ManifestFile))
+	if merr != nil {
+		t.Fatal(merr)
+	}
+	return sum, runs, man
+}
+
+// TestLibvirtBackend boots the Linux guest through a libvirt daemon the
+// test starts, over the local socket and over SSH, under TCG (the
+// accelerator probed on the libvirt host for qemu:///system), has it
+// answer DNS and HTTP, and compares its run records with the direct
+// launcher's.
+func TestLibvirtBackend(t *testing.T) {
+	needQEMU(t)
+	libvirtd.Start(t)
+	direct := func() []results.Run {
+		_, runs, _ := runCampaign(t, libvirtCampaign(t, "direct", "", "", "tcg", dnsWorkload), nil)
+		return runs
+	}()
+	for _, tc := range []struct{ name, uri, accel string }{
+		{"system", libvirtd.SystemURI, "auto"},
+		{"ssh", "", "tcg"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			uri := tc.uri
+			if uri == "" {
+				uri = libvirtd.SSHURI(t)
+			}
+			sum, runs, man := runCampaign(t, libvirtCampaign(t, "lv"+tc.name, "libvirt", uri, tc.accel, dnsWorkload+httpWorkload), nil)
+			if sum.Done != 2 || sum.Failed != 0 {
+				t.Fatalf("summary %+v, runs %+v", sum, runs)
+			}
+			for _, r := range runs {
+				if r.Error != "" || r.Accel != "tcg" || len(r.Steps) != 2 {
+					t.Errorf("%s: error %q, accel %q, %d steps", r.Workload, r.Error, r.Accel, len(r.Steps))
+				}
+				for _, s := range r.Steps {
+					if s.Answered == 0 {
+						t.Errorf("%s at %g/s: no answers through the network: %+v (run error %q, console %s)", r.Workload, s.OfferedRPS, s, r.Error, r.ConsoleLog)
+					}
+				}
+				if b := r.Boot; b == nil || b.QEMUStartMS <= 0 || b.ConsoleReadyMS <= b.QEMUStartMS || b.FirstAnswerMS < b.ConsoleReadyMS {
+					t.Errorf("%s: boot figures %+v", r.Workload, r.Boot)
+				}
+				if r.Memory == nil || r.Memory.QEMURSSKiB <= 0 || r.Memory.QEMURSSAfterKiB <= 0 {
+					t.Errorf("%s: memory %+v: want DomainMemoryStats' rss after boot and load", r.Workload, r.Memory)
+				}
+			}
+			// The same record as the direct launcher's: every field it
+			// writes is written (QEMU's peak RSS aside: libvirt has none).
+			if missing := missingFields(direct[0], runs[0], "memory.qemu_hwm_kib"); len(missing) > 0 {
+				t.Errorf("libvirt run record lacks the direct launcher's fields %v", missing)
+			}
+			p := man.Provenance
+			if p.Backend != "libvirt" || p.Libvirt == nil || p.Libvirt.Error != "" || p.Libvirt.LibvirtVersion == "" || p.Libvirt.QEMUVersion == "" || p.Libvirt.Kernel == "" || p.Accel != "tcg" {
+				t.Errorf("manifest provenance: backend %q libvirt %+v accel %q", p.Backend, p.Libvirt, p.Accel)
+			}
+			if strings.Contains(p.Libvirt.URI, "root@") {
+				t.Errorf("manifest keeps the URI's user: %s", p.Libvirt.URI)
+			}
+			if tc.accel == "auto" && (p.AccelProbe == nil || !strings.Contains(p.AccelReason, "libvirt host")) {
+				t.Errorf("auto: reason %q: want the libvirt host's verdict", p.AccelReason)
+			}
+			noDomains(t, "ukbench-lv"+tc.name+"-")
+		})
+	}
+}
+
+// TestLibvirtDaemonKilledMidRun kills libvirtd during the first load
+// step and starts it again: the run fails with ErrLibvirtLost's words and
+// is recorded, and once the daemon is back no guest is left.
+func TestLibvirtDaemonKilledMidRun(t *testing.T) {
+	needQEMU(t)
+	d := libvirtd.Start(t)
+	cfg := libvirtCampaign(t, "lvkill", "libvirt", libvirtd.SystemURI, "tcg", "  - {kind: dns, rates: \"200,200,200\", step: 2s, warmup: 0s}\n")
+	killed := make(chan struct{})
+	sum, runs, _ := runCampaign(t, cfg, func(e Event) {
+		if e.Kind == StepDone && e.Step != nil {
+			select {
+			case <-killed:
+			default:
+				close(killed)
+				d.Kill(t)
+				d.Restart(t)
+			}
+		}
+	})
+	if sum.Failed != 1 || len(runs) != 1 {
+		t.Fatalf("summary %+v, runs %d: want the one run recorded as failed", sum, len(runs))
+	}
+	if r := runs[0]; !strings.Contains(r.Error, "libvirt connection lost") || len(r.Steps) == 0 {
+		t.Errorf("run error %q, %d steps: want the lost connection named and the finished steps kept", r.Error, len(r.Steps))
+	}
+	noDomains(t, "ukbench-lvkill-")
+}
+
+// noDomains checks the daemon runs no domain named with prefix, and no
+// QEMU process here runs one.
+func noDomains(t *testing.T, prefix string) {
+	t.Helper()
+	out, err := exec.Command("virsh", "-c", libvirtd.SystemURI, "list", "--all", "--name").CombinedOutput()
+	if err != nil {
+		t.Fatalf("virsh list: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), prefix) {
+		t.Errorf("domains left: %s", out)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "guest="+prefix) {
+			t.Errorf("QEMU left running: %s: %s", p, strings.ReplaceAll(string(b), "\x00", " ")[:120])
+		}
+	}
+}
+
+// missingFields lists the JSON fields of want's record (dotted paths)
+// that got lacks, but those ignored.
+func missingFields(want, got results.Run, ignore ...string) []string {
+	w, g := fields(want), fields(got)
+	skip := map[string]bool{}
+	for _, i := range ignore {
+		skip[i] = true
+	}
+	var missing []string
+	for f := range w {
+		if !g[f] && !skip[f] && !strings.HasPrefix(f, "steps.") {
+			missing = append(missing, f)
+		}
+	}
+	return missing
+}
+
+func fields(r results.Run) map[string]bool {
+	b, _ := json.Marshal(r)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	out := map[string]bool{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		out[prefix] = true
+		if o, ok := v.(map[string]any); ok {
+			for k, x := range o {
+				walk(strings.TrimPrefix(prefix+"."+k, "."), x)
+			}
+		}
+	}
+	for k, v := range m {
+		walk(k, v)
+	}
+	return out
+}
