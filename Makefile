@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build build-static build-pie test deps-test deps-vm quickstart bench deps-bench clean
+.PHONY: all build build-static build-pie test deps-test deps-vm deps-libvirt quickstart bench deps-bench clean
 
 all: build
 
@@ -21,8 +21,12 @@ build-pie:
 # QEMU and apt's lists (the guest kernel is fetched with apt-get download)
 # are required; Chromium, for the browser check of report.html, is best
 # effort (that check skips without it).
-deps-test: deps-vm
+deps-test: deps-vm deps-libvirt
 	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
+
+# The libvirt backend's tests start their own libvirtd and sshd from these.
+deps-libvirt:
+	scripts/install-deps.sh libvirt-daemon-system openssh-server
 
 deps-vm:
 	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux
