@@ -8,21 +8,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ukbench/ukbench/internal/libvirtd"
 	"github.com/ukbench/ukbench/results"
+	"github.com/ukbench/ukbench/vm"
 )
 
 // libvirtCampaign is a campaign of the Linux guest (the workloads given)
 // with vm: backend and uri as given (backend "" is the direct launcher).
 func libvirtCampaign(t *testing.T, name, backend, uri, accel, workloads string) *Config {
 	t.Helper()
-	vm := "  network: user\n  memory_mib: 512\n  accel: " + accel + "\n"
+	shape := "  network: user\n  memory_mib: 512\n  accel: " + accel + "\n"
 	if backend != "" {
-		vm += fmt.Sprintf("  backend: %s\n  uri: %q\n", backend, uri)
+		shape += fmt.Sprintf("  backend: %s\n  uri: %q\n", backend, uri)
 	}
-	yaml := fmt.Sprintf("name: %s\nrepeats: 1\nvm:\n%stargets:\n  - {name: linux, kind: linux}\nworkloads:\n%s", name, vm, workloads)
+	yaml := fmt.Sprintf("name: %s\nrepeats: 1\nvm:\n%stargets:\n  - {name: linux, kind: linux}\nworkloads:\n%s", name, shape, workloads)
 	path := filepath.Join(t.TempDir(), name+".yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -208,4 +211,52 @@ func fields(r results.Run) map[string]bool {
 		walk(k, v)
 	}
 	return out
+}
+
+// TestLibvirtGuestDiesWithUkbench SIGKILLs a `ukbench boot` whose guest
+// runs under libvirt: the daemon destroys the domain (auto-destroy on the
+// connection's close), so no QEMU outlives ukbench there either.
+func TestLibvirtGuestDiesWithUkbench(t *testing.T) {
+	needQEMU(t)
+	libvirtd.Start(t)
+	target := filepath.Join(t.TempDir(), "linux.yaml")
+	os.WriteFile(target, []byte("name: linux\nkind: linux\napp: dns\nvm: {network: user, memory_mib: 512, accel: tcg, backend: libvirt, uri: \"qemu:///system\"}\n"), 0o644)
+	cmd := exec.Command(testBinary, "boot", target, "--runs", "1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := vm.StartPinned(cmd, nil); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() { cmd.Process.Kill(); <-exited }()
+	prefix := fmt.Sprintf("ukbench-boot-linux-boot1-%d-", cmd.Process.Pid)
+	if !pollDomains(t, prefix, true, exited) {
+		t.Fatalf("no domain %s* appeared", prefix)
+	}
+	cmd.Process.Kill()
+	<-exited
+	if !pollDomains(t, prefix, false, nil) {
+		t.Fatalf("domain %s* still runs after ukbench was SIGKILLed", prefix)
+	}
+	noDomains(t, prefix)
+}
+
+// pollDomains polls the daemon's domain list (libvirt has no wait for
+// it) until a domain named with prefix is there (want) or gone (!want),
+// for up to 2 minutes or until stop closes.
+func pollDomains(t *testing.T, prefix string, want bool, stop <-chan struct{}) bool {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		out, _ := exec.Command("virsh", "-c", libvirtd.SystemURI, "list", "--name").Output()
+		if strings.Contains(string(out), prefix) == want {
+			return true
+		}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return false
 }
