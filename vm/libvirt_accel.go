@@ -143,7 +143,7 @@ func runLibvirtProbeGuest(ctx context.Context, s Shape) (string, error) {
 		if errors.Is(err, ErrLibvirt) && !strings.Contains(err.Error(), "create domain") {
 			return "", err
 		}
-		return "QEMU did not start under KVM: " + err.Error(), nil
+		return "QEMU did not start under KVM: " + relayedQEMUError(err), nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
@@ -161,4 +161,18 @@ func runLibvirtProbeGuest(ctx context.Context, s Shape) (string, error) {
 		return fmt.Sprintf("QEMU exited without the probe guest's marker (last console line: %q)", last), nil
 	}
 	return "", nil
+}
+
+// relayedQEMUError is QEMU's own error line from a libvirt error, which
+// relays QEMU's stderr after libvirt's words ("internal error: process
+// exited while connecting to monitor: TIME qemu-system-x86_64: error:
+// failed to set MSR …").
+func relayedQEMUError(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for _, l := range lines {
+		if i := strings.Index(l, "qemu-system"); i >= 0 && strings.Contains(l[i:], "error:") {
+			return qemuMessage(l[i:])
+		}
+	}
+	return qemuMessage(lines[len(lines)-1])
 }

@@ -417,3 +417,13 @@ func TestDescribeLibvirtHost(t *testing.T) {
 		t.Errorf("%+v, %v", h, err)
 	}
 }
+
+// TestRelayedQEMUError: the probe's verdict on a libvirt host quotes
+// QEMU's own error line out of libvirt's (this machine's kvm_pvm, as
+// libvirt 9.0 relays it).
+func TestRelayedQEMUError(t *testing.T) {
+	err := errors.New("vm: create domain: libvirt: DomainCreateXML ukbench-kvm-probe-probe-1-1: internal error: qemu unexpectedly closed the monitor: 2026-12-01T18:04:53.282424Z qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.")
+	if got := relayedQEMUError(err); got != "failed to set MSR 0x10a to 0x69" {
+		t.Errorf("%q", got)
+	}
+}

@@ -125,7 +125,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out str
 				continue
 			}
 		}
-		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID(), Accel: accel})
+		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID(), Accel: accel, Campaign: cfg.Name})
 		if err != nil {
 			return fmt.Errorf("%s: %w", pr.Spec.Label(), err)
 		}
