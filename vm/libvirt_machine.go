@@ -28,6 +28,11 @@ var (
 	// domainStatePoll is how often a guest whose console stream ended
 	// while it still runs is checked.
 	domainStatePoll = 500 * time.Millisecond
+	// consoleLostGrace is how long a guest whose console stream failed
+	// may still be seen running before the console, not QEMU's exit, is
+	// taken for the cause (the stream ends a moment before the daemon
+	// has noted QEMU's exit).
+	consoleLostGrace = 2 * time.Second
 )
 
 // Defaults of a libvirt guest's domain name.
@@ -96,6 +101,11 @@ func NewLibvirt(cfg Config, dial Dialer) (*LibvirtMachine, error) {
 	}
 	if dial == nil {
 		dial = libvirtMonitorDialer(u)
+	}
+	if !u.Local() {
+		// The CPUs ukbench places targets on are this host's; another
+		// host's are its own business.
+		cfg.HostCPUs = nil
 	}
 	cfg.Net.Forwards = append([]Forward(nil), cfg.Net.Forwards...)
 	campaign, run := cfg.Campaign, cfg.RunID
@@ -397,15 +407,17 @@ func (m *LibvirtMachine) openConsole(context.Context) error {
 	done := make(chan struct{})
 	m.locked(func() { dom, m.consoleD = m.dom, done })
 	pr, pw := io.Pipe()
+	streamErr := make(chan error, 1)
 	go func() {
 		err := api.DomainOpenConsole(dom, nil, pw, 0)
+		streamErr <- err
 		pw.CloseWithError(err)
 	}()
 	go func() {
 		m.con.copy(pr, log)
 		pr.Close()
 		close(done)
-		m.domainGone(api, dom)
+		m.domainGone(api, dom, <-streamErr)
 	}()
 	// The console's copy ends before the log is closed (cleanups run
 	// last first).
@@ -421,8 +433,12 @@ func (m *LibvirtMachine) openConsole(context.Context) error {
 }
 
 // domainGone runs when the console stream has ended: it finds out why
-// and marks the guest exited once it no longer runs.
-func (m *LibvirtMachine) domainGone(api libvirtAPI, dom libvirt.Domain) {
+// and marks the guest exited: QEMU gone, or a console that failed while
+// the guest runs (readiness and the log need it; Shutdown destroys the
+// guest), or, when the stream ended cleanly on a running guest, once it
+// no longer runs.
+func (m *LibvirtMachine) domainGone(api libvirtAPI, dom libvirt.Domain, streamErr error) {
+	grace := time.Now().Add(consoleLostGrace)
 	for {
 		select {
 		case <-api.Disconnected():
@@ -437,11 +453,14 @@ func (m *LibvirtMachine) domainGone(api libvirtAPI, dom libvirt.Domain) {
 		case err == nil && libvirt.DomainState(state) != libvirt.DomainRunning && libvirt.DomainState(state) != libvirt.DomainPaused:
 			m.markExited(fmt.Errorf("%w: domain %s state %d reason %d", ErrExited, m.name, state, reason))
 			return
+		case err == nil && streamErr != nil && time.Now().After(grace):
+			m.markExited(fmt.Errorf("%w: console of domain %s: %w", ErrLibvirt, m.name, streamErr))
+			return
 		}
 		select {
 		case <-m.exited:
 			return
-		case <-time.After(domainStatePoll):
+		case <-time.After(min(domainStatePoll, consoleLostGrace)):
 		}
 	}
 }

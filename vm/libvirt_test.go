@@ -427,3 +427,45 @@ func TestRelayedQEMUError(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// TestLibvirtConsoleFailure: a console stream that fails while the guest
+// runs ends it (no console, no readiness) with the cause; Shutdown
+// destroys the domain.
+func TestLibvirtConsoleFailure(t *testing.T) {
+	f := useFakeLibvirt(t)
+	f.fail["DomainOpenConsole"] = errFake
+	defer func(d time.Duration) { consoleLostGrace = d }(consoleLostGrace)
+	consoleLostGrace = 50 * time.Millisecond
+	m, _ := NewLibvirt(libvirtConfig(t), fakeQMP("paused", nil))
+	ready := m.WatchConsole("fake guest: ready")
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ready.Wait(context.Background()); !errors.Is(err, ErrLibvirt) || !strings.Contains(err.Error(), "console of domain") {
+		t.Errorf("marker: %v, want the console's failure", err)
+	}
+	m.Shutdown(context.Background())
+	if n := f.domainNames(); len(n) != 0 {
+		t.Errorf("domains left: %v", n)
+	}
+}
+
+// TestLibvirtRemoteHostIsNotPinned: this host's target CPUs are not the
+// libvirt host's.
+func TestLibvirtRemoteHostIsNotPinned(t *testing.T) {
+	cfg := libvirtConfig(t)
+	cfg.HostCPUs = []int{1}
+	cfg.URI, cfg.Network, cfg.Bridge, cfg.GuestIP, cfg.Net.Forwards = "qemu+ssh://lab7/system", NetTap, "br0", "10.77.0.2/24", nil
+	m, err := NewLibvirt(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := m.DomainXML(); strings.Contains(string(x), "<cputune>") {
+		t.Errorf("remote domain pinned to this host's CPUs:\n%s", x)
+	}
+	cfg.URI = "qemu:///system"
+	m, _ = NewLibvirt(cfg, nil)
+	if x := m.DomainXML(); !strings.Contains(string(x), `<emulatorpin cpuset="1"/>`) {
+		t.Errorf("local domain not pinned:\n%s", x)
+	}
+}

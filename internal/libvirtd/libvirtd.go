@@ -3,8 +3,7 @@
 // scripts/install-deps.sh when missing) and an sshd on a loopback port
 // with a key pair and host key of the test's own. Every process it starts
 // is killed when the test ends (and dies with the test binary). Tests skip
-// with the reason when the daemon cannot be installed or started (see
-// testbin.SkipOrFail).
+// with the reason when the daemon cannot be installed or started.
 package libvirtd
 
 import (
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -42,12 +40,12 @@ type Daemon struct {
 
 // Start installs libvirt-daemon-system when missing, and starts virtlogd
 // and libvirtd unless they already answer on their sockets. It skips the
-// test (testbin.SkipOrFail) when either cannot be had. A daemon that was
+// test, with the reason, when either cannot be had. A daemon that was
 // running already is not the test's: Kill then skips.
 func Start(t *testing.T) *Daemon {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		testbin.SkipOrFail(t, "the system libvirt daemon needs root")
+		t.Skip("the system libvirt daemon needs root")
 	}
 	install(t, "libvirt-daemon-system")
 	if !answers(logSocket) {
@@ -85,7 +83,7 @@ func install(t *testing.T, pkgs ...string) {
 	script := filepath.Join(repoRoot(t), "scripts", "install-deps.sh")
 	out, err := exec.Command(script, pkgs...).CombinedOutput()
 	if err != nil {
-		testbin.SkipOrFail(t, fmt.Sprintf("cannot install %s: %v: %s", strings.Join(pkgs, " "), err, lastLines(out)))
+		t.Skip(fmt.Sprintf("cannot install %s: %v: %s", strings.Join(pkgs, " "), err, lastLines(out)))
 	}
 }
 
@@ -122,7 +120,7 @@ func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := vm.StartPinned(cmd, nil); err != nil {
 		f.Close()
-		testbin.SkipOrFail(t, fmt.Sprintf("cannot start %s: %v", prog, err))
+		t.Skip(fmt.Sprintf("cannot start %s: %v", prog, err))
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); f.Close(); close(exited) }()
@@ -137,7 +135,7 @@ func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec
 	})
 	if err := waitSocket(sock, exited); err != nil {
 		b, _ := os.ReadFile(log)
-		testbin.SkipOrFail(t, fmt.Sprintf("%s did not start: %v: %s", prog, err, lastLines(b)))
+		t.Skip(fmt.Sprintf("%s did not start: %v: %s", prog, err, lastLines(b)))
 	}
 	return cmd, log
 }
