@@ -65,7 +65,8 @@ type LibvirtMachine struct {
 	mon      qmp.Monitor
 	started  time.Time
 	qmpReady time.Duration
-	consoleD chan struct{} // closed when the console copy ends
+	// lostGrace is consoleLostGrace when the machine was made.
+	lostGrace time.Duration
 	cleanups []cleanup
 
 	exitOnce sync.Once
@@ -117,7 +118,7 @@ func NewLibvirt(cfg Config, dial Dialer) (*LibvirtMachine, error) {
 	}
 	cfg.Campaign = nameRE.ReplaceAllString(campaign, "_")
 	name := fmt.Sprintf("%s%s-%d-%d", domainPrefix(cfg.Campaign), nameRE.ReplaceAllString(run, "_"), os.Getpid(), domainSeq.Add(1))
-	m := &LibvirtMachine{cfg: cfg, dial: dial, uri: u, con: newConsole(), exited: make(chan struct{}), name: name}
+	m := &LibvirtMachine{cfg: cfg, dial: dial, uri: u, con: newConsole(), exited: make(chan struct{}), name: name, lostGrace: consoleLostGrace}
 	m.files = guestFiles{Kernel: cfg.Kernel, Initrd: cfg.Initrd, Disk: cfg.Disk} // until uploaded
 	return m, nil
 }
@@ -405,7 +406,7 @@ func (m *LibvirtMachine) openConsole(context.Context) error {
 	api := m.conn()
 	var dom libvirt.Domain
 	done := make(chan struct{})
-	m.locked(func() { dom, m.consoleD = m.dom, done })
+	m.locked(func() { dom = m.dom })
 	pr, pw := io.Pipe()
 	streamErr := make(chan error, 1)
 	go func() {
@@ -416,11 +417,12 @@ func (m *LibvirtMachine) openConsole(context.Context) error {
 	go func() {
 		m.con.copy(pr, log)
 		pr.Close()
-		close(done)
 		m.domainGone(api, dom, <-streamErr)
+		close(done)
 	}()
-	// The console's copy ends before the log is closed (cleanups run
-	// last first).
+	// The console's copy (and the look at why it ended) is over before
+	// the log is closed; Shutdown has marked the guest exited by then, so
+	// it does not wait on a guest that still runs.
 	m.push("close console log", func() error {
 		pr.Close()
 		select {
@@ -438,7 +440,7 @@ func (m *LibvirtMachine) openConsole(context.Context) error {
 // guest), or, when the stream ended cleanly on a running guest, once it
 // no longer runs.
 func (m *LibvirtMachine) domainGone(api libvirtAPI, dom libvirt.Domain, streamErr error) {
-	grace := time.Now().Add(consoleLostGrace)
+	grace := time.Now().Add(m.lostGrace)
 	for {
 		select {
 		case <-api.Disconnected():
