@@ -67,7 +67,7 @@ type LibvirtMachine struct {
 	qmpReady time.Duration
 	// lostGrace is consoleLostGrace when the machine was made.
 	lostGrace time.Duration
-	cleanups []cleanup
+	cleanups  []cleanup
 
 	exitOnce sync.Once
 	exitErr  error // written inside exitOnce, before exited is closed
