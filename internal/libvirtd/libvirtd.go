@@ -34,8 +34,8 @@ const startTimeout = 60 * time.Second
 
 // Daemon is a libvirtd the test started.
 type Daemon struct {
-	cmd *exec.Cmd
-	log string
+	cmd    *exec.Cmd
+	exited <-chan struct{} // closed when cmd has been waited for
 }
 
 // Start installs libvirt-daemon-system when missing, and starts virtlogd
@@ -53,7 +53,7 @@ func Start(t *testing.T) *Daemon {
 	}
 	d := &Daemon{}
 	if !answers(Socket) {
-		d.cmd, d.log = startProcess(t, Socket, "libvirtd")
+		d.cmd, d.exited = startProcess(t, Socket, "libvirtd")
 	}
 	return d
 }
@@ -66,14 +66,14 @@ func (d *Daemon) Kill(t *testing.T) {
 		t.Skip("libvirtd was already running, not started by this test: not killing it")
 	}
 	d.cmd.Process.Kill()
-	d.cmd.Wait()
+	<-d.exited
 	d.cmd = nil
 }
 
 // Restart starts a new daemon (after Kill).
 func (d *Daemon) Restart(t *testing.T) {
 	t.Helper()
-	d.cmd, d.log = startProcess(t, Socket, "libvirtd")
+	d.cmd, d.exited = startProcess(t, Socket, "libvirtd")
 }
 
 // install runs the repository's scripts/install-deps.sh for pkgs, or
@@ -104,7 +104,7 @@ func repoRoot(t *testing.T) string {
 
 // startProcess runs prog in the foreground (its output in a test file),
 // killed when the test ends, and waits for sock to accept a connection.
-func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec.Cmd, string) {
+func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec.Cmd, <-chan struct{}) {
 	t.Helper()
 	path, err := exec.LookPath(prog)
 	if err != nil {
@@ -137,7 +137,7 @@ func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec
 		b, _ := os.ReadFile(log)
 		t.Skip(fmt.Sprintf("%s did not start: %v: %s", prog, err, lastLines(b)))
 	}
-	return cmd, log
+	return cmd, exited
 }
 
 // waitSocket polls until a unix or TCP socket accepts (there is nothing
