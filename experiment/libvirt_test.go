@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,7 +125,33 @@ func TestLibvirtBackend(t *testing.T) {
 				t.Errorf("auto: reason %q: want the libvirt host's verdict", p.AccelReason)
 			}
 			noDomains(t, "ukbench-lv"+tc.name+"-")
+			if tc.name == "ssh" {
+				hostKeyChecked(t, uri)
+			}
 		})
+	}
+}
+
+// hostKeyChecked connects through uri with a known_hosts file that holds
+// another key for the host (the client's own): the connection is refused.
+func hostKeyChecked(t *testing.T, uri string) {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	pub, err := os.ReadFile(q.Get("keyfile") + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(pub))
+	wrong := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(wrong, []byte(fmt.Sprintf("[%s]:%s %s %s\n", u.Hostname(), u.Port(), f[0], f[1])), 0o600)
+	q.Set("known_hosts", wrong)
+	u.RawQuery = q.Encode()
+	if _, err := vm.DescribeLibvirtHost(u.String()); err == nil || !strings.Contains(err.Error(), "key") {
+		t.Errorf("a host key not in known_hosts: %v, want the connection refused", err)
 	}
 }
 
