@@ -95,8 +95,13 @@ func escapeComma(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 // guests never use and which slows every boot.
 func nicArg(c Config) string {
 	d := c.NIC + ",netdev=net0,mac=" + c.Net.MAC
-	if strings.HasSuffix(c.NIC, "-pci") || c.NIC == "e1000" || c.NIC == "rtl8139" {
+	if pciNIC(c.NIC) {
 		d += ",romfile="
 	}
 	return d
+}
+
+// pciNIC says whether a NIC model is a PCI device.
+func pciNIC(nic string) bool {
+	return strings.HasSuffix(nic, "-pci") || nic == "e1000" || nic == "rtl8139"
 }

@@ -124,7 +124,7 @@ func runLibvirtProbeGuest(ctx context.Context, s Shape) (string, error) {
 	}
 	defer d.Remove()
 	img := filepath.Join(d.Path, "probe.img")
-	if err := os.WriteFile(img, probeGuest[:], 0o600); err != nil {
+	if err := writeProbeDisk(img); err != nil {
 		return "", err
 	}
 	shape := Shape{Backend: BackendLibvirt, URI: s.URI, Accel: AccelKVM, CPUs: 1, MemoryMiB: 32, Machine: "pc", QEMU: s.QEMU}
@@ -161,6 +161,19 @@ func runLibvirtProbeGuest(ctx context.Context, s Shape) (string, error) {
 		return fmt.Sprintf("QEMU exited without the probe guest's marker (last console line: %q)", last), nil
 	}
 	return "", nil
+}
+
+// probeDiskBytes is the size of the probe guest's disk on a virtio bus:
+// SeaBIOS does not boot a virtio-blk disk of one sector.
+const probeDiskBytes = 1 << 20
+
+// writeProbeDisk writes the probe guest as a disk SeaBIOS boots from
+// virtio-blk: its boot sector, then zeros (sparse) to probeDiskBytes.
+func writeProbeDisk(path string) error {
+	if err := os.WriteFile(path, probeGuest[:], 0o600); err != nil {
+		return err
+	}
+	return os.Truncate(path, probeDiskBytes)
 }
 
 // relayedQEMUError is QEMU's own error line from a libvirt error, which

@@ -118,7 +118,7 @@ func TestDomainXMLPerTargetKind(t *testing.T) {
 			"<domain type=\"qemu\"", "<kernel>/pool/k</kernel>", "<initrd>/pool/i</initrd>", "<cmdline>console=ttyS0 a=&lt;b&amp;c&gt;</cmdline>",
 			`<vcpupin vcpu='0' cpuset="1,3"/>`, `<vcpupin vcpu='1' cpuset="1,3"/>`, `<emulatorpin cpuset="1,3"/>`,
 			`<qemu:arg value="user,id=net0,restrict=off,hostfwd=udp:127.0.0.1:4053-:53,hostfwd=tcp:127.0.0.1:4053-:53"/>`,
-			`<qemu:arg value="virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile="/>`,
+			`<qemu:arg value="virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=,bus=pci.0,addr=0x1e"/>`,
 			"<cpu mode='maximum'/>", "<memory unit='MiB'>512</memory>", "<vcpu placement='static'>2</vcpu>", "ukbench:run xmlns:ukbench=\"" + libvirtNS,
 			"<on_reboot>destroy</on_reboot>", "<console type='pty'>",
 		}, []string{"<disk", "/local/", "<interface"}},

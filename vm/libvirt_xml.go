@@ -136,7 +136,7 @@ func DomainXML(c Config, accel, name string, files guestFiles, owner domainOwner
 	w(`  </devices>`)
 	var extra []string
 	if c.Network == NetUser {
-		extra = append(extra, "-netdev", userNetdev(c), "-device", nicArg(c))
+		extra = append(extra, "-netdev", userNetdev(c), "-device", libvirtNICArg(c))
 	}
 	extra = append(extra, c.ExtraArgs...)
 	if len(extra) > 0 {
@@ -148,6 +148,26 @@ func DomainXML(c Config, accel, name string, files guestFiles, owner domainOwner
 	}
 	w(`</domain>`)
 	return b.Bytes()
+}
+
+// libvirtUserNICSlot is the PCI slot of the user-networking NIC that
+// <qemu:commandline> adds: libvirt gives its own devices (the disk) slots
+// from 2 up and does not know of this one, so it gets one libvirt leaves
+// alone.
+const libvirtUserNICSlot = "0x1e"
+
+// libvirtNICArg is nicArg with a PCI NIC's address fixed at
+// libvirtUserNICSlot on the root bus.
+func libvirtNICArg(c Config) string {
+	d := nicArg(c)
+	if !pciNIC(c.NIC) {
+		return d
+	}
+	bus := "pci.0"
+	if c.Machine == "q35" {
+		bus = "pcie.0"
+	}
+	return d + ",bus=" + bus + ",addr=" + libvirtUserNICSlot
 }
 
 // libvirtNICModel is the <model type=> for a QEMU NIC model name.

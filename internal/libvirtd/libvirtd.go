@@ -32,6 +32,11 @@ const (
 // startTimeout bounds a daemon's start, exec to its socket answering.
 const startTimeout = 60 * time.Second
 
+// lockFile serializes the tests of every package that use the system
+// daemon (go test runs packages in parallel): one test at a time starts,
+// uses and stops it.
+const lockFile = "/run/lock/ukbench-libvirtd-test.lock"
+
 // Daemon is a libvirtd the test started.
 type Daemon struct {
 	cmd    *exec.Cmd
@@ -48,6 +53,7 @@ func Start(t *testing.T) *Daemon {
 		t.Skip("the system libvirt daemon needs root")
 	}
 	install(t, "libvirt-daemon-system")
+	lock(t)
 	if !answers(logSocket) {
 		startProcess(t, logSocket, "virtlogd")
 	}
@@ -74,6 +80,22 @@ func (d *Daemon) Kill(t *testing.T) {
 func (d *Daemon) Restart(t *testing.T) {
 	t.Helper()
 	d.cmd, d.exited = startProcess(t, Socket, "libvirtd")
+}
+
+// lock takes lockFile for the rest of the test (its cleanup, registered
+// first, runs after the daemons' are stopped).
+func lock(t *testing.T) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(lockFile), 0o755)
+	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Skipf("libvirtd test lock: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil { // held by another package's test: wait for it
+		f.Close()
+		t.Skipf("libvirtd test lock: %v", err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // install runs the repository's scripts/install-deps.sh for pkgs, or
