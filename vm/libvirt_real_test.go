@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/internal/libvirtd"
+	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -23,9 +24,7 @@ import (
 // and its writes would go to libvirt's overlay, which exists while it
 // runs and is gone after Shutdown. The image is never changed.
 func TestLibvirtDiskGuestUnderTCG(t *testing.T) {
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
+	testbin.NeedQEMU(t)
 	libvirtd.Start(t)
 	dir := t.TempDir()
 	img := filepath.Join(dir, "disk.img")
