@@ -462,7 +462,7 @@ func (m *LibvirtMachine) domainGone(api libvirtAPI, dom libvirt.Domain, streamEr
 		select {
 		case <-m.exited:
 			return
-		case <-time.After(min(domainStatePoll, consoleLostGrace)):
+		case <-time.After(min(domainStatePoll, m.lostGrace)):
 		}
 	}
 }
