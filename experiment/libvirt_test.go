@@ -73,6 +73,7 @@ func TestLibvirtBackend(t *testing.T) {
 	libvirtd.Start(t)
 	direct := func() []results.Run {
 		_, runs, _ := runCampaign(t, libvirtCampaign(t, "direct", "", "", "tcg", dnsWorkload), nil)
+		logBoot(t, "direct", runs)
 		return runs
 	}()
 	for _, tc := range []struct{ name, uri, accel string }{
@@ -88,6 +89,7 @@ func TestLibvirtBackend(t *testing.T) {
 			if sum.Done != 2 || sum.Failed != 0 {
 				t.Fatalf("summary %+v, runs %+v", sum, runs)
 			}
+			logBoot(t, "libvirt "+tc.name, runs)
 			for _, r := range runs {
 				if r.Error != "" || r.Accel != "tcg" || len(r.Steps) != 2 {
 					t.Errorf("%s: error %q, accel %q, %d steps", r.Workload, r.Error, r.Accel, len(r.Steps))
@@ -129,6 +131,17 @@ func TestLibvirtBackend(t *testing.T) {
 				hostKeyChecked(t, uri)
 			}
 		})
+	}
+}
+
+// logBoot logs the runs' boot figures and QEMU memory (BENCHMARKS.md
+// quotes them: each backend's, the same minute).
+func logBoot(t *testing.T, backend string, runs []results.Run) {
+	for _, r := range runs {
+		if r.Boot != nil && r.Memory != nil {
+			t.Logf("%s %s: launch %.1f ms, qemu start %.1f ms, console ready %.0f ms, first answer %.0f ms, QEMU RSS %d KiB after boot, %d after load",
+				backend, r.Workload, r.Boot.LaunchMS, r.Boot.QEMUStartMS, r.Boot.ConsoleReadyMS, r.Boot.FirstAnswerMS, r.Memory.QEMURSSKiB, r.Memory.QEMURSSAfterKiB)
+		}
 	}
 }
 
