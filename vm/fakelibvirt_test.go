@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -134,7 +135,9 @@ func (c *fakeConn) DomainGetMetadata(d libvirt.Domain, typ int32, uri libvirt.Op
 	case dom.metadata == "" || len(uri) != 1 || uri[0] != libvirtNS || typ != int32(libvirt.DomainMetadataElement):
 		return "", libvirt.Error{Code: uint32(libvirt.ErrNoDomainMetadata), Message: "no metadata"}
 	}
-	return dom.metadata, nil
+	// As libvirt 9.0 does: the element without its namespace.
+	md := regexp.MustCompile(`<\w+:(\w+) xmlns:\w+="[^"]*"`).ReplaceAllString(dom.metadata, "<$1")
+	return md, nil
 }
 
 func (c *fakeConn) DomainCreateXML(x string, flags libvirt.DomainCreateFlags) (libvirt.Domain, error) {

@@ -89,3 +89,53 @@ func noDomain(t *testing.T, name string) {
 		t.Errorf("domain %s left", name)
 	}
 }
+
+// TestLibvirtLeftoversOfADeadRun: domains a dead ukbench of the campaign
+// left (no auto-destroy: created here with virsh, owned by a PID that has
+// exited) are destroyed by the campaign's next start; a domain without
+// ukbench's element, another campaign's and a live process's are not.
+func TestLibvirtLeftoversOfADeadRun(t *testing.T) {
+	testbin.NeedQEMU(t)
+	libvirtd.Start(t)
+	dir := t.TempDir()
+	dead := exec.Command("true")
+	dead.Run()
+	domains := map[string][]byte{
+		"ukbench-vmleft-linux-dns-r1-1-1": vm.OwnedDomainXML("ukbench-vmleft-linux-dns-r1-1-1", "vmleft", dead.Process.Pid),
+		"ukbench-vmleft-linux-dns-r2-1-1": vm.OwnedDomainXML("ukbench-vmleft-linux-dns-r2-1-1", "other", dead.Process.Pid),
+		"ukbench-vmleft-linux-dns-r3-1-1": vm.OwnedDomainXML("ukbench-vmleft-linux-dns-r3-1-1", "vmleft", os.Getppid()),
+		"ukbench-vmleft-handmade": []byte(`<domain type='qemu'><name>ukbench-vmleft-handmade</name><memory unit='MiB'>32</memory>
+<os><type arch='x86_64' machine='pc'>hvm</type></os><devices><memballoon model='none'/></devices></domain>`),
+	}
+	for name, x := range domains {
+		path := filepath.Join(dir, name+".xml")
+		os.WriteFile(path, x, 0o644)
+		if out, err := exec.Command("virsh", "-c", libvirtd.SystemURI, "create", path).CombinedOutput(); err != nil {
+			t.Fatalf("virsh create %s: %v: %s", name, err, out)
+		}
+		t.Cleanup(func() { exec.Command("virsh", "-c", libvirtd.SystemURI, "destroy", name).Run() })
+	}
+	img := filepath.Join(dir, "disk.img")
+	if err := vm.WriteProbeDisk(img); err != nil {
+		t.Fatal(err)
+	}
+	m, err := vm.NewLibvirt(vm.Config{Shape: vm.Shape{Backend: vm.BackendLibvirt, URI: libvirtd.SystemURI, Accel: vm.AccelTCG, MemoryMiB: 32},
+		Disk: img, DiskFormat: "raw", ConsoleLog: filepath.Join(dir, "console.log"), Campaign: "vmleft", RunID: "next"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	out, _ := exec.Command("virsh", "-c", libvirtd.SystemURI, "list", "--name").Output()
+	running := string(out)
+	if strings.Contains(running, "ukbench-vmleft-linux-dns-r1-1-1") {
+		t.Error("the dead run's domain was not destroyed")
+	}
+	for _, n := range []string{"ukbench-vmleft-linux-dns-r2-1-1", "ukbench-vmleft-linux-dns-r3-1-1", "ukbench-vmleft-handmade", m.Name()} {
+		if !strings.Contains(running, n) {
+			t.Errorf("%s was touched: running %s", n, running)
+		}
+	}
+}

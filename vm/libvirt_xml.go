@@ -36,13 +36,15 @@ func (o domainOwner) element() string {
 		attr(libvirtNS), attr(o.Campaign), attr(o.Host), o.PID, attr(o.BootID), attr(o.Started.UTC().Format(time.RFC3339Nano)))
 }
 
-// parseOwner reads the element DomainGetMetadata returns.
+// parseOwner reads the element DomainGetMetadata returns: libvirt
+// returns it without its namespace (it was asked for by namespace), the
+// domain XML with it.
 func parseOwner(s string) (domainOwner, error) {
 	var o domainOwner
 	if err := xml.Unmarshal([]byte(s), &o); err != nil {
 		return o, fmt.Errorf("ukbench metadata: %w", err)
 	}
-	if o.XMLName.Space != libvirtNS {
+	if o.XMLName.Space != libvirtNS && o.XMLName.Space != "" {
 		return o, fmt.Errorf("ukbench metadata: element %s in namespace %q", o.XMLName.Local, o.XMLName.Space)
 	}
 	o.XMLName = xml.Name{}
