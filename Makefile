@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build build-static build-pie test deps-test deps-vm deps-apps quickstart bench deps-bench clean
+.PHONY: all build build-static build-pie test deps-test deps-vm deps-apps deps-libvirt quickstart bench deps-bench clean
 
 all: build
 
@@ -20,16 +20,21 @@ build-pie:
 
 # QEMU and apt's lists (the guest kernel is fetched with apt-get download)
 # are required, and so are the servers the Linux guest copies from the host
-# (NSD, BIND, lighttpd, Apache: the tests boot each) and OpenSSH (the
-# agents' test runs Debian's sshd); Chromium, for the browser check of
-# report.html, is best effort (that check skips without it).
-deps-test: deps-vm deps-apps
+# (NSD, BIND, lighttpd, Apache: the tests boot each), OpenSSH (the agents'
+# test runs Debian's sshd) and libvirt (the libvirt backend's tests start
+# their own libvirtd); Chromium, for the browser check of report.html, is
+# best effort (that check skips without it).
+deps-test: deps-vm deps-apps deps-libvirt
 	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
 
 # The host servers the Linux guest's apps nsd, bind, lighttpd and apache copy
 # (configs/utah-dns.yaml and utah-http.yaml run them).
 deps-apps:
 	scripts/install-deps.sh nsd bind9 lighttpd apache2
+
+# The libvirt backend's tests start their own libvirtd and sshd from these.
+deps-libvirt:
+	scripts/install-deps.sh libvirt-daemon-system openssh-server
 
 deps-vm:
 	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux openssh-server openssh-client

@@ -57,6 +57,11 @@ type Provenance struct {
 	// TimerNoise is what the probe of the host's timers on the
 	// generator's CPUs found at the start of the latest session.
 	TimerNoise *results.TimerNoise `json:"timer_noise,omitempty"`
+
+	// Backend launched the guests: direct or libvirt; Libvirt is then
+	// the daemon's host (URI without the user name, versions).
+	Backend string          `json:"backend"`
+	Libvirt *vm.LibvirtHost `json:"libvirt,omitempty"`
 }
 
 // ImageInfo names a file a target booted, with its digest.
@@ -88,6 +93,11 @@ func hostProvenance(version, qemu string, accel vm.AccelChoice, shape targets.VM
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		p.HostKernel = strings.TrimSpace(string(b))
+	}
+	p.Backend = shape.WithDefaults().Backend
+	if p.Backend == vm.BackendLibvirt {
+		h := vm.LibvirtProvenance(shape.URI)
+		p.Libvirt, p.QEMU, qemu = &h, h.QEMUVersion, ""
 	}
 	if qemu != "" {
 		p.QEMU = vm.QEMUVersion(qemu)

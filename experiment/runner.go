@@ -215,7 +215,7 @@ func (c *campaign) settleAccel(ctx context.Context) error {
 	c.accel = vm.AccelChoice{Accel: results.AccelNone, Wanted: req.Accel, WantedBy: req.Source, Reason: "native targets only"}
 	for _, t := range c.cfg.Targets {
 		if t.Kind != targets.KindNative {
-			a, err := vm.ResolveAccel(ctx, c.cfg.VM.QEMU, req)
+			a, err := vm.ResolveShapeAccel(ctx, c.cfg.VM, req)
 			if err != nil {
 				return fmt.Errorf("accel %s (%s): %w", req.Accel, req.Source, err)
 			}
@@ -460,7 +460,7 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 	guestExited, histErr, err := r.sweep(ctx, pr.Key, inst, gen, sc, &rec, idx, total)
 	switch {
 	case guestExited:
-		rec.Error = fmt.Sprintf("guest exited during the sweep after %d steps (console: %s)", len(rec.Steps), rec.ConsoleLog)
+		rec.Error = fmt.Sprintf("guest exited during the sweep after %d steps: %v (console: %s)", len(rec.Steps), inst.ExitReason(), rec.ConsoleLog)
 	case err != nil && ctx.Err() != nil:
 		rec.Error = "interrupted: " + err.Error()
 		return rec, true
@@ -497,7 +497,7 @@ func (r *runner) begin(pr PlannedRun) (results.Run, targets.Spec) {
 // figures and memory, and its files in the manifest.
 func (r *runner) boot(ctx context.Context, key RunKey, spec targets.Spec, rec *results.Run) (*targets.Instance, error) {
 	bo := targets.BootOptions{WorkDir: filepath.Join(r.out, ConsoleDir), RunID: key.ID(),
-		Binary: r.o.Binary, CacheDir: r.o.CacheDir, Timeout: r.cfg.BootTimeout.D(), Log: r.o.Log, Accel: &r.accel}
+		Binary: r.o.Binary, CacheDir: r.o.CacheDir, Timeout: r.cfg.BootTimeout.D(), Log: r.o.Log, Accel: &r.accel, Campaign: r.cfg.Name}
 	inst, err := targets.Boot(ctx, spec, bo)
 	rec.ConsoleLog = r.written(bo.ConsolePath())
 	if err != nil {

@@ -37,9 +37,13 @@ type BootOptions struct {
 	// Log receives progress lines (kernel fetch, image build); may be nil.
 	Log io.Writer
 	// Accel is the accelerator the caller settled (a campaign's or the
-	// boot command's, from vm.ResolveAccel); nil: a guest's Boot resolves
-	// vm.WantedAccel("", spec.VM.Accel) itself, $UKBENCH_ACCEL included.
+	// boot command's, from vm.ResolveShapeAccel); nil: a guest's Boot
+	// resolves vm.WantedAccel("", spec.VM.Accel) itself, $UKBENCH_ACCEL
+	// included.
 	Accel *vm.AccelChoice
+	// Campaign names the campaign (the experiment) a libvirt guest's
+	// domain belongs to: ukbench-CAMPAIGN-RUNID-…; default "boot".
+	Campaign string
 
 	// dryRun: CommandLine's preparation, which writes nothing (a private
 	// copy is named, not made).
@@ -104,7 +108,7 @@ type Instance struct {
 	// server binary), for the provenance.
 	Files []File
 
-	machine *vm.Machine
+	machine vm.Guest
 	native  *nativeProc
 }
 
@@ -126,6 +130,21 @@ func (i *Instance) Exited() <-chan struct{} {
 		return i.machine.Exited()
 	}
 	return i.native.done
+}
+
+// ExitReason says why the guest is gone once Exited is closed (QEMU's
+// exit, or a libvirt daemon lost: vm.ErrLibvirtLost); nil for native or
+// before then.
+func (i *Instance) ExitReason() error {
+	if i.machine == nil {
+		return nil
+	}
+	select {
+	case <-i.machine.Exited():
+		return i.machine.Wait(context.Background())
+	default:
+		return nil
+	}
 }
 
 // Memory returns QEMU's resident memory now (nil for native).
@@ -194,7 +213,7 @@ type guestPlan struct {
 	// bootPath is the Linux guest's kernel boot path; app its host server.
 	bootPath string
 	app      *File
-	addr     func(m *vm.Machine) string
+	addr     func(m vm.Guest) string
 	// private is the directory of the guest's private files (the OSv
 	// disk copy), nil when it has none; the machine removes it when it
 	// stops, after QEMU has exited.
@@ -228,11 +247,11 @@ func CommandLine(ctx context.Context, spec Spec, o BootOptions) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	m, err := vm.New(p.cfg, nil)
+	m, err := vm.NewGuest(p.cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	if p.dryDisk == "" {
+	if p.dryDisk == "" || p.cfg.Backend == vm.BackendLibvirt {
 		return m.CommandLine(ctx)
 	}
 	cfg := p.cfg.WithDefaults()
@@ -245,7 +264,7 @@ func settleAccel(ctx context.Context, spec Spec, o BootOptions) (vm.AccelChoice,
 	if o.Accel != nil {
 		return *o.Accel, nil
 	}
-	return vm.ResolveAccel(ctx, spec.VM.QEMU, vm.WantedAccel("", spec.VM.Accel))
+	return vm.ResolveShapeAccel(ctx, spec.VM, vm.WantedAccel("", spec.VM.Accel))
 }
 
 func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, error) {
@@ -255,7 +274,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 	}
 	spec.VM.Accel = accel.Accel
 	shape := spec.VM.WithDefaults()
-	cfg := vm.Config{Shape: shape, ConsoleLog: o.ConsolePath(), HostCPUs: spec.HostCPUs}
+	cfg := vm.Config{Shape: shape, ConsoleLog: o.ConsolePath(), HostCPUs: spec.HostCPUs, Campaign: o.Campaign, RunID: o.RunID}
 	port := spec.GuestPort()
 	p := &guestPlan{accel: accel}
 	if shape.Network == vm.NetUser {
@@ -265,7 +284,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 			cfg.Net.Forwards = append(cfg.Net.Forwards, vm.Forward{Proto: "tcp", GuestPort: port})
 		}
 		cfg.Net.Forwards = append(cfg.Net.Forwards, vm.Forward{Proto: proto, GuestPort: port})
-		p.addr = func(m *vm.Machine) string {
+		p.addr = func(m vm.Guest) string {
 			for _, f := range m.Forwards() {
 				if f.Proto == proto {
 					return net.JoinHostPort("127.0.0.1", strconv.Itoa(f.HostPort))
@@ -275,7 +294,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		}
 	} else {
 		ip, _, _ := net.ParseCIDR(shape.GuestIP)
-		p.addr = func(*vm.Machine) string { return net.JoinHostPort(ip.String(), strconv.Itoa(port)) }
+		p.addr = func(vm.Guest) string { return net.JoinHostPort(ip.String(), strconv.Itoa(port)) }
 	}
 	switch spec.Kind {
 	case KindLinux:
@@ -308,7 +327,7 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 }
 
 func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begun time.Time) (*Instance, error) {
-	m, err := vm.New(p.cfg, nil)
+	m, err := vm.NewGuest(p.cfg, nil)
 	if err != nil {
 		p.release()
 		return nil, fmt.Errorf("target %s: %w", spec.Label(), err)
@@ -357,7 +376,7 @@ func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begu
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // tail formats a guest's last console lines for an error.
-func tail(m *vm.Machine) string {
+func tail(m vm.Guest) string {
 	lines := m.ConsoleTail()
 	if len(lines) == 0 {
 		return " (console empty)"

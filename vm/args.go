@@ -43,13 +43,7 @@ func Args(c Config, accel, qmpPath string) []string {
 	}
 	switch c.Network {
 	case NetUser:
-		// restrict=on would cut the guest off, but slirp then drops the
-		// guest's UDP replies to forwarded ports; the guest starts no traffic.
-		nd := "user,id=net0,restrict=off"
-		for _, f := range c.Net.Forwards {
-			nd += fmt.Sprintf(",hostfwd=%s:127.0.0.1:%d-:%d", f.Proto, f.HostPort, f.GuestPort)
-		}
-		a = append(a, "-netdev", nd, "-device", nicArg(c))
+		a = append(a, "-netdev", userNetdev(c), "-device", nicArg(c))
 	case NetTap:
 		nd := "tap,id=net0,ifname=" + c.Net.Tap + ",script=no,downscript=no"
 		if accel == AccelKVM && vhostNet() {
@@ -58,6 +52,18 @@ func Args(c Config, accel, qmpPath string) []string {
 		a = append(a, "-netdev", nd, "-device", nicArg(c))
 	}
 	return append(a, c.ExtraArgs...)
+}
+
+// userNetdev is QEMU's user networking with c's host forwards bound to
+// 127.0.0.1.
+func userNetdev(c Config) string {
+	// restrict=on would cut the guest off, but slirp then drops the
+	// guest's UDP replies to forwarded ports; the guest starts no traffic.
+	nd := "user,id=net0,restrict=off"
+	for _, f := range c.Net.Forwards {
+		nd += fmt.Sprintf(",hostfwd=%s:127.0.0.1:%d-:%d", f.Proto, f.HostPort, f.GuestPort)
+	}
+	return nd
 }
 
 func machineArg(machine string) string {
@@ -89,8 +95,13 @@ func escapeComma(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 // guests never use and which slows every boot.
 func nicArg(c Config) string {
 	d := c.NIC + ",netdev=net0,mac=" + c.Net.MAC
-	if strings.HasSuffix(c.NIC, "-pci") || c.NIC == "e1000" || c.NIC == "rtl8139" {
+	if pciNIC(c.NIC) {
 		d += ",romfile="
 	}
 	return d
+}
+
+// pciNIC says whether a NIC model is a PCI device.
+func pciNIC(nic string) bool {
+	return strings.HasSuffix(nic, "-pci") || nic == "e1000" || nic == "rtl8139"
 }

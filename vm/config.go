@@ -59,6 +59,12 @@ type Shape struct {
 	// that must shut down cleanly. Off by default: ukbench's guests hold
 	// nothing to save and their disks are snapshots.
 	Powerdown bool `yaml:"powerdown" json:"powerdown,omitempty"`
+	// Backend launches the guests: direct (default: ukbench runs QEMU
+	// itself) or libvirt (a libvirt daemon at URI runs them, on this host
+	// or another: qemu:///system, qemu+ssh://user@host/system,
+	// qemu+tcp://host/system).
+	Backend string `yaml:"backend" json:"backend,omitempty"`
+	URI     string `yaml:"uri" json:"uri,omitempty"`
 }
 
 // WithDefaults returns s with defaults filled in: 1 vCPU, 1024 MiB, pc,
@@ -87,6 +93,9 @@ func (s Shape) WithDefaults() Shape {
 	}
 	if s.Network == "" {
 		s.Network = NetUser
+	}
+	if s.Backend == "" {
+		s.Backend = BackendDirect
 	}
 	return s
 }
@@ -136,6 +145,26 @@ func (s Shape) Validate() error {
 	if err := fielderr.CheckLine("qemu", s.QEMU); err != nil {
 		return err
 	}
+	switch s.Backend {
+	case BackendDirect:
+		if s.URI != "" {
+			return fielderr.Errorf("uri", "only with backend: libvirt")
+		}
+	case BackendLibvirt:
+		if s.Machine == "microvm" {
+			return fielderr.Errorf("machine", "microvm: libvirt has no microvm machine type; use pc or q35")
+		}
+		if _, err := ParseLibvirtURI(s.URI); err != nil {
+			return fielderr.Wrap("uri", err)
+		}
+		if s.Network == NetUser {
+			if u, _ := ParseLibvirtURI(s.URI); !u.Local() {
+				return fielderr.Errorf("network", "user networking's forwards listen on the libvirt host's loopback, out of this host's reach at %s: use network: tap with a bridge there", u.Host())
+			}
+		}
+	default:
+		return fielderr.Errorf("backend", "%q: want direct or libvirt", s.Backend)
+	}
 	return nil
 }
 
@@ -169,6 +198,11 @@ type Config struct {
 	HostCPUs []int
 	// ExtraArgs are appended to QEMU's command line as they are.
 	ExtraArgs []string
+	// Campaign and RunID name a libvirt guest's domain,
+	// ukbench-CAMPAIGN-RUNID-PID-N (defaults "boot" and "guest"); the
+	// campaign is what finds a dead run's leftovers (LibvirtMachine).
+	Campaign string
+	RunID    string
 }
 
 // Network is what a guest's network needs besides the Shape's mode and

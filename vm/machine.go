@@ -150,36 +150,10 @@ func New(cfg Config, dial Dialer) (*Machine, error) {
 	return &Machine{cfg: cfg, dial: dial, con: newConsole(), exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}, nil
 }
 
-// Marker is a console line a caller waits for.
-type Marker struct {
-	m *Machine
-	w *consoleWaiter
-}
-
 // WatchConsole registers a console line to wait for (a line containing
 // substr). Call it before Start.
 func (m *Machine) WatchConsole(substr string) *Marker {
 	return &Marker{m: m, w: m.con.watch(substr)}
-}
-
-// Wait waits for the marker's line and returns the time from QEMU's exec to
-// the moment the line was read. It fails if QEMU exits or ctx ends first,
-// with the last console lines in the error.
-func (k *Marker) Wait(ctx context.Context) (time.Duration, error) {
-	select {
-	case <-k.w.seen:
-		return k.w.at.Sub(k.m.startTime()), nil
-	case <-k.m.exited:
-		// The line may have been the last thing QEMU printed.
-		select {
-		case <-k.w.seen:
-			return k.w.at.Sub(k.m.startTime()), nil
-		default:
-		}
-		return 0, fmt.Errorf("waiting for %q on the console: %w%s", k.w.substr, k.m.exitError(), k.m.consoleTail())
-	case <-ctx.Done():
-		return 0, fmt.Errorf("waiting for %q on the console: %w%s", k.w.substr, context.Cause(ctx), k.m.consoleTail())
-	}
 }
 
 // StartedAt is when QEMU was exec'd (zero before Start); boot figures count
@@ -333,25 +307,8 @@ func (m *Machine) prepareNetwork(context.Context) error {
 	defer m.locked(func() { m.cfg.Net = net })
 	switch m.cfg.Network {
 	case NetUser:
-		for i := range net.Forwards {
-			if f := net.Forwards[i]; f.HostPort != 0 {
-				if err := portFree(f.Proto, f.HostPort); err != nil {
-					return fmt.Errorf("%w: forwards[%d]: 127.0.0.1:%d/%s: %v", ErrPortTaken, i, f.HostPort, f.Proto, err)
-				}
-				continue
-			}
-			p, err := freePort() // free for both protocols
-			if err != nil {
-				return err
-			}
-			// A guest port forwarded for both protocols gets one host port,
-			// as a DNS server has one address for UDP and TCP.
-			for _, g := range net.Forwards[:i] {
-				if g.GuestPort == net.Forwards[i].GuestPort && g.Proto != net.Forwards[i].Proto {
-					p = g.HostPort
-				}
-			}
-			net.Forwards[i].HostPort = p
+		if err := pickHostPorts(net.Forwards); err != nil {
+			return err
 		}
 	case NetTap:
 		if err := checkBridge(m.cfg.Bridge); err != nil {
@@ -364,6 +321,32 @@ func (m *Machine) prepareNetwork(context.Context) error {
 		// cleanup only covers a QEMU that was SIGKILLed mid-creation.
 		tap := net.Tap
 		m.push("remove tap", func() error { return removeTap(tap) })
+	}
+	return nil
+}
+
+// pickHostPorts gives each forward without a host port a free one on
+// 127.0.0.1, and checks those given.
+func pickHostPorts(fw []Forward) error {
+	for i := range fw {
+		if f := fw[i]; f.HostPort != 0 {
+			if err := portFree(f.Proto, f.HostPort); err != nil {
+				return fmt.Errorf("%w: forwards[%d]: 127.0.0.1:%d/%s: %v", ErrPortTaken, i, f.HostPort, f.Proto, err)
+			}
+			continue
+		}
+		p, err := freePort() // free for both protocols
+		if err != nil {
+			return err
+		}
+		// A guest port forwarded for both protocols gets one host port,
+		// as a DNS server has one address for UDP and TCP.
+		for _, g := range fw[:i] {
+			if g.GuestPort == fw[i].GuestPort && g.Proto != fw[i].Proto {
+				p = g.HostPort
+			}
+		}
+		fw[i].HostPort = p
 	}
 	return nil
 }
@@ -604,3 +587,5 @@ func (t *tailBuffer) String() string {
 }
 
 var _ io.Writer = (*tailBuffer)(nil)
+
+func (m *Machine) exitedChan() <-chan struct{} { return m.exited }

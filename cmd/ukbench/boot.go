@@ -78,7 +78,7 @@ func runBoot(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sum := bootSummary{Target: spec.Label(), Kind: spec.Kind, App: spec.App, Accel: results.AccelNone}
 	var settled *vm.AccelChoice
 	if spec.Kind != targets.KindNative {
-		c, err := vm.ResolveAccel(ctx, spec.VM.QEMU, req)
+		c, err := vm.ResolveShapeAccel(ctx, spec.VM, req)
 		if err != nil {
 			return fmt.Errorf("boot: accel %s (%s): %w", req.Accel, req.Source, err)
 		}

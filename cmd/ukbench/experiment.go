@@ -114,7 +114,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out str
 		if pr.Spec.Kind == targets.KindNative || accel != nil {
 			continue
 		}
-		c, err := vm.ResolveAccel(ctx, cfg.VM.QEMU, req)
+		c, err := vm.ResolveShapeAccel(ctx, cfg.VM, req)
 		if err != nil {
 			return fmt.Errorf("accel %s (%s): %w", req.Accel, req.Source, err)
 		}
@@ -133,7 +133,7 @@ func printPlan(ctx context.Context, w io.Writer, cfg *experiment.Config, out str
 				continue
 			}
 		}
-		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID(), Accel: accel})
+		argv, err := targets.CommandLine(ctx, pr.Spec, targets.BootOptions{WorkDir: filepath.Join(out, experiment.ConsoleDir), RunID: pr.Key.ID(), Accel: accel, Campaign: cfg.Name})
 		if err != nil {
 			return fmt.Errorf("%s: %w", pr.Spec.Label(), err)
 		}
