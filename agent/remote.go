@@ -162,7 +162,11 @@ func (r *Remote) perWeight() int {
 	if r.cfg.DNS != nil {
 		n, def = r.cfg.DNS.Sockets, loadgen.DefaultDNSSockets
 	} else {
-		n, def = r.cfg.HTTP.Threads, loadgen.DefaultThreads
+		conns := r.cfg.HTTP.Connections
+		if conns == 0 {
+			conns = loadgen.DefaultConnections
+		}
+		n, def = r.cfg.HTTP.Threads, loadgen.DefaultThreads(conns)
 	}
 	if n == 0 {
 		return def

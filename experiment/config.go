@@ -85,7 +85,7 @@ type Workload struct {
 	// schedule and of the connections; the threads run on the placement's
 	// load CPUs (the campaign pins the whole process there before any load).
 	// Left out (0 here, so a campaign begun before this key resumes with
-	// the same plan) it is loadgen.DefaultThreads; each run records the
+	// the same plan) it is loadgen.DefaultThreads(connections); each run records the
 	// number it ran with (results.LoadInfo.Threads).
 	Connections    int    `yaml:"connections" json:"connections,omitempty"`
 	Threads        int    `yaml:"threads" json:"threads,omitempty"`
@@ -198,7 +198,7 @@ func (c *Config) explicitZeros(has func(path ...string) bool) error {
 		case w.Connections == 0 && set("connections"):
 			err = fielderr.Errorf("connections", "0: want 1 to %d (leave it out for %d)", loadgen.MaxConnections, loadgen.DefaultConnections)
 		case w.Threads == 0 && set("threads"):
-			err = fielderr.Errorf("threads", "0: want 1 to %d (leave it out for %d)", loadgen.MaxThreads, loadgen.DefaultThreads)
+			err = fielderr.Errorf("threads", "0: want 1 to %d (leave it out for one per %d connections)", loadgen.MaxThreads, loadgen.ConnsPerThread)
 		case w.Rates == "" && set("rates"):
 			err = fielderr.Errorf("rates", "empty: want rates such as 1000:10000:1000 (leave it out for %s)", loadgen.DefaultRates)
 		}

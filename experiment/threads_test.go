@@ -17,14 +17,14 @@ import (
 
 // TestWorkloadThreads: an http workload's threads reach its generator and
 // its run record (LoadInfo.Threads); left out, the generator runs
-// loadgen.DefaultThreads and the plan holds no threads key, so a campaign
+// loadgen.DefaultThreads(connections) and the plan holds no threads key, so a campaign
 // begun before the key existed resumes with the same plan.
 func TestWorkloadThreads(t *testing.T) {
 	for _, tc := range []struct {
 		name, edit   string
 		want, config int
 	}{
-		{"left out", "", loadgen.DefaultThreads, 0},
+		{"left out", "", 1, 0},
 		{"two", "\n    connections: 4\n    threads: 2", 2, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

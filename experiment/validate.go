@@ -164,6 +164,11 @@ func (w Workload) validate() error {
 	if err := loadgen.CheckStepLength(w.Step.D()); err != nil {
 		return fielderr.Wrap("step", err)
 	}
+	if w.Threads != 0 { // 0: left out, loadgen.DefaultThreads
+		if err := loadgen.CheckThreads(w.Threads, w.Connections); err != nil {
+			return fielderr.Wrap("threads", err)
+		}
+	}
 	switch {
 	case w.Warmup < 0:
 		return fielderr.Errorf("warmup", "must not be negative")
@@ -187,10 +192,6 @@ func (w Workload) validate() error {
 		return fielderr.Errorf("sockets", "%d: want 1 to %d", w.Sockets, loadgen.MaxDNSSockets)
 	case w.Connections < 1 || w.Connections > loadgen.MaxConnections:
 		return fielderr.Errorf("connections", "%d: want 1 to %d", w.Connections, loadgen.MaxConnections)
-	case w.Threads < 0 || w.Threads > loadgen.MaxThreads:
-		return fielderr.Errorf("threads", "%d: want 1 to %d", w.Threads, loadgen.MaxThreads)
-	case w.Threads > w.Connections:
-		return fielderr.Errorf("threads", "%d: more than the %d connections (each thread needs one at least)", w.Threads, w.Connections)
 	case w.ExpectBodySize != nil && *w.ExpectBodySize < 1:
 		return fielderr.Errorf("expect_body_size", "%d: want a byte count above 0 (leave it out to accept any size)", *w.ExpectBodySize)
 	}

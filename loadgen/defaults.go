@@ -43,8 +43,10 @@ const (
 	// workloads[].connections): file descriptors and event-loop slots on
 	// the generator's host.
 	MaxConnections = 4096
-	// DefaultThreads is HTTPConfig.Threads when 0: one lane.
-	DefaultThreads = 1
+	// ConnsPerThread: HTTPConfig.Threads left at 0 is one thread per
+	// this many connections, at least one (DefaultThreads), as the
+	// generator ran before threads could be set.
+	ConnsPerThread = 256
 	// MaxThreads bounds HTTPConfig.Threads (and an experiment's
 	// workloads[].threads, `ukbench load http --threads`). Each thread is a
 	// lane (step.go) with its share of the schedule and of the
@@ -151,6 +153,26 @@ func CheckStepLength(d time.Duration) error {
 // is far shorter than any step (MinStep), so a generator that cannot keep
 // up is cut at once instead of sending a backlog for minutes.
 const SendGrace = 50 * time.Millisecond
+
+// DefaultThreads is HTTPConfig.Threads when 0 for that many connections:
+// one thread per ConnsPerThread, at least one.
+func DefaultThreads(connections int) int {
+	return max(1, (connections+ConnsPerThread-1)/ConnsPerThread)
+}
+
+// CheckThreads checks an HTTP generator's threads against MaxThreads and
+// its connections (each thread needs one at least); errors wrap ErrConfig
+// and name the setting. NewHTTP, `ukbench load --threads` and an
+// experiment's workloads[].threads all check with it.
+func CheckThreads(threads, connections int) error {
+	switch {
+	case threads < 1 || threads > MaxThreads:
+		return fmt.Errorf("%w: threads %d: want 1 to %d", ErrConfig, threads, MaxThreads)
+	case threads > connections:
+		return fmt.Errorf("%w: threads %d: more than the %d connections (each thread needs one at least)", ErrConfig, threads, connections)
+	}
+	return nil
+}
 
 // countOrDefault is a generator's count setting (sockets, connections,
 // threads): n,

@@ -42,7 +42,8 @@ type HTTPConfig struct {
 	// are the process's: they run on whatever CPUs the process is
 	// confined to (an experiment pins it to its placement's load CPUs
 	// before any load, and threads made later inherit that). Default
-	// DefaultThreads, at most MaxThreads.
+	// DefaultThreads(Connections): one per ConnsPerThread connections;
+	// at most MaxThreads.
 	Threads int
 	// Share places the threads among the lanes of a step several
 	// generators make together (agents); zero: this generator alone.
@@ -99,14 +100,14 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Connections, err = countOrDefault("connections", cfg.Connections, DefaultConnections, MaxConnections); err != nil {
 		return nil, err
 	}
-	if cfg.Threads, err = countOrDefault("threads", cfg.Threads, DefaultThreads, MaxThreads); err != nil {
+	if cfg.Threads == 0 {
+		cfg.Threads = DefaultThreads(cfg.Connections)
+	}
+	if err := CheckThreads(cfg.Threads, cfg.Connections); err != nil {
 		return nil, err
 	}
 	if err := cfg.Share.check(cfg.Threads); err != nil {
 		return nil, err
-	}
-	if cfg.Connections < cfg.Threads {
-		return nil, fmt.Errorf("%w: threads %d: more than the %d connections (each thread needs one at least)", ErrConfig, cfg.Threads, cfg.Connections)
 	}
 	if cfg.Timeout, err = timeoutOrDefault(cfg.Timeout); err != nil {
 		return nil, err

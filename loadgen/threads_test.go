@@ -21,8 +21,19 @@ func TestHTTPThreadsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := g.Describe().Threads; got != DefaultThreads {
-		t.Errorf("default threads %d, want %d", got, DefaultThreads)
+	if got := g.Describe().Threads; got != 1 {
+		t.Errorf("default threads for %d connections: %d, want 1", DefaultConnections, got)
+	}
+	// Left out, one thread per ConnsPerThread connections, as before
+	// threads could be set.
+	for conns, want := range map[int]int{1: 1, 256: 1, 257: 2, 1024: 4, MaxConnections: 16} {
+		g, err := NewHTTP(HTTPConfig{URL: "http://127.0.0.1:8080/", Connections: conns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.Describe().Threads; got != want {
+			t.Errorf("%d connections: %d threads by default, want %d", conns, got, want)
+		}
 	}
 	for _, tc := range []struct {
 		conns, threads int

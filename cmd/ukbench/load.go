@@ -71,7 +71,7 @@ func loadFlagSet(kind servers.Protocol, stderr io.Writer) (*flag.FlagSet, *loadF
 	} else {
 		fs.StringVar(&f.urlS, "url", "http://"+serveHTTPAddr+"/", "URL to request")
 		fs.IntVar(&f.conns, "connections", loadgen.DefaultConnections, "connections (workers), divided among the threads")
-		fs.IntVar(&f.threads, "threads", loadgen.DefaultThreads, "event loops, each on its own OS thread with its share of the schedule and of the connections (https: pacers)")
+		fs.IntVar(&f.threads, "threads", 0, fmt.Sprintf("event loops, each on its own OS thread with its share of the schedule and of the connections (https: pacers); 0: one per %d connections", loadgen.ConnsPerThread))
 		fs.BoolVar(&f.newConn, "new-connection", false, "one TCP connection per request (httperf style)")
 		fs.StringVar(&f.method, "method", "GET", "request method")
 		fs.Var(&f.headers, "header", "request header \"Name: value\" (repeatable)")
@@ -167,11 +167,11 @@ func (f *loadFlags) checkKind(kind servers.Protocol) error {
 	if f.conns < 1 || f.conns > loadgen.MaxConnections {
 		return usageError("--connections %d: want 1 to %d", f.conns, loadgen.MaxConnections)
 	}
-	if f.threads < 1 || f.threads > loadgen.MaxThreads {
-		return usageError("--threads %d: want 1 to %d", f.threads, loadgen.MaxThreads)
+	if f.threads == 0 {
+		f.threads = loadgen.DefaultThreads(f.conns)
 	}
-	if f.threads > f.conns {
-		return usageError("--threads %d: more than --connections %d (each thread needs one at least)", f.threads, f.conns)
+	if err := loadgen.CheckThreads(f.threads, f.conns); err != nil {
+		return usageError("--threads: %v", err)
 	}
 	if err := loadgen.CheckHTTPInput(f.urlS, f.method, f.headers); err != nil {
 		return usageError("load %s: %v", kind, err)

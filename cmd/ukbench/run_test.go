@@ -81,7 +81,6 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"load-url-port-0", []string{"load", "http", "--url", "http://127.0.0.1:0/"}, 2},
 		{"load-url-port-99999", []string{"load", "http", "--url", "http://127.0.0.1:99999/"}, 2},
 		{"load-zero-connections", []string{"load", "http", "--connections", "0"}, 2},
-		{"load-zero-threads", []string{"load", "http", "--threads", "0"}, 2},
 		{"load-too-many-threads", []string{"load", "http", "--threads", "257"}, 2},
 		{"load-threads-over-connections", []string{"load", "http", "--connections", "2", "--threads", "3"}, 2},
 		{"load-zero-sockets", []string{"load", "dns", "--sockets", "0"}, 2},
