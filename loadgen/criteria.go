@@ -26,10 +26,13 @@ type Limits struct {
 	// too, whatever the late sends distorted.
 	MaxLateFraction float64
 	// MinSentInWindow is the least fraction of a step's measured sends
-	// that must leave by the end of its measured window; its complement is
-	// the largest fraction that may wait more than LateAfter for a free
-	// connection or ID. Default 0.99.
+	// that must leave by the end of its measured window. Default 0.99.
 	MinSentInWindow float64
+	// MaxBlockedFraction is the largest fraction of a step's sends that
+	// may wait more than LateAfter for a free connection or ID: past it
+	// the schedule became a closed loop of the generator's connections.
+	// Default 0.01.
+	MaxBlockedFraction float64
 	// MaxInterArrivalDistance is the largest Lévy distance (0 to 1,
 	// tolerance LateAfter) between the sends' actual inter-arrival times
 	// and the schedule's. Default 0.05.
@@ -50,7 +53,10 @@ func (l Limits) withDefaults() Limits {
 		l.LateAfter = d.LateAfter
 	}
 	if l.MaxLateFraction < 0 {
-		l.MaxLateFraction = d.MaxLateFraction
+		l.MaxLateFraction = 0 // off, as when 0
+	}
+	if l.MaxBlockedFraction <= 0 {
+		l.MaxBlockedFraction = d.MaxBlockedFraction
 	}
 	if l.MinSentInWindow <= 0 {
 		l.MinSentInWindow = d.MinSentInWindow
@@ -72,6 +78,9 @@ func (l Limits) describe(info *results.LoadInfo) {
 	info.LateAfterUS = float64(l.LateAfter.Microseconds())
 	info.MaxLateFrac = l.MaxLateFraction
 	info.ResolutionFraction = l.ResolutionFraction
+	info.MinSentInWindow = l.MinSentInWindow
+	info.MaxInterArrivalDistance = l.MaxInterArrivalDistance
+	info.MaxBlockedFraction = l.MaxBlockedFraction
 	info.TimerSlackUS = float64(l.TimerSlack) / 1e3
 }
 
@@ -119,7 +128,7 @@ func (l Limits) undelivered(s results.Step) string {
 	// Sends that waited for a connection or ID reached the server late
 	// because it held them all: the offered schedule became a closed loop
 	// of the generator's connections.
-	if frac := float64(s.Lag.LateBlocked) / float64(s.Sent); frac > 1-l.MinSentInWindow {
+	if frac := float64(s.Lag.LateBlocked) / float64(s.Sent); frac > l.MaxBlockedFraction {
 		return fmt.Sprintf("schedule not delivered: %.2f%% of sends (%d) waited more than %v for a free connection or query ID (the server held them all; more connections may help, if it has capacity left)",
 			100*frac, s.Lag.LateBlocked, l.LateAfter)
 	}

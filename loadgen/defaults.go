@@ -106,11 +106,12 @@ const (
 // 2): a send more than 1 ms late is late, and counted; a step's load was
 // delivered when ≥ 99 % of its sends left within the window and their
 // inter-arrival times are within 0.05 (Lévy distance, 1 ms tolerance) of
-// the schedule's; a latency percentile is generator-limited when the
+// the schedule's and at most 1 % of them waited more than 1 ms for a free
+// connection or ID; a latency percentile is generator-limited when the
 // generator's own send delay is more than 10 % of it; the strict
 // late-fraction rule is off.
 var DefaultLimits = Limits{
-	LateAfter: time.Millisecond, MinSentInWindow: 0.99, MaxInterArrivalDistance: 0.05,
+	LateAfter: time.Millisecond, MinSentInWindow: 0.99, MaxInterArrivalDistance: 0.05, MaxBlockedFraction: 0.01,
 	ResolutionFraction: 0.10, TimerSlack: DefaultTimerSlack,
 }
 

@@ -163,9 +163,11 @@ func (s *dnsTCP) flush(k int, warmup time.Duration, stop *atomic.Bool) {
 	s.live.sent.Add(uint64(k))
 	if t.fd < 0 {
 		if err := t.connect(s.connectLimit()); err != nil {
+			// They waited for a connection that never came: blocked, not
+			// the generator's own delay.
 			now := s.clk.now()
 			for i := 0; i < k; i++ {
-				s.stats.account(s.batchIntent[i], now, s.batchBlocked[i])
+				s.stats.account(s.batchIntent[i], now, true)
 				if s.batchIntent[i] >= warmup {
 					s.connErrors++
 				}
@@ -199,6 +201,9 @@ func (s *dnsTCP) flush(k int, warmup time.Duration, stop *atomic.Bool) {
 			}
 			// The server reads slower than the schedule: take its answers
 			// meanwhile, so that neither side's buffers stay full.
+			// The queries due meanwhile queue behind this write: blocked
+			// too, until the schedule catches up (prepare).
+			s.waited = true
 			s.receive()
 			if t.fd >= 0 {
 				t.waitWritable(time.Millisecond)
@@ -207,10 +212,12 @@ func (s *dnsTCP) flush(k int, warmup time.Duration, stop *atomic.Bool) {
 			s.drop() // counts this batch's queries with the others lost
 		}
 	}
-	// The queries left when the write completed: late if it waited.
+	// The queries left when the write completed: late if it waited, and
+	// blocked then (the server's back-pressure, not the generator's
+	// delay).
 	sentAt := s.clk.now()
 	for i := 0; i < k; i++ {
-		s.stats.account(s.batchIntent[i], sentAt, s.batchBlocked[i])
+		s.stats.account(s.batchIntent[i], sentAt, s.batchBlocked[i] || s.waited)
 	}
 }
 

@@ -196,6 +196,11 @@ func TestDNSOverTCPSlowReaderLosesNothing(t *testing.T) {
 	if s.Lag.LateSends == 0 || s.Lag.MaxLateUS < 100_000 {
 		t.Errorf("lag %+v: sends that waited out a 300 ms pause must count late", s.Lag)
 	}
+	// The wait was the server's back-pressure: blocked, not the
+	// generator's own send delay.
+	if s.Lag.LateBlocked == 0 || s.SendDelayUS.Max >= 100_000 {
+		t.Errorf("lag %+v, send delay %+v: the sends that waited on the server's reads must be blocked, not the generator's delay", s.Lag, s.SendDelayUS)
+	}
 }
 
 func TestDNSOverTCPUnreachableIsLossNotHang(t *testing.T) {

@@ -39,12 +39,15 @@ func (t *StepTable) Row(s results.Step) {
 		late = 100 * float64(s.Lag.LateSends) / float64(s.Sent)
 	}
 	lat := make([]any, len(results.LatencyPercentiles))
-	marked := false
+	first := "" // the first generator-limited percentile
 	for i, name := range results.LatencyPercentiles {
 		us, _ := s.LatencyUS.Percentile(name)
 		lat[i] = fmt.Sprintf("%.3f", us/1000)
 		if s.IsGeneratorLimited(name) {
-			lat[i], marked = lat[i].(string)+"*", true
+			lat[i] = lat[i].(string) + "*"
+			if first == "" {
+				first = name
+			}
 		}
 	}
 	fmt.Fprintf(t.w, stepRowFormat, append(append([]any{
@@ -54,10 +57,11 @@ func (t *StepTable) Row(s results.Step) {
 	if !s.Sustainable && s.NotSustainableReason != "" {
 		fmt.Fprintf(t.w, "%9s  ↳ %s\n", "", s.NotSustainableReason)
 	}
-	if marked && !t.marked {
+	if first != "" && !t.marked {
 		t.marked = true
-		fmt.Fprintf(t.w, "%9s  * generator-limited: the generator's own send delay at that percentile (p99 %.3f ms here) is a material share of it; the figure is an upper bound of the server's\n",
-			"", s.SendDelayUS.P99/1000)
+		d, _ := s.SendDelayUS.Percentile(first)
+		fmt.Fprintf(t.w, "%9s  * generator-limited: the generator's own send delay at that percentile (%s %.3f ms here) is a material share of it; the figure is an upper bound of the server's\n",
+			"", first, d/1000)
 	}
 }
 

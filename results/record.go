@@ -112,7 +112,13 @@ type LoadInfo struct {
 	// ResolutionFraction: a latency percentile is generator-limited when
 	// the generator's own send delay at it is more than this fraction.
 	ResolutionFraction float64 `json:"resolution_fraction,omitempty"`
-	TimerSlackUS       float64 `json:"timer_slack_us"`
+	// The load-delivered verdict's limits (DESIGN.md rule 2): the least
+	// share of sends within the window, the largest inter-arrival
+	// distance, the largest share of sends blocked past the late limit.
+	MinSentInWindow         float64 `json:"min_sent_in_window,omitempty"`
+	MaxInterArrivalDistance float64 `json:"max_interarrival_distance,omitempty"`
+	MaxBlockedFraction      float64 `json:"max_blocked_fraction,omitempty"`
+	TimerSlackUS            float64 `json:"timer_slack_us"`
 	// Agents are the hosts that made the load (ukbench agent over SSH);
 	// empty when this process made it alone.
 	Agents []AgentInfo `json:"agents,omitempty"`
