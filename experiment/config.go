@@ -70,7 +70,7 @@ type Workload struct {
 	MinAchieved float64  `yaml:"min_achieved" json:"min_achieved,omitempty"`
 	// LateAfter: a send this late after its intended time is late, and
 	// the tolerance of the inter-arrival check (default 1 ms, as `ukbench
-	// load`). MaxLate is the strict rule, off when left out: a step with
+	// load`). MaxLate is the strict rule, off when left out or 0: a step with
 	// more than this fraction of its sends late is invalid, whatever they
 	// distorted (DESIGN.md rule 2).
 	LateAfter Duration `yaml:"late_after" json:"late_after,omitempty"`
@@ -187,8 +187,6 @@ func (c *Config) explicitZeros(has func(path ...string) bool) error {
 			err = fielderr.Errorf("timeout", "0s: want a positive duration (leave it out for %v)", loadgen.DefaultTimeout)
 		case w.LateAfter == 0 && set("late_after"):
 			err = fielderr.Errorf("late_after", "0s: want a positive duration (leave it out for %v)", loadgen.DefaultLimits.LateAfter)
-		case w.MaxLate == 0 && set("max_late"):
-			err = fielderr.Errorf("max_late", "0: want a fraction above 0, at most 1 (leave it out for no late-send limit: steps are judged by the load delivered)")
 		case w.MinAchieved == 0 && set("min_achieved"):
 			err = fielderr.Errorf("min_achieved", "0: want a fraction above 0, at most 1 (leave it out for %g)", loadgen.DefaultCriteria.MinAchieved)
 		case w.Bisect == 0 && set("bisect"):

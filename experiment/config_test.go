@@ -88,6 +88,8 @@ func TestBadConfigs(t *testing.T) {
 		{"too many threads", "rates: 100:300:100", "rates: 100:300:100\n    threads: 300", ":18: workloads[1].threads: bad load configuration: threads 300: want 1 to 256"},
 		{"negative threads", "rates: 100:300:100", "rates: 100:300:100\n    threads: -1", ":18: workloads[1].threads: bad load configuration: threads -1: want 1 to 256"},
 		{"threads over connections", "rates: 100:300:100", "rates: 100:300:100\n    connections: 2\n    threads: 3", ":19: workloads[1].threads: bad load configuration: threads 3: more than the 2 connections"},
+		{"max_late over 1", "step: 1s", "step: 1s\n    max_late: 1.5", ":16: workloads[0].max_late: 1.5: want a fraction from 0 (off"},
+		{"negative max_late", "step: 1s", "step: 1s\n    max_late: -0.1", ":16: workloads[0].max_late: -0.1: want a fraction from 0 (off"},
 		{"threads on dns", "step: 1s", "step: 1s\n    threads: 2", ":16: workloads[0].threads: only for http workloads (dns runs a thread per socket: sockets)"},
 		{"transport on http", "rates: 100:300:100", "rates: 100:300:100\n    transport: tcp", ":18: workloads[1].transport: only for dns workloads"},
 		// An explicit zero where 0 means nothing is an error, not the default.
@@ -102,7 +104,6 @@ func TestBadConfigs(t *testing.T) {
 		{"zero timeout", "step: 1s", "step: 1s\n    timeout: 0s", ":16: workloads[0].timeout: 0s"},
 		{"zero min_achieved", "step: 1s", "step: 1s\n    min_achieved: 0", ":16: workloads[0].min_achieved: 0"},
 		{"zero late_after", "step: 1s", "step: 1s\n    late_after: 0s", ":16: workloads[0].late_after: 0s"},
-		{"zero max_late", "step: 1s", "step: 1s\n    max_late: 0", ":16: workloads[0].max_late: 0"},
 		{"zero bisect", "step: 1s", "step: 1s\n    bisect: 0", ":16: workloads[0].bisect: 0"},
 		{"empty rates", "rates: 1000,2000", `rates: ""`, ":14: workloads[0].rates: empty"},
 		{"zero boot_timeout", "repeats: 2", "repeats: 2\nboot_timeout: 0s", ":3: boot_timeout: 0s"},

@@ -183,7 +183,7 @@ func (w Workload) validate() error {
 	case w.LateAfter <= 0:
 		return fielderr.Errorf("late_after", "must be positive")
 	case w.MaxLate < 0 || w.MaxLate > 1:
-		return fielderr.Errorf("max_late", "%g: want a fraction above 0, at most 1", w.MaxLate)
+		return fielderr.Errorf("max_late", "%g: want a fraction from 0 (off, the default: steps are judged by the load delivered) to 1", w.MaxLate)
 	case w.Retries != nil && *w.Retries < 0:
 		return fielderr.Errorf("retries", "must not be negative")
 	case w.Bisect < 0:

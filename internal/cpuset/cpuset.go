@@ -40,13 +40,7 @@ func Parse(s string) ([]int, error) {
 			set.Set(c)
 		}
 	}
-	var cpus []int
-	for c := 0; c <= maxCPU; c++ {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus, nil
+	return list(&set), nil
 }
 
 // PinProcess confines every thread of this process to cpus; threads made
@@ -76,13 +70,7 @@ func Current() ([]int, error) {
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil, fmt.Errorf("CPU affinity: %w", err)
 	}
-	var cpus []int
-	for c := 0; c <= maxCPU; c++ {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus, nil
+	return list(&set), nil
 }
 
 // ForEachThread calls f with the ID of each thread of this process; a thread that
@@ -102,4 +90,15 @@ func ForEachThread(f func(tid int) error) error {
 		}
 	}
 	return nil
+}
+
+// list is the CPUs of set, ascending.
+func list(set *unix.CPUSet) []int {
+	var cpus []int
+	for c := 0; c <= maxCPU; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
 }
