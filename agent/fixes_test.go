@@ -1,7 +1,12 @@
 package agent
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,5 +43,133 @@ func TestCancelledStepThenCloseEndsAgent(t *testing.T) {
 	case <-l.serveOK:
 	case <-time.After(time.Second):
 		t.Fatal("agent still serving 1 s after Close")
+	}
+}
+
+// Serve stops a running step on bye and answers it at once, its stdin
+// still open.
+func TestServeByeMidStep(t *testing.T) {
+	addr := startDNS(t)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	served := make(chan error, 1)
+	go func() { served <- Serve(context.Background(), inR, outW, ServeOptions{}); outW.Close() }()
+	defer inW.Close()
+	s, err := newSession(context.Background(), "a", pipeConn{Reader: outR, WriteCloser: inW, closeR: outR.Close})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.prepare(context.Background(), prepare{DNS: dnsConfig(addr)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.start(start{Rate: 100, DurationNS: int64(time.Minute), At: time.Now().UnixNano()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := s.w.send(message{Type: typeBye}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.expect(context.Background(), typeBye, time.Second); err != nil {
+		t.Fatalf("bye mid-step: %v, want bye within 1 s", err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve = %v after bye, want nil", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Serve still running 1 s after bye mid-step")
+	}
+}
+
+// injectLauncher launches in-process agents; on its first launch it
+// makes the agent's answer to the first start be preceded by a stray
+// message (a protocol error in the step), the true result following.
+type injectLauncher struct {
+	pipeLauncher
+	launches int
+}
+
+func (l *injectLauncher) Launch(ctx context.Context) (Launched, error) {
+	c, err := l.pipeLauncher.Launch(ctx)
+	if err != nil {
+		return c, err
+	}
+	l.launches++
+	if l.launches > 1 {
+		return c, nil
+	}
+	agent := c.Conn
+	mr, mw := io.Pipe()
+	ic := &injectConn{agent: agent, r: mr, w: mw}
+	go func() { // agent's stdout, line by line, to mr
+		sc := bufio.NewScanner(agent)
+		sc.Buffer(nil, maxMessage)
+		for sc.Scan() {
+			ic.mu.Lock()
+			_, err := mw.Write(append(sc.Bytes(), '\n'))
+			ic.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+		mw.Close()
+	}()
+	c.Conn = ic
+	return c, nil
+}
+
+type injectConn struct {
+	agent io.ReadWriteCloser
+	r     *io.PipeReader
+	w     *io.PipeWriter
+	mu    sync.Mutex
+	done  bool
+}
+
+func (c *injectConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+func (c *injectConn) Write(b []byte) (int, error) {
+	if !c.done && bytes.Contains(b, []byte(`"type":"start"`)) {
+		c.done = true
+		go func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.w.Write([]byte(`{"type":"ready","ready":{"load":{}}}` + "\n"))
+		}()
+	}
+	return c.agent.Write(b)
+}
+func (c *injectConn) Close() error { c.r.Close(); return c.agent.Close() }
+
+// An agent whose step went wrong (here a message out of turn, its true
+// result coming after) fails that step only: its session is ended and
+// the next step runs on a new one, not one message out of step.
+func TestErroredSessionRelaunched(t *testing.T) {
+	addr := startDNS(t)
+	l := &injectLauncher{}
+	r, err := New(context.Background(), Config{DNS: dnsConfig(addr), Agents: []Spec{{Name: "a1", Launcher: l}, {Name: "a2", Launcher: &pipeLauncher{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	spec := loadgen.StepSpec{Rate: 400, Duration: 300 * time.Millisecond}
+	o, err := r.RunStep(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(o.Step.InvalidReason, "agent a1 gave no result") {
+		t.Fatalf("first step %q: want a1's protocol error", o.Step.InvalidReason)
+	}
+	for i := range 2 {
+		o, err = r.RunStep(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(o.Step.InvalidReason, "no result") {
+			t.Errorf("step %d after the error: %q, want both agents' results", i+2, o.Step.InvalidReason)
+		}
+	}
+	if l.launches != 2 {
+		t.Errorf("a1 launched %d times, want 2 (once again after its error)", l.launches)
 	}
 }

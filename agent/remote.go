@@ -223,6 +223,15 @@ func (r *Remote) launch(ctx context.Context, a *remoteAgent) error {
 	return nil
 }
 
+// drop ends the agent's session, if any, without waiting for it (its
+// stdin closes: it exits); the next step launches it again.
+func (a *remoteAgent) drop() {
+	if a.sess != nil {
+		a.sess.abort()
+		a.sess = nil
+	}
+}
+
 // Describe implements loadgen.Generator: the agents' generator settings,
 // Workers the lanes of all agents, and each agent.
 func (r *Remote) Describe() results.LoadInfo {
@@ -262,10 +271,7 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 	}
 	for _, a := range r.agents {
 		if a.sess == nil || a.sess.lost() {
-			if a.sess != nil {
-				a.sess.close()
-				a.sess = nil
-			}
+			a.drop()
 			if err := r.launch(ctx, a); err != nil {
 				return loadgen.StepOutcome{}, err
 			}
@@ -284,6 +290,9 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 		maxRTT = max(maxRTT, time.Duration(c.RTTUS*1e3))
 	}
 	if err := ctx.Err(); err != nil {
+		for _, a := range r.agents {
+			a.drop()
+		}
 		return loadgen.StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
 	at := time.Now().Add(startLead + 4*maxRTT)
@@ -315,6 +324,15 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 		}()
 	}
 	wg.Wait()
+	// A session that went wrong in the step (a timeout, a message out of
+	// turn, a lost connection) may be one message out of step with its
+	// agent, whose late result would answer the next step's ping: it is
+	// ended, and the next step launches the agent again.
+	for i, a := range r.agents {
+		if parts[i].err != nil || ctx.Err() != nil {
+			a.drop()
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return loadgen.StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
