@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/loadgen"
+	"github.com/ukbench/ukbench/results"
 )
 
 // A step given up on (its ctx cancelled: Ctrl-C), then Close: the agent
@@ -171,5 +172,36 @@ func TestErroredSessionRelaunched(t *testing.T) {
 	}
 	if l.launches != 2 {
 		t.Errorf("a1 launched %d times, want 2 (once again after its error)", l.launches)
+	}
+}
+
+// With a probe, the merged send delay (what latency resolution is judged
+// by) is the probe's, like its latency; the gaps are every agent's.
+func TestMergeSendDelayFromProbes(t *testing.T) {
+	mk := func(delayUS int64, n int) *loadgen.Recorder {
+		r := loadgen.NewRecorder()
+		for range n {
+			r.Latency.RecordValue(1000)
+			r.Service.RecordValue(900)
+			r.SendDelay.RecordValue(delayUS)
+			r.GapIntended.RecordValue(1e6)
+			r.GapActual.RecordValue(1e6)
+		}
+		return r
+	}
+	ok := results.Step{Valid: true, Sent: 10, Answered: 10}
+	parts := []part{
+		{name: "load", role: RoleLoad, res: result{Step: ok}, rec: mk(900, 10)},
+		{name: "probe", role: RoleProbe, res: result{Step: ok}, rec: mk(5, 3)},
+	}
+	o := merge(loadgen.StepSpec{Rate: 20, Duration: time.Second}, loadgen.Limits{}, parts)
+	if n := o.Hist.SendDelay.TotalCount(); n != 3 {
+		t.Errorf("merged send delay holds %d sends, want the probe's 3", n)
+	}
+	if o.Step.SendDelayUS.P99 > 10 || len(o.Step.GeneratorLimited) > 0 {
+		t.Errorf("send delay p99 %v µs, generator-limited %v: want the probe's 5 µs, not limited", o.Step.SendDelayUS.P99, o.Step.GeneratorLimited)
+	}
+	if n := o.Hist.GapActual.TotalCount(); n != 13 {
+		t.Errorf("merged gaps hold %d, want every agent's 13", n)
 	}
 }
