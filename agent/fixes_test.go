@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -204,4 +205,90 @@ func TestMergeSendDelayFromProbes(t *testing.T) {
 	if n := o.Hist.GapActual.TotalCount(); n != 13 {
 		t.Errorf("merged gaps hold %d, want every agent's 13", n)
 	}
+}
+
+// silentTCP accepts connections and never says a word (a host whose sshd
+// hangs): the SSH handshake would wait for ever.
+func silentTCP(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// launchWithin runs l.Launch(ctx) and fails the test unless it returns
+// an error within limit.
+func launchWithin(t *testing.T, ctx context.Context, l *SSHLauncher, limit time.Duration, during func()) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { _, err := l.Launch(ctx); done <- err }()
+	if during != nil {
+		during()
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Launch against a silent server succeeded")
+		}
+		t.Logf("Launch: %v", err)
+	case <-time.After(limit):
+		t.Fatalf("Launch still waiting after %v", limit)
+	}
+}
+
+// The SSH handshake is bounded by ConnectTimeout, ends with ctx, and
+// ends when Close is called, which does not wait for it.
+func TestSSHHandshakeBounded(t *testing.T) {
+	srv := startTestSSH(t)
+	dest := "tester@" + silentTCP(t)
+	t.Run("timeout", func(t *testing.T) {
+		opt := srv.options(t)
+		opt.ConnectTimeout = 300 * time.Millisecond
+		launchWithin(t, context.Background(), sshLauncher(t, dest, opt), 2*time.Second, nil)
+	})
+	t.Run("ctx", func(t *testing.T) {
+		opt := srv.options(t)
+		opt.ConnectTimeout = time.Minute
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		launchWithin(t, ctx, sshLauncher(t, dest, opt), time.Second, nil)
+	})
+	t.Run("close", func(t *testing.T) {
+		opt := srv.options(t)
+		opt.ConnectTimeout = time.Minute
+		l := sshLauncher(t, dest, opt)
+		launchWithin(t, context.Background(), l, time.Second, func() {
+			time.Sleep(200 * time.Millisecond)
+			closed := make(chan struct{})
+			go func() { l.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(time.Second):
+				t.Error("Close waited for the Launch under way")
+			}
+		})
+	})
 }
