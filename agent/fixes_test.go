@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -291,4 +293,96 @@ func TestSSHHandshakeBounded(t *testing.T) {
 			}
 		})
 	})
+}
+
+// recordLauncher launches in-process agents and keeps the prepare
+// messages they were sent.
+type recordLauncher struct {
+	pipeLauncher
+	mu       sync.Mutex
+	prepares []prepare
+}
+
+type recordConn struct {
+	io.ReadWriteCloser
+	l *recordLauncher
+}
+
+func (c recordConn) Write(b []byte) (int, error) {
+	var m message
+	if json.Unmarshal(bytes.TrimSpace(b), &m) == nil && m.Type == typePrepare {
+		c.l.mu.Lock()
+		c.l.prepares = append(c.l.prepares, *m.Prepare)
+		c.l.mu.Unlock()
+	}
+	return c.ReadWriteCloser.Write(b)
+}
+
+func (l *recordLauncher) Launch(ctx context.Context) (Launched, error) {
+	c, err := l.pipeLauncher.Launch(ctx)
+	c.Conn = recordConn{c.Conn, l}
+	return c, err
+}
+
+func (l *recordLauncher) prepared(t *testing.T) prepare {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.prepares) != 1 {
+		t.Fatalf("%d prepare messages, want 1", len(l.prepares))
+	}
+	return l.prepares[0]
+}
+
+// HTTP agents get exactly their weight's connections (5 per weight unit
+// of 2 threads: 5 and 10, not 2 per thread); the description sums the
+// connections of every agent and the load agents' threads.
+func TestHTTPConnectionsExact(t *testing.T) {
+	ls := []*recordLauncher{{}, {}, {}}
+	cfg := Config{HTTP: &loadgen.HTTPConfig{URL: "http://127.0.0.1:1/", Threads: 2, Connections: 5},
+		Agents: []Spec{{Name: "a", Launcher: ls[0]}, {Name: "b", Launcher: ls[1], Weight: 2}, {Name: "p", Launcher: ls[2], Role: RoleProbe}}}
+	r, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i, want := range [][2]int{{2, 5}, {4, 10}, {2, 5}} {
+		p := ls[i].prepared(t)
+		if p.HTTP.Threads != want[0] || p.HTTP.Connections != want[1] {
+			t.Errorf("agent %d: %d threads, %d connections; want %d, %d", i, p.HTTP.Threads, p.HTTP.Connections, want[0], want[1])
+		}
+	}
+	info := r.Describe()
+	if info.Workers != 20 || info.Threads != 6 {
+		t.Errorf("described %d workers, %d threads; want 20 connections, 6 load threads", info.Workers, info.Threads)
+	}
+	cfg.HTTP.Connections = 1
+	cfg.Agents = []Spec{{Name: "a", Launcher: &pipeLauncher{}}}
+	r2, err := New(context.Background(), cfg)
+	if err == nil {
+		r2.Close()
+	}
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "connections 1") {
+		t.Errorf("1 connection over 2 threads: %v, want ErrConfig naming the connections", err)
+	}
+}
+
+// A probe's Poisson lanes draw their own streams: its seed places its
+// lanes after the load agents', not on load lanes 0…n−1 again.
+func TestProbeSeedDistinct(t *testing.T) {
+	addr := startDNS(t)
+	ls := []*recordLauncher{{}, {}, {}}
+	c := dnsConfig(addr)
+	c.Sockets, c.Seed = 2, 7
+	r, err := New(context.Background(), Config{DNS: c,
+		Agents: []Spec{{Name: "l", Launcher: ls[0]}, {Name: "p1", Launcher: ls[1], Role: RoleProbe}, {Name: "p2", Launcher: ls[2], Role: RoleProbe}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	load, p1, p2 := ls[0].prepared(t).DNS, ls[1].prepared(t).DNS, ls[2].prepared(t).DNS
+	stride := uint64(0x9e3779b97f4a7c15) // loadgen.NewPacer's
+	if load.Seed != 7 || p1.Seed != 7+2*stride || p2.Seed != 7+4*stride {
+		t.Errorf("seeds load %d, probes %d %d: want 7, then 7 + (2 and 4) × stride (lanes 2-3 and 4-5)", load.Seed, p1.Seed, p2.Seed)
+	}
 }
