@@ -26,7 +26,8 @@ type part struct {
 // are added, never percentiles averaged; the achieved rate is the sum of
 // each agent's answers over its own measured window (each agent's
 // AchievedRPS); latency percentiles come from the added latency
-// histograms (of the probes alone when there are probes). The step is
+// histograms (of the probes alone when there are probes, and so is the
+// send delay their resolution is judged by). The step is
 // invalid when any agent gave no result or did not deliver its own
 // share, and the reason names the agent. Every part is kept in
 // Step.Agents.
@@ -69,11 +70,13 @@ func merge(spec loadgen.StepSpec, lim loadgen.Limits, parts []part) loadgen.Step
 		step.Lag.SentInWindow += s.Lag.SentInWindow
 		rec.Merge(p.rec)
 		if !probes || p.role == RoleProbe {
-			latency.Latency.Merge(p.rec.Latency)
-			latency.Service.Merge(p.rec.Service)
+			latency.Merge(p.rec)
 		}
 	}
-	rec.Latency, rec.Service = latency.Latency, latency.Service
+	// Latency, its resolution (the send delay it is judged against) and
+	// service time come from the same agents: the probes when there are
+	// any; the gaps from every agent.
+	rec.Latency, rec.Service, rec.SendDelay = latency.Latency, latency.Service, latency.SendDelay
 	step.LatencyUS = loadgen.Summarize(rec.Latency)
 	step.ServiceUS = loadgen.Summarize(rec.Service)
 	lim.Judge(&step, rec)

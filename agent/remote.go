@@ -115,31 +115,39 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 	}
 	r := &Remote{cfg: cfg}
 	per := r.perWeight()
-	loads := 0
-	for _, s := range cfg.Agents {
-		switch {
-		case s.Weight == 0:
-			s.Weight = 1
-		case s.Weight < 0:
-			return nil, fmt.Errorf("%w: agent %s: weight %d", ErrConfig, s.Name, s.Weight)
+	roles := make([]string, len(cfg.Agents))
+	for i, s := range cfg.Agents {
+		if err := CheckWeight(s.Weight); err != nil {
+			return nil, fmt.Errorf("%w: agent %s: weight %w", ErrConfig, s.Name, err)
 		}
-		switch s.Role {
-		case "":
+		if err := CheckRole(s.Role); err != nil {
+			return nil, fmt.Errorf("%w: agent %s: role %w", ErrConfig, s.Name, err)
+		}
+		roles[i] = s.Role
+	}
+	if err := CheckRoles(roles); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if cfg.HTTP != nil {
+		if conns := r.connsPerWeight(); conns < per {
+			return nil, fmt.Errorf("%w: connections %d: fewer than the %d threads (each thread needs one at least)", ErrConfig, conns, per)
+		}
+	}
+	probeLanes := 0
+	for _, s := range cfg.Agents {
+		s.Weight = max(s.Weight, 1)
+		if s.Role == "" {
 			s.Role = RoleLoad
-		case RoleLoad, RoleProbe:
-		default:
-			return nil, fmt.Errorf("%w: agent %s: role %q: want %q or %q", ErrConfig, s.Name, s.Role, RoleLoad, RoleProbe)
 		}
 		a := &remoteAgent{Spec: s, lanes: per}
 		if s.Role == RoleLoad {
 			a.lanes, a.first = per*s.Weight, r.lanes
 			r.lanes += a.lanes
-			loads++
+		} else {
+			a.first = probeLanes // among the probes' lanes, numbered after the load's
+			probeLanes += a.lanes
 		}
 		r.agents = append(r.agents, a)
-	}
-	if loads == 0 {
-		return nil, fmt.Errorf("%w: every agent is a probe: want one with role %q", ErrConfig, RoleLoad)
 	}
 	if cfg.DNS != nil {
 		r.limits = cfg.DNS.Limits
@@ -174,15 +182,57 @@ func (r *Remote) perWeight() int {
 	return n
 }
 
-// connsPerThread is the HTTP connections of each thread of an agent: the
-// configured connections (or the default) over the configured threads, at
-// least one.
-func (r *Remote) connsPerThread() int {
-	conns := r.cfg.HTTP.Connections
-	if conns == 0 {
-		conns = loadgen.DefaultConnections
+// connsPerWeight is the HTTP connections of one weight unit: the
+// configured connections, or the default. An agent of weight w runs w
+// times these on w times the threads (perWeight), which its generator
+// spreads over its threads, remainder and all.
+func (r *Remote) connsPerWeight() int {
+	if c := r.cfg.HTTP.Connections; c != 0 {
+		return c
 	}
-	return max(conns/r.perWeight(), 1)
+	return loadgen.DefaultConnections
+}
+
+// seedStride is how loadgen's pacers derive a lane's Poisson seed from
+// the generator's (NewPacer: seed + lane × seedStride).
+const seedStride = 0x9e3779b97f4a7c15
+
+// probeSeed is the seed probe agent a runs with: its lanes draw the
+// streams of global lanes numbered after all the load agents' (and the
+// probes' before it), not again those of load lanes 0…n−1.
+func (r *Remote) probeSeed(base uint64, a *remoteAgent) uint64 {
+	return base + uint64(r.lanes+a.first)*seedStride
+}
+
+// CheckWeight checks an agent's weight: 0 (the default, 1) or more.
+func CheckWeight(w int) error {
+	if w < 0 {
+		return fmt.Errorf("%d: want 1 or more (default 1)", w)
+	}
+	return nil
+}
+
+// CheckRole checks an agent's role: "" (RoleLoad), RoleLoad or RoleProbe.
+func CheckRole(role string) error {
+	switch role {
+	case "", RoleLoad, RoleProbe:
+		return nil
+	}
+	return fmt.Errorf("%q: want %q or %q", role, RoleLoad, RoleProbe)
+}
+
+// CheckRoles checks the agents' roles together: one at least must make
+// load, as probes only measure.
+func CheckRoles(roles []string) error {
+	for _, r := range roles {
+		if r != RoleProbe {
+			return nil
+		}
+	}
+	if len(roles) == 0 {
+		return errors.New("no agent")
+	}
+	return fmt.Errorf("every agent is a probe: want one with role %q (or none)", RoleLoad)
 }
 
 // launch starts agent a and prepares its generator.
@@ -205,14 +255,18 @@ func (r *Remote) launch(ctx context.Context, a *remoteAgent) error {
 		c.Sockets = a.lanes
 		if a.Role == RoleLoad {
 			c.Share = loadgen.LaneShare{First: a.first, Total: r.lanes}
+		} else {
+			c.Seed = r.probeSeed(c.Seed, a)
 		}
 		p.DNS = &c
 	} else {
 		// An HTTP lane is a thread with its share of the connections.
 		c := *r.cfg.HTTP
-		c.Threads, c.Connections = a.lanes, a.lanes*r.connsPerThread()
+		c.Threads, c.Connections = a.lanes, a.lanes/r.perWeight()*r.connsPerWeight()
 		if a.Role == RoleLoad {
 			c.Share = loadgen.LaneShare{First: a.first, Total: r.lanes}
+		} else {
+			c.Seed = r.probeSeed(c.Seed, a)
 		}
 		p.HTTP = &c
 	}
@@ -227,19 +281,33 @@ func (r *Remote) launch(ctx context.Context, a *remoteAgent) error {
 	return nil
 }
 
-// Describe implements loadgen.Generator: the agents' generator settings,
-// Workers the lanes of all agents, and each agent.
+// drop ends the agent's session, if any, without waiting for it (its
+// stdin closes: it exits); the next step launches it again.
+func (a *remoteAgent) drop() {
+	if a.sess != nil {
+		a.sess.abort()
+		a.sess = nil
+	}
+}
+
+// Describe implements loadgen.Generator: the agents' generator settings
+// (a load agent's), Workers the sockets or connections of all agents
+// (probes too), Threads the load agents' lanes, and each agent.
 func (r *Remote) Describe() results.LoadInfo {
 	var info results.LoadInfo
-	workers := 0
 	for _, a := range r.agents {
-		if info.Server == "" && a.load.Server != "" {
+		if a.Role == RoleLoad && info.Server == "" && a.load.Server != "" {
 			info = a.load
 		}
-		workers += a.lanes
+	}
+	info.Workers, info.Threads, info.Agents = 0, 0, nil
+	for _, a := range r.agents {
+		info.Workers += a.load.Workers
+		if a.Role == RoleLoad {
+			info.Threads += a.lanes
+		}
 		info.Agents = append(info.Agents, a.info)
 	}
-	info.Workers = workers
 	return info
 }
 
@@ -266,10 +334,7 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 	}
 	for _, a := range r.agents {
 		if a.sess == nil || a.sess.lost() {
-			if a.sess != nil {
-				a.sess.close()
-				a.sess = nil
-			}
+			a.drop()
 			if err := r.launch(ctx, a); err != nil {
 				return loadgen.StepOutcome{}, err
 			}
@@ -288,6 +353,9 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 		maxRTT = max(maxRTT, time.Duration(c.RTTUS*1e3))
 	}
 	if err := ctx.Err(); err != nil {
+		for _, a := range r.agents {
+			a.drop()
+		}
 		return loadgen.StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}
 	at := time.Now().Add(startLead + 4*maxRTT)
@@ -319,6 +387,15 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 		}()
 	}
 	wg.Wait()
+	// A session that went wrong in the step (a timeout, a message out of
+	// turn, a lost connection) may be one message out of step with its
+	// agent, whose late result would answer the next step's ping: it is
+	// ended, and the next step launches the agent again.
+	for i, a := range r.agents {
+		if parts[i].err != nil || ctx.Err() != nil {
+			a.drop()
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return loadgen.StepOutcome{}, fmt.Errorf("step at %.0f/s interrupted: %w", spec.Rate, err)
 	}

@@ -53,16 +53,23 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt ServeOptions) e
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := newWire(in, out)
-	// The reader: every message goes to msgs; the end of in cancels ctx,
-	// which stops a running step.
-	msgs := make(chan message)
+	// The reader: every message goes to msgs; bye and the end of in cancel
+	// ctx before anything else, which stops a running step at once (the
+	// loop may be busy in a step and not take a message for a minute, so
+	// the reader must not wait on it to see them). bye is answered here.
+	msgs := make(chan message, 8)
 	readErr := make(chan error, 1)
 	go func() {
 		defer cancel()
 		for {
 			m, err := w.recv()
 			if err != nil {
-				readErr <- err
+				readErr <- err // before the deferred cancel: the loop reads it on ctx.Done
+				return
+			}
+			if m.Type == typeBye {
+				w.send(message{Type: typeBye})
+				readErr <- io.EOF
 				return
 			}
 			if m.Type == typePing && m.Ping != nil { // answered at once, even mid-step
@@ -103,9 +110,6 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt ServeOptions) e
 			}
 		}
 		switch m.Type {
-		case typeBye:
-			w.send(message{Type: typeBye})
-			return nil
 		case typePrepare:
 			g, err := prepareGenerator(m.Prepare, opt.Version)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/ukbench/ukbench/results"
@@ -29,14 +30,15 @@ const (
 // conn (the agent's stdin and stdout). A reader goroutine owns the reads;
 // the methods are called from one goroutine at a time.
 type session struct {
-	name  string
-	conn  io.ReadWriteCloser
-	w     *wire
-	msgs  chan message
-	done  chan struct{} // closed when the reader ends; err then says why
-	quit  chan struct{} // closed by close: the reader stops handing on
-	err   error
-	hello hello
+	name     string
+	conn     io.ReadWriteCloser
+	w        *wire
+	msgs     chan message
+	done     chan struct{} // closed when the reader ends; err then says why
+	quit     chan struct{} // closed by close: the reader stops handing on
+	quitOnce sync.Once
+	err      error
+	hello    hello
 }
 
 // newSession starts reading conn and waits for the agent's hello. It
@@ -193,12 +195,28 @@ func (s *session) lost() bool {
 	}
 }
 
-// close says bye, waits briefly for the agent's, and closes the
-// connection (which closes the agent's stdin: it exits either way).
+// close says bye, waits briefly for the agent's (passing over what it
+// sent before, such as the result of a step given up on), and closes the
+// connection (which closes the agent's stdin: it exits either way). The
+// agent stops a running step on bye, so its answer comes at once.
 func (s *session) close() error {
 	if !s.lost() && s.w.send(message{Type: typeBye}) == nil {
-		s.expect(context.Background(), typeBye, pingTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		for {
+			m, err := s.next(ctx, pingTimeout)
+			if m.Type == typeBye || (err != nil && !errors.Is(err, ErrAgent)) {
+				break
+			}
+		}
+		cancel()
 	}
-	close(s.quit)
+	return s.abort()
+}
+
+// abort closes the connection without a word: the agent's stdin closes
+// and it exits. A session that went wrong in a step is aborted, never
+// reused, as it may be out of step with its agent.
+func (s *session) abort() error {
+	s.quitOnce.Do(func() { close(s.quit) })
 	return s.conn.Close()
 }

@@ -63,17 +63,20 @@ func DefaultSSHOptions() SSHOptions {
 // sure the host has this ukbench binary (copying it when its SHA-256
 // differs), and runs `ukbench agent` in a session whose stdin and stdout
 // are the protocol. Closing a launched Conn closes the session, and with
-// it the agent's stdin: the agent exits. Launch and Close may be called
-// from one goroutine at a time.
+// it the agent's stdin: the agent exits. One Launch runs at a time; Close
+// may be called while one runs, and ends it at once.
 type SSHLauncher struct {
 	dest   string
 	opt    SSHOptions
 	target sshTarget
 	sha    string // of opt.Binary
 
-	mu     sync.Mutex
+	launching sync.Mutex // held by Launch
+
+	mu     sync.Mutex // the fields below; never held across network I/O
 	client *ssh.Client
-	copied int // times the binary was copied
+	abort  context.CancelFunc // ends the Launch under way
+	copied int                // times the binary was copied
 }
 
 // NewSSHLauncher reads dest against ~/.ssh/config and hashes the binary;
@@ -113,14 +116,32 @@ func (l *SSHLauncher) Copies() int { l.mu.Lock(); defer l.mu.Unlock(); return l.
 // RemotePath is where the binary lives on the host.
 func (l *SSHLauncher) RemotePath() string { return path.Join(l.opt.RemoteDir, "ukbench") }
 
-// Launch implements Launcher.
+// Launch implements Launcher. When ctx ends, or Close is called, while
+// it runs, it closes the SSH connection, which ends what was under way
+// (the handshake, the binary's copy), and returns ctx's error.
 func (l *SSHLauncher) Launch(ctx context.Context) (Launched, error) {
+	l.launching.Lock()
+	defer l.launching.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.abort = cancel
+	l.mu.Unlock()
+	defer func() { l.mu.Lock(); l.abort = nil; l.mu.Unlock() }()
+	launched, err := l.launch(ctx)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("ssh %s: launch given up: %w (%v)", l.dest, context.Cause(ctx), err)
+	}
+	return launched, err
+}
+
+func (l *SSHLauncher) launch(ctx context.Context) (Launched, error) {
 	c, err := l.connect(ctx)
 	if err != nil {
 		return Launched{}, err
 	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	copied, err := l.ensureBinary(c)
 	if err != nil {
 		return Launched{}, err
@@ -152,12 +173,19 @@ func (l *SSHLauncher) Launch(ctx context.Context) (Launched, error) {
 // connect returns the SSH connection, dialling it when there is none or
 // it no longer answers.
 func (l *SSHLauncher) connect(ctx context.Context) (*ssh.Client, error) {
-	if l.client != nil {
-		if _, _, err := l.client.SendRequest("keepalive@openssh.com", true, nil); err == nil {
-			return l.client, nil
+	l.mu.Lock()
+	c := l.client
+	l.mu.Unlock()
+	if c != nil {
+		if keepalive(ctx, c, l.opt.ConnectTimeout) == nil {
+			return c, nil
 		}
-		l.client.Close()
-		l.client = nil
+		c.Close()
+		l.mu.Lock()
+		if l.client == c {
+			l.client = nil
+		}
+		l.mu.Unlock()
 	}
 	t := l.target
 	files := t.KnownHosts
@@ -192,7 +220,15 @@ func (l *SSHLauncher) connect(ctx context.Context) (*ssh.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", l.dest, err)
 	}
+	// ClientConfig.Timeout bounds only ssh.Dial: the handshake on a
+	// connection of one's own is bounded here, and ends with ctx.
+	nc.SetDeadline(time.Now().Add(l.opt.ConnectTimeout))
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	cc, chans, reqs, err := ssh.NewClientConn(nc, t.addr(), cfg)
+	if !stop() && err == nil {
+		cc.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
 		nc.Close()
 		var ke *knownhosts.KeyError
@@ -201,8 +237,29 @@ func (l *SSHLauncher) connect(ctx context.Context) (*ssh.Client, error) {
 		}
 		return nil, fmt.Errorf("ssh %s: %w", l.dest, err)
 	}
-	l.client = ssh.NewClient(cc, chans, reqs)
-	return l.client, nil
+	nc.SetDeadline(time.Time{})
+	c = ssh.NewClient(cc, chans, reqs)
+	l.mu.Lock()
+	l.client = c
+	l.mu.Unlock()
+	return c, nil
+}
+
+// keepalive asks c whether it still answers, at most limit (a dead peer
+// behind a live TCP connection would otherwise hold it for minutes).
+func keepalive(ctx context.Context, c *ssh.Client, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() { _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); done <- err }()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("ssh keepalive: no answer in %v", limit)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // auth is the SSH agent's keys, then the key files.
@@ -290,7 +347,9 @@ func (l *SSHLauncher) ensureBinary(c *ssh.Client) (bool, error) {
 	if got := l.remoteSHA(c, p); got != l.sha {
 		return false, fmt.Errorf("copy ukbench to %s:%s: SHA-256 there is %q, want %s", l.dest, l.RemotePath(), got, l.sha)
 	}
+	l.mu.Lock()
 	l.copied++
+	l.mu.Unlock()
 	return true, nil
 }
 
@@ -307,15 +366,20 @@ func (l *SSHLauncher) remoteSHA(c *ssh.Client, p string) string {
 	return sum
 }
 
-// Close implements Launcher: it closes the SSH connection.
+// Close implements Launcher: it ends a Launch under way and closes the
+// SSH connection.
 func (l *SSHLauncher) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.client == nil {
+	if l.abort != nil {
+		l.abort()
+	}
+	c := l.client
+	l.client = nil
+	l.mu.Unlock()
+	if c == nil {
 		return nil
 	}
-	err := l.client.Close()
-	l.client = nil
+	err := c.Close()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/ukbench/ukbench/agent"
 	"github.com/ukbench/ukbench/internal/cpuset"
 	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/loadgen"
+	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/vm"
 )
 
 // LoadConfig says where an experiment's load is made: here (the default,
@@ -27,22 +30,49 @@ type AgentConfig struct {
 	Dir    string `yaml:"dir" json:"dir,omitempty"`       // where the binary goes; default agent.DefaultRemoteDir
 }
 
-// validate checks the agents as far as can be done without reaching them.
-func (l *LoadConfig) validate() error {
+// validate checks the agents as far as can be done without reaching
+// them, and that the targets of c can be reached from the agents' hosts:
+// agents load the address the coordinator reaches a target at, which is
+// 127.0.0.1 for native targets and for guests on QEMU's user network, so
+// load.agents wants every target a guest on vm.network tap with a
+// routable vm.guest_ip.
+func (l *LoadConfig) validate(c *Config) error {
+	if len(l.Agents) == 0 {
+		return nil
+	}
+	roles := make([]string, len(l.Agents))
 	for i, a := range l.Agents {
 		field := func(err error, name string) error {
 			return fielderr.In(err, "load", "agents", fielderr.Index(i), name)
 		}
-		switch {
-		case a.SSH == "":
+		if a.SSH == "" {
 			return field(errors.New("want user@host or an ~/.ssh/config alias"), "ssh")
-		case a.Weight < 0:
-			return field(fmt.Errorf("%d: want 1 or more (default 1)", a.Weight), "weight")
-		case a.Role != "" && a.Role != agent.RoleLoad && a.Role != agent.RoleProbe:
-			return field(fmt.Errorf("%q: want %q or %q", a.Role, agent.RoleLoad, agent.RoleProbe), "role")
+		}
+		if err := agent.CheckWeight(a.Weight); err != nil {
+			return field(err, "weight")
+		}
+		if err := agent.CheckRole(a.Role); err != nil {
+			return field(err, "role")
 		}
 		if _, err := cpuset.Parse(a.CPUs); err != nil {
 			return field(err, "cpus")
+		}
+		roles[i] = a.Role
+	}
+	if err := agent.CheckRoles(roles); err != nil {
+		return fielderr.In(err, "load", "agents")
+	}
+	for i, t := range c.Targets {
+		if t.Kind == targets.KindNative {
+			return fielderr.In(fmt.Errorf("target %q is native: it listens on 127.0.0.1, which load.agents on other hosts cannot reach (agents need guest targets on vm.network tap)", t.Label()), "targets", fielderr.Index(i), "kind")
+		}
+	}
+	if c.VM.Network != vm.NetTap {
+		return fielderr.In(fmt.Errorf("%q: load.agents need vm.network tap with a routable vm.guest_ip: under user networking the guests are reached at 127.0.0.1 forwards, the agents' own loopback on their hosts", c.VM.WithDefaults().Network), "vm", "network")
+	}
+	if ip, err := netip.ParsePrefix(c.VM.GuestIP); err == nil {
+		if a := ip.Addr(); a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
+			return fielderr.In(fmt.Errorf("%s: load.agents need a guest address routable from their hosts", c.VM.GuestIP), "vm", "guest_ip")
 		}
 	}
 	return nil
@@ -58,12 +88,12 @@ func withAgents(ctx context.Context, l *LoadConfig, w Workload, addr string, loc
 	if cfg.DNS, cfg.HTTP, err = generatorConfigs(w, addr); err != nil {
 		return nil, nil, err
 	}
-	for _, a := range l.Agents {
+	for i, a := range l.Agents {
 		opt := agent.DefaultSSHOptions()
 		opt.CPUs, opt.RemoteDir = a.CPUs, a.Dir
 		launcher, err := agent.NewSSHLauncher(a.SSH, opt)
 		if err != nil {
-			return nil, nil, fmt.Errorf("agent %s: %w", a.SSH, err)
+			return nil, nil, fielderr.In(fmt.Errorf("%s: %w", a.SSH, err), "load", "agents", fielderr.Index(i), "ssh")
 		}
 		cfg.Agents = append(cfg.Agents, agent.Spec{Name: a.SSH, Launcher: launcher, Weight: a.Weight, Role: a.Role, CPUs: a.CPUs})
 	}

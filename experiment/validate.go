@@ -54,7 +54,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Load != nil {
-		if err := c.Load.validate(); err != nil {
+		if err := c.Load.validate(c); err != nil {
 			return err
 		}
 	}
