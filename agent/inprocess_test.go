@@ -229,3 +229,21 @@ func TestProbeRole(t *testing.T) {
 		t.Errorf("merged latency holds %d answers, want the probe's %d", got, p.Answered)
 	}
 }
+
+// TestAgentsProbeTheirTimers: asked for a timer probe, each agent probes
+// its own host's timers before it answers ready, and the coordinator keeps
+// what it found with the agent.
+func TestAgentsProbeTheirTimers(t *testing.T) {
+	addr := startDNS(t)
+	r, err := New(context.Background(), Config{DNS: dnsConfig(addr), TimerProbe: 50 * time.Millisecond,
+		Agents: []Spec{{Name: "a1", Launcher: &pipeLauncher{}}, {Name: "a2", Launcher: &pipeLauncher{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, a := range r.Describe().Agents {
+		if n := a.TimerNoise; n == nil || n.Wakeups == 0 || n.DurationS != 0.05 {
+			t.Errorf("agent %s: timer noise %+v, want its 50 ms probe", a.Agent, n)
+		}
+	}
+}

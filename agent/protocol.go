@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/results"
@@ -96,11 +97,17 @@ type prepare struct {
 	Version int                 `json:"version"`
 	DNS     *loadgen.DNSConfig  `json:"dns,omitempty"`
 	HTTP    *loadgen.HTTPConfig `json:"http,omitempty"`
+	// TimerProbe, when above 0, asks the agent to probe its host's timer
+	// wake-up delay on its CPUs for this long (loadgen.TimerProbe) before
+	// it answers ready.
+	TimerProbe time.Duration `json:"timer_probe,omitempty"`
 }
 
-// ready answers prepare: the agent's generator is made.
+// ready answers prepare: the agent's generator is made, and what its timer
+// probe found, when asked for one.
 type ready struct {
-	Load results.LoadInfo `json:"load"`
+	Load       results.LoadInfo    `json:"load"`
+	TimerNoise *results.TimerNoise `json:"timer_noise,omitempty"`
 }
 
 // ping is the clock exchange: the coordinator sends T0 (its wall clock,

@@ -73,6 +73,10 @@ type Config struct {
 	// ProbeRate is each probe agent's rate, requests/s; default
 	// DefaultProbeRate.
 	ProbeRate float64
+	// TimerProbe, when above 0, has each agent probe its host's timers
+	// for this long as it starts (results.AgentInfo.TimerNoise): the
+	// generator's CPUs are the agents', not the coordinator's.
+	TimerProbe time.Duration
 }
 
 // Remote is a loadgen.Generator whose load comes from agents on other
@@ -270,6 +274,7 @@ func (r *Remote) launch(ctx context.Context, a *remoteAgent) error {
 		}
 		p.HTTP = &c
 	}
+	p.TimerProbe = r.cfg.TimerProbe
 	rd, err := s.prepare(ctx, p)
 	if err != nil {
 		s.close()
@@ -277,7 +282,8 @@ func (r *Remote) launch(ctx context.Context, a *remoteAgent) error {
 	}
 	a.sess, a.load = s, rd.Load
 	a.info = results.AgentInfo{Agent: a.Name, Role: a.Role, Host: s.hello.Host, CPUs: a.CPUs, NumCPU: s.hello.NumCPU,
-		Weight: a.Weight, Lanes: a.lanes, BinarySHA256: s.hello.SHA256, Copied: a.info.Copied || l.Copied, Protocol: s.hello.Version}
+		Weight: a.Weight, Lanes: a.lanes, BinarySHA256: s.hello.SHA256, Copied: a.info.Copied || l.Copied, Protocol: s.hello.Version,
+		TimerNoise: rd.TimerNoise}
 	return nil
 }
 

@@ -120,7 +120,17 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opt ServeOptions) e
 				continue
 			}
 			gen = g
-			w.send(message{Type: typeReady, Ready: &ready{Load: gen.Describe()}})
+			rd := &ready{Load: gen.Describe()}
+			if d := m.Prepare.TimerProbe; d > 0 {
+				// This host's timers, on the CPUs the agent was placed on.
+				n, err := loadgen.TimerProbe{Duration: d}.Run(ctx)
+				if err != nil {
+					w.send(message{Type: typeError, Error: "timer probe: " + err.Error()})
+					continue
+				}
+				rd.TimerNoise = &n
+			}
+			w.send(message{Type: typeReady, Ready: rd})
 		case typeStart:
 			if gen == nil || m.Start == nil {
 				w.send(message{Type: typeError, Error: "start before prepare"})

@@ -124,7 +124,7 @@ func (s *session) prepare(ctx context.Context, p prepare) (ready, error) {
 	if err := s.w.send(message{Type: typePrepare, Prepare: &p}); err != nil {
 		return ready{}, fmt.Errorf("%w: %v", ErrLost, err)
 	}
-	m, err := s.expect(ctx, typeReady, helloTimeout)
+	m, err := s.expect(ctx, typeReady, helloTimeout+p.TimerProbe)
 	if err != nil {
 		return ready{}, err
 	}

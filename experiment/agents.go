@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/ukbench/ukbench/agent"
 	"github.com/ukbench/ukbench/internal/cpuset"
@@ -80,11 +81,12 @@ func (l *LoadConfig) validate(c *Config) error {
 
 // withAgents returns local's load made on the configured agents instead,
 // or local itself when there are none; close ends the agents.
-func withAgents(ctx context.Context, l *LoadConfig, w Workload, addr string, local loadgen.Generator) (gen loadgen.Generator, close func() error, err error) {
-	if l == nil || len(l.Agents) == 0 {
+// Each agent probes its host's timers for timerProbe (0: not) as it starts.
+func withAgents(ctx context.Context, l *LoadConfig, w Workload, addr string, timerProbe time.Duration, local loadgen.Generator) (gen loadgen.Generator, close func() error, err error) {
+	if !l.hasAgents() {
 		return local, func() error { return nil }, nil
 	}
-	var cfg agent.Config
+	cfg := agent.Config{TimerProbe: timerProbe}
 	if cfg.DNS, cfg.HTTP, err = generatorConfigs(w, addr); err != nil {
 		return nil, nil, err
 	}
@@ -103,3 +105,7 @@ func withAgents(ctx context.Context, l *LoadConfig, w Workload, addr string, loc
 	}
 	return r, r.Close, nil
 }
+
+// hasAgents says whether the load comes from agents (the coordinator's own
+// CPUs then make none of it).
+func (l *LoadConfig) hasAgents() bool { return l != nil && len(l.Agents) > 0 }

@@ -57,6 +57,10 @@ type Provenance struct {
 	// TimerNoise is what the probe of the host's timers on the
 	// generator's CPUs found at the start of the latest session.
 	TimerNoise *results.TimerNoise `json:"timer_noise,omitempty"`
+	// Agents are the generator hosts of a campaign whose load comes from
+	// agents: each agent with the binary it ran (copied or found) and its
+	// host's timer probe, added as runs start them.
+	Agents []results.AgentInfo `json:"agents,omitempty"`
 
 	// Backend launched the guests: direct or libvirt; Libvirt is then
 	// the daemon's host (URI without the user name, versions).

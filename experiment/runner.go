@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ukbench/ukbench/internal/cpuset"
@@ -230,12 +231,48 @@ func (c *campaign) settleAccel(ctx context.Context) error {
 	return nil
 }
 
+// agentTimerProbe is how long each agent probes its host's timers as it
+// starts: the campaign's probe, made where the load is.
+func (r *runner) agentTimerProbe() time.Duration {
+	switch {
+	case r.o.TimerProbe < 0:
+		return 0
+	case r.o.TimerProbe == 0:
+		return loadgen.DefaultTimerProbe
+	}
+	return r.o.TimerProbe
+}
+
+// recordAgents adds the run's agents (the generator hosts, DESIGN.md rule
+// 6) to the manifest's provenance, once each, and writes the manifest when
+// one is new. A manifest that cannot be written is noted: the run goes on.
+func (r *runner) recordAgents(agents []results.AgentInfo) {
+	added := false
+	for _, a := range agents {
+		if !slices.ContainsFunc(r.man.Provenance.Agents, func(o results.AgentInfo) bool {
+			return o.Agent == a.Agent && o.BinarySHA256 == a.BinarySHA256
+		}) {
+			r.man.Provenance.Agents = append(r.man.Provenance.Agents, a)
+			added = true
+		}
+	}
+	if added {
+		if err := writeManifest(filepath.Join(r.out, results.ManifestFile), r.man); err != nil {
+			r.emit(Event{Kind: Note, Msg: "manifest: " + err.Error()})
+		}
+	}
+}
+
 // probeTimers probes the host's timer wake-up delay on the generator's
 // CPUs (the campaign has pinned itself to them) unless told not to, says
 // what it found, and records it in the manifest. Only ctx ending the probe
 // ends the campaign: a host that cannot be probed is noted.
 func (c *campaign) probeTimers(ctx context.Context) error {
 	if c.o.TimerProbe < 0 {
+		return nil
+	}
+	if c.cfg.Load.hasAgents() {
+		c.emit(Event{Kind: Note, Msg: "host timer probe: on each agent as it starts (the load comes from agents, not this host)"})
 		return nil
 	}
 	noise, err := loadgen.TimerProbe{Duration: c.o.TimerProbe}.Run(ctx)
@@ -446,11 +483,12 @@ func (r *runner) run(ctx context.Context, pr PlannedRun, idx, total int) (rec re
 		rec.Error = "load: " + err.Error()
 		return rec, false
 	}
-	gen, closeAgents, err := withAgents(ctx, r.cfg.Load, pr.Workload, inst.Addr, gen)
+	gen, closeAgents, err := withAgents(ctx, r.cfg.Load, pr.Workload, inst.Addr, r.agentTimerProbe(), gen)
 	if err != nil {
 		rec.Error = "load: agents: " + err.Error()
 		return rec, false
 	}
+	r.recordAgents(gen.Describe().Agents)
 	defer closeAgents()
 	sc, err := sweepConfig(pr.Workload)
 	if err != nil {

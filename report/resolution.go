@@ -27,7 +27,7 @@ func limitedMark(limited, n int) string {
 
 // timerBanner says, when it matters, that the host's timers wake too late
 // for some of the latencies the report shows: when the worst p99 wake-up
-// delay of the runs' timer probes is more than the resolution fraction of
+// delay of the runs' timer probes (the coordinator's, or each agent's) is more than the resolution fraction of
 // the lowest p99 latency in the summary. It is "" when no run carries a
 // probe or every latency shown is resolvable.
 func timerBanner(sources []Source, ss []*series) string {
@@ -35,8 +35,16 @@ func timerBanner(sources []Source, ss []*series) string {
 	frac := loadgen.DefaultLimits.ResolutionFraction
 	for _, src := range sources {
 		for _, r := range src.Runs {
-			if n := r.TimerNoise; n != nil && (worst == nil || n.LateUS.P99 > worst.LateUS.P99) {
-				worst = n
+			noises := []*results.TimerNoise{r.TimerNoise}
+			if r.Load != nil {
+				for _, a := range r.Load.Agents { // the load's hosts, when agents made it
+					noises = append(noises, a.TimerNoise)
+				}
+			}
+			for _, n := range noises {
+				if n != nil && (worst == nil || n.LateUS.P99 > worst.LateUS.P99) {
+					worst = n
+				}
 			}
 			if r.Load != nil && r.Load.ResolutionFraction > 0 {
 				frac = r.Load.ResolutionFraction

@@ -54,4 +54,8 @@ type AgentInfo struct {
 	Copied       bool   `json:"copied,omitempty"`
 	// Protocol is the agent protocol version spoken.
 	Protocol int `json:"protocol,omitempty"`
+	// TimerNoise is what the agent's probe of its host's timers found as
+	// it started, when one was asked for (the load's timers are the
+	// agents', not the coordinator's).
+	TimerNoise *TimerNoise `json:"timer_noise,omitempty"`
 }

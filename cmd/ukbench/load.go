@@ -229,6 +229,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError("load %s: %v", kind, err)
 	}
+	remote.TimerProbe = lf.timerProbe // with agents, their hosts' timers are the load's
 	gen, closeAgents, err := lf.agents.generator(ctx, gen, remote)
 	if err != nil {
 		return err
@@ -239,9 +240,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("--hist: %w", err)
 		}
 	}
-	// The host's timers first, on the CPUs the generator will use.
+	// The host's timers first, on the CPUs the generator will use (with
+	// agents, each probed its own as it started: results.AgentInfo).
 	var noise *results.TimerNoise
-	if lf.timerProbe > 0 {
+	if lf.timerProbe > 0 && len(lf.agents.agents) == 0 {
 		n, err := loadgen.TimerProbe{Duration: lf.timerProbe, TimerSlack: lf.slack}.Run(ctx)
 		if err != nil {
 			return err
