@@ -130,6 +130,13 @@ func TestRoundTripInProcess(t *testing.T) {
 	if a.Clock == nil || a.Clock.BoundUS <= 0 || a.Clock.Samples != clockSamples {
 		t.Errorf("clock offset %+v: want an estimate with its bound", a.Clock)
 	}
+	// Each agent started at the agreed instant, a scheduler wake-up late
+	// at most (it sleeps until then).
+	for _, as := range s.Agents {
+		if as.StartSkewUS < 0 || as.StartSkewUS > 100_000 {
+			t.Errorf("agent %s started %.0f µs after the agreed instant, want 0 to 100 ms", as.Agent, as.StartSkewUS)
+		}
+	}
 	info := r.Describe()
 	if len(info.Agents) != 2 || info.Workers != 2 || info.Agents[0].Lanes != 1 || info.Agents[0].BinarySHA256 == "" {
 		t.Errorf("description %+v: want 2 agents of 1 lane each with their binary", info)

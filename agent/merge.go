@@ -16,6 +16,7 @@ type part struct {
 	name  string
 	role  string
 	clock *results.ClockOffset
+	at    int64 // the agreed start instant on the agent's wall clock, Unix ns
 	res   result
 	rec   *loadgen.Recorder // nil when err is set
 	err   error
@@ -53,6 +54,9 @@ func merge(spec loadgen.StepSpec, lim loadgen.Limits, parts []part) loadgen.Step
 		}
 		s := p.res.Step
 		as.Step = s
+		if p.at != 0 && p.res.Started != 0 {
+			as.StartSkewUS = float64(p.res.Started-p.at) / 1e3
+		}
 		step.Agents = append(step.Agents, as)
 		if !s.Valid {
 			reasons = append(reasons, fmt.Sprintf("agent %s did not deliver its share: %s", p.name, s.InvalidReason))

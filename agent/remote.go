@@ -375,6 +375,7 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 		}
 		st := start{Rate: rate, WarmupNS: int64(spec.Warmup), DurationNS: int64(spec.Duration),
 			At: at.UnixNano() + int64(parts[i].clock.OffsetUS*1e3)}
+		parts[i].at = st.At
 		parts[i].err = a.sess.start(st)
 	}
 	limit := time.Until(at) + stepLength(spec) + loadgen.SendGrace + r.timeout() + resultGrace

@@ -17,6 +17,9 @@ type AgentStep struct {
 	Error string `json:"error,omitempty"`
 	// Clock is the agent's clock offset as estimated just before the step.
 	Clock *ClockOffset `json:"clock,omitempty"`
+	// StartSkewUS is how long after the agreed instant, on its own clock,
+	// the agent's step clock started, in microseconds.
+	StartSkewUS float64 `json:"start_skew_us,omitempty"`
 	Step
 }
 
