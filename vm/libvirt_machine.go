@@ -251,12 +251,14 @@ func (m *LibvirtMachine) CommandLine(ctx context.Context) ([]string, error) {
 // pushed so far runs, last first, and the domain is destroyed.
 func (m *LibvirtMachine) Start(ctx context.Context) (err error) {
 	defer func() {
+		// ctx bounds the wait for a daemon that went away (an
+		// interrupted or timed-out start does not wait for it).
 		if r := recover(); r != nil {
-			m.Shutdown(context.Background())
+			m.Shutdown(ctx)
 			panic(r)
 		}
 		if err != nil {
-			m.Shutdown(context.Background())
+			m.Shutdown(ctx)
 		}
 	}()
 	steps := []struct {
@@ -378,7 +380,9 @@ func (m *LibvirtMachine) create(context.Context) error {
 	}
 	liveDomains.Store(m.name, true)
 	m.locked(func() { m.dom, m.created = dom, true })
-	m.push("destroy domain", m.destroy)
+	// Shutdown destroys the domain itself, within its ctx; this entry
+	// only marks the place in the LIFO order.
+	m.push("destroy domain", func() error { return nil })
 	go m.watchConnection(api)
 	return nil
 }
@@ -560,7 +564,7 @@ func (m *LibvirtMachine) shutdown(ctx context.Context) error {
 	}
 	var errs []error
 	if created {
-		if err := m.destroy(); err != nil {
+		if err := m.destroy(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("vm cleanup destroy domain: %w", err))
 		}
 		// No longer this process's, destroyed or not: a domain that
@@ -573,16 +577,17 @@ func (m *LibvirtMachine) shutdown(ctx context.Context) error {
 	m.cleanups = nil
 	m.mu.Unlock()
 	for i := len(cl) - 1; i >= 0; i-- {
-		if err := cl[i].fn(); err != nil && cl[i].name != "destroy domain" {
+		if err := cl[i].fn(); err != nil {
 			errs = append(errs, fmt.Errorf("vm cleanup %s: %w", cl[i].name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// destroy destroys the domain, reconnecting first when the daemon's
-// connection was lost. A domain already gone is no error. Idempotent.
-func (m *LibvirtMachine) destroy() error {
+// destroy destroys the domain, reconnecting first (within ctx) when the
+// daemon's connection was lost. A domain already gone is no error.
+// Idempotent.
+func (m *LibvirtMachine) destroy(ctx context.Context) error {
 	var dom libvirt.Domain
 	var created bool
 	m.locked(func() { dom, created = m.dom, m.created })
@@ -593,7 +598,7 @@ func (m *LibvirtMachine) destroy() error {
 	select {
 	case <-api.Disconnected():
 		var err error
-		if api, err = m.reconnect(); err != nil {
+		if api, err = m.reconnect(ctx); err != nil {
 			return err
 		}
 	default:
@@ -608,19 +613,27 @@ func (m *LibvirtMachine) destroy() error {
 }
 
 // reconnect opens a new control connection to the daemon, waiting for
-// it to be back for up to libvirtReconnectTimeout.
-func (m *LibvirtMachine) reconnect() (libvirtAPI, error) {
-	deadline := time.Now().Add(libvirtReconnectTimeout)
+// it to be back for up to libvirtReconnectTimeout or until ctx ends
+// (one attempt is made even then).
+func (m *LibvirtMachine) reconnect(ctx context.Context) (libvirtAPI, error) {
+	t := time.NewTimer(libvirtReconnectTimeout)
+	defer t.Stop()
+	tick := time.NewTicker(libvirtReconnectPoll) // polling a daemon that is down: nothing to wait on
+	defer tick.Stop()
 	for {
 		api, err := connectLibvirt(m.uri)
 		if err == nil {
 			m.locked(func() { m.api = api })
 			return api, nil
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-t.C:
 			return nil, fmt.Errorf("%w: %s not back within %v, so domain %s may still run there (the next start of campaign %s destroys it): %w",
 				ErrLibvirtLost, m.uri.Redacted(), libvirtReconnectTimeout, m.name, m.cfg.Campaign, err)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %s: gave up waiting for the daemon (%w), so domain %s may still run there (the next start of campaign %s destroys it): %w",
+				ErrLibvirtLost, m.uri.Redacted(), context.Cause(ctx), m.name, m.cfg.Campaign, err)
 		}
-		time.Sleep(libvirtReconnectPoll) // polling a daemon that is down: nothing to wait on
 	}
 }

@@ -339,6 +339,55 @@ func TestLibvirtDaemonNotBack(t *testing.T) {
 	}
 }
 
+// TestLibvirtShutdownHonoursCtx: with the daemon down, Shutdown stops
+// waiting for it when ctx ends (not after libvirtReconnectTimeout), with
+// ErrLibvirtLost naming the domain; so does a Start interrupted while
+// the daemon is away.
+func TestLibvirtShutdownHonoursCtx(t *testing.T) {
+	f := useFakeLibvirt(t)
+	m, _ := NewLibvirt(libvirtConfig(t), fakeQMP("paused", nil))
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.fail["connect"] = errFake
+	f.mu.Unlock()
+	f.loseConnection()
+	<-m.Exited()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	err := m.Shutdown(ctx)
+	if !errors.Is(err, ErrLibvirtLost) || !strings.Contains(err.Error(), m.Name()) {
+		t.Fatalf("Shutdown: %v, want ErrLibvirtLost naming the domain", err)
+	}
+	if d := time.Since(begun); d > 5*time.Second {
+		t.Errorf("Shutdown took %v after its ctx ended (libvirtReconnectTimeout %v)", d, libvirtReconnectTimeout)
+	}
+
+	// Start interrupted (Ctrl-C) just as the daemon goes away.
+	f.mu.Lock()
+	delete(f.fail, "connect")
+	f.mu.Unlock()
+	sctx, scancel := context.WithCancelCause(context.Background())
+	dial := func(string, time.Duration) (qmp.Monitor, error) {
+		f.mu.Lock()
+		f.fail["connect"] = errFake
+		f.mu.Unlock()
+		f.loseConnection()
+		scancel(errors.New("interrupted"))
+		return nil, errors.New("daemon gone")
+	}
+	s, _ := NewLibvirt(libvirtConfig(t), dial)
+	begun = time.Now()
+	if err := s.Start(sctx); err == nil {
+		t.Fatal("Start succeeded")
+	}
+	if d := time.Since(begun); d > 5*time.Second {
+		t.Errorf("interrupted Start took %v with the daemon down", d)
+	}
+}
+
 // TestReapLeftovers: a dead run's domains of this campaign are destroyed;
 // domains without ukbench's element, another campaign's, a live
 // process's and another host's are left alone.
