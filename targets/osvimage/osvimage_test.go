@@ -417,3 +417,19 @@ func bootstrapFile(t *testing.T, files map[string]string) string {
 	os.WriteFile(p, b.Bytes(), 0o644)
 	return p
 }
+
+// TestKeyNamesAnUnreadableFile: a file the key cannot read (here a
+// directory given as the bootstrap: it opens, its read fails) is named,
+// with its role.
+func TestKeyNamesAnUnreadableFile(t *testing.T) {
+	prog, need := progWithLib(t, "")
+	k, err := ReadKernel(fakeKernel(t, need, allLibs, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err = Key(context.Background(), Options{App: AppDNS, Kernel: k, Binary: prog, Bootstrap: dir})
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "bootstrap") {
+		t.Fatalf("Key: %v, want the bootstrap %s named", err, dir)
+	}
+}
