@@ -42,8 +42,12 @@ const (
 )
 
 // LibvirtMachine is one guest that a libvirt daemon runs, here or on
-// another host, as a transient domain (DomainCreateXML, destroyed when
-// ukbench's connection closes, so no guest outlives ukbench): the same
+// another host, as a transient domain (DomainCreateXML with autodestroy:
+// the daemon destroys it when ukbench's connection closes, so a guest
+// does not outlive a ukbench that was killed while the daemon runs on;
+// if the daemon itself dies, its QEMU runs on until Shutdown reconnects
+// and destroys it, or, when that fails, until the campaign's next start
+// reaps it as a leftover, see reapLeftovers): the same
 // guest and the same lifecycle as Machine's (named steps, LIFO cleanups,
 // console log and readiness, QMP through the Dialer seam, here go-qemu's
 // libvirt RPC monitor). Safe for concurrent use.

@@ -188,7 +188,7 @@ func TestPreflight(t *testing.T) {
 func TestNSDRefused(t *testing.T) {
 	nsd, err := exec.LookPath("nsd")
 	if err != nil {
-		t.Skip("nsd not installed (make deps-bench installs it)")
+		t.Skip("nsd not installed (make deps-apps installs it)")
 	}
 	k, err := ReadKernel(fakeKernel(t, undefinedOf(t, nsd), allLibs, ""))
 	if err != nil {
