@@ -253,22 +253,8 @@ func (m *LibvirtMachine) CommandLine(ctx context.Context) ([]string, error) {
 // Start creates the domain and returns once QMP answers and the guest
 // runs. The steps run in order; on failure (or a panic) every cleanup
 // pushed so far runs, last first, and the domain is destroyed.
-func (m *LibvirtMachine) Start(ctx context.Context) (err error) {
-	defer func() {
-		// ctx bounds the wait for a daemon that went away (an
-		// interrupted or timed-out start does not wait for it).
-		if r := recover(); r != nil {
-			m.Shutdown(ctx)
-			panic(r)
-		}
-		if err != nil {
-			m.Shutdown(ctx)
-		}
-	}()
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
+func (m *LibvirtMachine) Start(ctx context.Context) error {
+	return runStart(ctx, m.Shutdown, []startStep{
 		{"connect to libvirt", m.connect},
 		{"destroy dead runs' leftovers", m.reap},
 		{"resolve accelerator", m.resolveAccel},
@@ -278,16 +264,7 @@ func (m *LibvirtMachine) Start(ctx context.Context) (err error) {
 		{"open console", m.openConsole},
 		{"connect QMP", m.connectQMP},
 		{"resume guest", m.resume},
-	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("vm: %s: %w", s.name, context.Cause(ctx))
-		}
-		if err := s.fn(ctx); err != nil {
-			return fmt.Errorf("vm: %s: %w", s.name, err)
-		}
-	}
-	return nil
+	})
 }
 
 func (m *LibvirtMachine) OnShutdown(name string, fn func() error) { m.push(name, fn) }
