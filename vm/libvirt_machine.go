@@ -67,8 +67,12 @@ type LibvirtMachine struct {
 	created  bool
 	stopping bool
 	mon      qmp.Monitor
-	started  time.Time
-	qmpReady time.Duration
+	// createdAt is when DomainCreateXML was called (the domain starts
+	// paused), resumedAt when DomainResume returned: the guest runs from
+	// then, and its figures count from it.
+	createdAt time.Time
+	resumedAt time.Time
+	qmpReady  time.Duration
 	// lostGrace is consoleLostGrace when the machine was made.
 	lostGrace time.Duration
 	cleanups  []cleanup
@@ -161,7 +165,7 @@ func (m *LibvirtMachine) WatchConsole(substr string) *Marker {
 }
 
 func (m *LibvirtMachine) startTime() (t time.Time) {
-	m.locked(func() { t = m.started })
+	m.locked(func() { t = m.resumedAt })
 	return t
 }
 func (m *LibvirtMachine) exitedChan() <-chan struct{} { return m.exited }
@@ -173,11 +177,23 @@ func (m *LibvirtMachine) consoleTail() string {
 	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
 }
 
-// StartedAt is when DomainCreateXML was called; boot figures count from
-// it, so they include what libvirt does before QEMU runs.
+// StartedAt is when the guest was resumed: the domain is created paused
+// (so that no console line is lost while the console stream opens) and
+// the guest's boot figures (console ready, first answer) count from its
+// resume, as the direct launcher's count from QEMU's exec, when its guest
+// starts to run. What comes before, libvirt's domain start and ukbench's
+// console and QMP setup while the guest is frozen, counts in the time to
+// StartedAt (a run's launch_ms), not in the guest's boot.
 func (m *LibvirtMachine) StartedAt() time.Time { return m.startTime() }
 
-// QMPReady is the time from DomainCreateXML to QMP answering.
+// CreatedAt is when DomainCreateXML was called (zero before).
+func (m *LibvirtMachine) CreatedAt() (t time.Time) {
+	m.locked(func() { t = m.createdAt })
+	return t
+}
+
+// QMPReady is the time from DomainCreateXML to QMP answering (libvirt's
+// domain start, QEMU's included), within the paused setup.
 func (m *LibvirtMachine) QMPReady() (d time.Duration) {
 	m.locked(func() { d = m.qmpReady })
 	return d
@@ -351,7 +367,7 @@ func (m *LibvirtMachine) create(context.Context) error {
 	var cfg Config
 	var accel string
 	var files guestFiles
-	m.locked(func() { cfg, accel, files, m.started = m.cfg, m.accel.Accel, m.files, start })
+	m.locked(func() { cfg, accel, files, m.createdAt = m.cfg, m.accel.Accel, m.files, start })
 	x := DomainXML(cfg, accel, m.name, files, thisOwner(cfg.Campaign, start))
 	// Paused until the console is open, so no line is lost; destroyed by
 	// the daemon if ukbench's connection closes (ukbench killed).
@@ -465,7 +481,7 @@ func (m *LibvirtMachine) connectQMP(ctx context.Context) error {
 	if _, err := m.Status(); err != nil {
 		return err
 	}
-	ready := time.Since(m.startTime())
+	ready := time.Since(m.CreatedAt())
 	m.locked(func() { m.qmpReady = ready })
 	return nil
 }
@@ -473,9 +489,14 @@ func (m *LibvirtMachine) connectQMP(ctx context.Context) error {
 func (m *LibvirtMachine) resume(context.Context) error {
 	var dom libvirt.Domain
 	m.locked(func() { dom = m.dom })
+	// The guest may run from the moment the call is made (so no console
+	// line comes before this instant; the figures include the resume's
+	// round trip).
+	now := time.Now()
 	if err := m.conn().DomainResume(dom); err != nil {
 		return fmt.Errorf("%w: DomainResume %s: %w", ErrLibvirt, m.name, err)
 	}
+	m.locked(func() { m.resumedAt = now })
 	return nil
 }
 

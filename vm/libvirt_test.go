@@ -221,6 +221,42 @@ func TestLibvirtLifecycle(t *testing.T) {
 // TestLibvirtStartCleansUpOnEveryError fails each step in turn: whatever
 // fails, no domain is left, every connection is closed and the error
 // names the step.
+// TestLibvirtFiguresCountFromResume: the paused setup (here a QMP
+// connection that takes 150 ms while the guest is frozen) is before
+// StartedAt, not in the guest's console figure; QMPReady still counts
+// from DomainCreateXML.
+func TestLibvirtFiguresCountFromResume(t *testing.T) {
+	useFakeLibvirt(t)
+	const setup = 150 * time.Millisecond
+	slow := func(name string, d time.Duration) (qmp.Monitor, error) {
+		time.Sleep(setup)
+		return fakeQMP("paused", nil)(name, d)
+	}
+	m, err := NewLibvirt(libvirtConfig(t), slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := m.WatchConsole("fake guest: ready")
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(ctx)
+	d, err := ready.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 0 || d >= setup {
+		t.Errorf("console ready %v after StartedAt: want the guest's time alone, not the %v paused setup", d, setup)
+	}
+	if paused := m.StartedAt().Sub(m.CreatedAt()); paused < setup {
+		t.Errorf("StartedAt %v after DomainCreateXML, want the paused setup (>= %v) before it", paused, setup)
+	}
+	if m.QMPReady() < setup {
+		t.Errorf("QMPReady %v: want it from DomainCreateXML (>= %v)", m.QMPReady(), setup)
+	}
+}
+
 func TestLibvirtStartCleansUpOnEveryError(t *testing.T) {
 	for _, tc := range []struct {
 		method, step string
