@@ -343,6 +343,9 @@ func (m *LibvirtMachine) upload(context.Context) error {
 		}
 	}
 	m.locked(func() { m.files = files })
+	// Not pruned while this guest may boot them.
+	release := useVolumes(files.Kernel, files.Initrd, files.Disk)
+	m.push("release volumes", func() error { release(); return nil })
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -552,5 +553,67 @@ func TestLibvirtRemoteHostIsNotPinned(t *testing.T) {
 	m, _ = NewLibvirt(cfg, nil)
 	if x := m.DomainXML(); !strings.Contains(string(x), `<emulatorpin cpuset="1"/>`) {
 		t.Errorf("local domain not pinned:\n%s", x)
+	}
+}
+
+// TestUploadPrunesOldVolumes: uploading keeps the keepVolumes most
+// recently used volumes of a base name (a volume read recently counts as
+// used), and removes the others with their markers; a volume this
+// process's guest boots, and other base names, are left alone.
+func TestUploadPrunesOldVolumes(t *testing.T) {
+	f := useFakeLibvirt(t)
+	api, _ := f.connect(LibvirtURI{})
+	pool, err := ukbenchPool(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	upload := func(sub, base, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, sub, base)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(content), 0o644)
+		path, err := uploadFile(api, pool, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Base(path)
+	}
+	other := upload("o", "initramfs.cpio.gz", "an initramfs")
+	var kernels []string
+	for i := range 3 {
+		kernels = append(kernels, upload(fmt.Sprint(i), "vmlinuz", fmt.Sprint("kernel ", i)))
+	}
+	// kernels[0] is in use by a guest of this process; kernels[1] was
+	// read since, so it is more recent than kernels[2].
+	release := useVolumes(libvirtPoolDir + "/" + kernels[0])
+	f.touch(kernels[1])
+	for i := 3; i < 7; i++ {
+		kernels = append(kernels, upload(fmt.Sprint(i), "vmlinuz", fmt.Sprint("kernel ", i)))
+	}
+	has := func(n string) bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		_, v := f.vols[n]
+		_, ok := f.vols[n+okSuffix]
+		if v != ok {
+			t.Errorf("volume %s: present %v, its marker %v", n, v, ok)
+		}
+		return v
+	}
+	// Kept: the one in use, and the 4 most recently used of the others
+	// (6, 5, 4, 3); kernels[1], touched before 3–6 were made, and 2 go.
+	for i, want := range []bool{true, false, false, true, true, true, true} {
+		if has(kernels[i]) != want {
+			t.Errorf("kernel %d kept %v, want %v", i, !want, want)
+		}
+	}
+	if !has(other) {
+		t.Error("a volume of another base name was pruned")
+	}
+	release()
+	upload("7", "vmlinuz", "kernel 7")
+	if has(kernels[0]) || has(kernels[3]) {
+		t.Error("after its guest released it, the oldest volume (and the fifth most recent) were kept")
 	}
 }
