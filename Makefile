@@ -20,24 +20,30 @@ build-pie:
 
 # QEMU and apt's lists (the guest kernel is fetched with apt-get download)
 # are required, and so are the servers the Linux guest copies from the host
-# (NSD, BIND, lighttpd, Apache: the tests boot each), OpenSSH (the agents'
-# test runs Debian's sshd) and libvirt (the libvirt backend's tests start
-# their own libvirtd); Chromium, for the browser check of report.html, is
+# (NSD, BIND, lighttpd, Apache: the tests boot each), OpenSSH's server (the
+# agents' and libvirt tests run Debian's sshd, each its own on a port of its
+# own) and libvirt (the libvirt backend's tests start their own libvirtd);
+# none of their services is started (scripts/install-deps.sh); Chromium, for the browser check of report.html, is
 # best effort (that check skips without it).
 deps-test: deps-vm deps-apps deps-libvirt
+	scripts/install-deps.sh openssh-server
 	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
 
 # The host servers the Linux guest's apps nsd, bind, lighttpd and apache copy
-# (configs/utah-dns.yaml and utah-http.yaml run them).
+# (configs/utah-dns.yaml and utah-http.yaml run them); installed, not started.
 deps-apps:
 	scripts/install-deps.sh nsd bind9 lighttpd apache2
 
-# The libvirt backend's tests start their own libvirtd and sshd from these.
+# The libvirt backend's tests start their own libvirtd and sshd from these
+# (install-deps.sh starts no service: nothing listens once it is done).
 deps-libvirt:
 	scripts/install-deps.sh libvirt-daemon-system openssh-server
 
+# What booting a guest needs (make quickstart): QEMU, and apt's lists for
+# the guest kernel. No server: the agents' and libvirt tests' sshd comes
+# with deps-test.
 deps-vm:
-	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux openssh-server openssh-client
+	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux openssh-client
 
 # The test command (README, .ci/run): formatting, vet, the race-enabled
 # suite, then the allocation tests that -race must skip.
@@ -49,7 +55,8 @@ test: deps-test
 	$(GO) test -count=1 -run 'Alloc' ./loadgen
 
 # The main job on its built-in default: configs/quickstart.yaml (native vs
-# the Linux guest under QEMU, plus OSv when UKBENCH_OSV_IMAGE is set), into
+# the Linux guest under QEMU, plus OSv when UKBENCH_OSV_KERNEL names an OSv
+# kernel or UKBENCH_OSV_IMAGE an OSv image), into
 # a new ukbench-results/quickstart-TIME/ with its report.
 quickstart: build deps-vm
 	$(BIN)/ukbench run configs/quickstart.yaml -o ukbench-results/quickstart-$$(date +%Y%m%d-%H%M%S)

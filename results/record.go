@@ -70,13 +70,20 @@ func (r Run) MaxBounded() bool {
 }
 
 // Boot holds the boot figures of one guest (or native server), in
-// milliseconds from QEMU's (or the server's) exec.
+// milliseconds from when the guest starts to run: QEMU's (or the
+// server's) exec; under libvirt the resume of the domain, which is
+// created paused.
 type Boot struct {
-	QEMUStartMS    float64 `json:"qemu_start_ms"` // 0 for a native server
+	// QEMUStartMS is exec to QMP answering; under libvirt
+	// DomainCreateXML to QMP answering, a part of LaunchMS. 0 for a
+	// native server.
+	QEMUStartMS    float64 `json:"qemu_start_ms"`
 	ConsoleReadyMS float64 `json:"console_ready_ms"`
 	FirstAnswerMS  float64 `json:"first_answer_ms"`
-	// LaunchMS is ukbench's own overhead: from the start of the boot
-	// (image found, ports chosen, files written) to QEMU's exec.
+	// LaunchMS is what comes before the guest runs: from the start of
+	// the boot (image found, ports chosen, files written) to QEMU's
+	// exec; under libvirt to the resume, so it includes libvirt's domain
+	// start and the console and QMP setup while the guest is paused.
 	LaunchMS float64 `json:"launch_ms,omitempty"`
 	// Path is how a Linux guest's kernel booted: "pvh" (the uncompressed
 	// kernel through its PVH entry, no firmware) or "bzimage" (through

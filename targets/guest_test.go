@@ -204,7 +204,7 @@ func TestOSvComposedUnderQEMU(t *testing.T) {
 		t.Run(app, func(t *testing.T) {
 			if app == "lighttpd" {
 				if _, err := exec.LookPath(app); err != nil {
-					t.Skipf("%s not installed on the host (make deps-bench installs it)", app)
+					t.Skipf("%s not installed on the host (make deps-apps installs it)", app)
 				}
 			}
 			bootAndCheckBinary(t, Spec{Name: "osv-" + app, Kind: KindOSv, App: app, Kernel: kernel, Bootstrap: os.Getenv("UKBENCH_OSV_BOOTSTRAP"), VM: VMShape{MemoryMiB: 512}}, pie)

@@ -344,7 +344,9 @@ func bootGuest(ctx context.Context, spec Spec, o BootOptions, p *guestPlan, begu
 	inst := &Instance{Spec: spec, Accel: m.Accel(), AccelReason: p.accel.Reason, ConsoleLog: p.cfg.ConsoleLog, machine: m, Addr: p.addr(m), Files: p.files}
 	inst.Command, _ = m.CommandLine(ctx)
 	fail := func(err error) (*Instance, error) {
-		m.Shutdown(context.Background())
+		// ctx: an interrupt also ends the wait for a libvirt daemon
+		// that went away.
+		m.Shutdown(ctx)
 		return nil, fmt.Errorf("target %s: boot: %w", spec.Label(), err)
 	}
 	timeout := o.Timeout

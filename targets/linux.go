@@ -92,7 +92,10 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	if err != nil {
 		return nil, err
 	}
-	host, err := linuximage.HostAppVersion(ctx, spec.App)
+	// Everything the app brings (the host server's binary, modules and
+	// libraries, its config), by content: a package upgrade that changes
+	// any of them makes a new image.
+	appDigest, err := linuximage.AppDigest(ctx, spec.App, spec.DNSSockets)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +108,7 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	}
 	binary := o.Binary
 	key := sha256.New()
-	fmt.Fprintf(key, "%s\n%s\n%s\n%s\n%d\n%s\n", spec.App, k.Image, k.Version, machine, spec.DNSSockets, vmlinux)
-	if host != nil {
-		fmt.Fprintf(key, "%s\n%s\n", host.Binary, host.Version)
-	}
+	fmt.Fprintf(key, "%s\n%s\n%s\n%s\n%d\n%s\n%s\n", spec.App, k.Image, k.Version, machine, spec.DNSSockets, vmlinux, appDigest)
 	if f, err := os.Open(binary); err == nil {
 		io.Copy(key, f)
 		f.Close()

@@ -35,7 +35,7 @@ func OSvImage(ctx context.Context, spec Spec, o BootOptions) (*osvimage.Image, e
 func composeOSv(ctx context.Context, spec Spec, o BootOptions) (*osvimage.Image, error) {
 	k, err := osvimage.ReadKernel(spec.Kernel)
 	if err != nil {
-		return nil, fmt.Errorf("kernel: %w", err)
+		return nil, err // it says "kernel" and names the file
 	}
 	opts := osvimage.Options{App: spec.App, Kernel: k, Bootstrap: spec.Bootstrap, Sockets: spec.DNSSockets}
 	if spec.App == osvimage.AppDNS || spec.App == osvimage.AppHTTP {

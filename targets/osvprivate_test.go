@@ -80,3 +80,13 @@ func TestOSvCommandLineWritesNothing(t *testing.T) {
 		t.Error("dry run accepted an over-long command line")
 	}
 }
+
+// A kernel that cannot be read is named once as the kernel ("kernel:
+// open …"), not "kernel: kernel: …".
+func TestOSvImageUnreadableKernelSaysKernelOnce(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "loader.elf")
+	_, err := OSvImage(t.Context(), Spec{Kind: KindOSv, App: "http", Kernel: missing}, BootOptions{CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), missing) || strings.Count(err.Error(), "kernel:") != 1 {
+		t.Fatalf("OSvImage: %v, want the kernel %s named once", err, missing)
+	}
+}

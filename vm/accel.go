@@ -88,11 +88,19 @@ func (c AccelChoice) Notice() string {
 // tcg needs no probe. Without QEMU, auto and kvm fail with ErrNoQEMU (kvm
 // with ErrNoKVM too). It returns ctx's error when ctx ends during a probe.
 func ResolveAccel(ctx context.Context, qemu string, r AccelRequest) (AccelChoice, error) {
-	if r.Accel == "" {
-		r.Accel = AccelAuto
-	}
 	if qemu == "" {
 		qemu = Config{}.WithDefaults().QEMU
+	}
+	return resolveWith(ctx, r, func(ctx context.Context) (KVMProbe, error) { return ProbeKVM(ctx, qemu) })
+}
+
+// resolveWith is the one choice of an accelerator, whoever probes KVM
+// (this host's QEMU, or a libvirt host): r validated, tcg without a
+// probe, auto KVM when the probe found it usable and TCG otherwise, kvm
+// KVM or ErrNoKVM with the probe's reason.
+func resolveWith(ctx context.Context, r AccelRequest, probe func(context.Context) (KVMProbe, error)) (AccelChoice, error) {
+	if r.Accel == "" {
+		r.Accel = AccelAuto
 	}
 	c := AccelChoice{Wanted: r.Accel, WantedBy: r.Source}
 	if err := r.Validate(); err != nil {
@@ -102,7 +110,7 @@ func ResolveAccel(ctx context.Context, qemu string, r AccelRequest) (AccelChoice
 		c.Accel, c.Reason = AccelTCG, "tcg asked for by "+r.Source
 		return c, nil
 	}
-	p, err := ProbeKVM(ctx, qemu)
+	p, err := probe(ctx)
 	if err != nil {
 		if r.Accel == AccelKVM && ctx.Err() == nil {
 			return c, fmt.Errorf("%w: %w", ErrNoKVM, err)

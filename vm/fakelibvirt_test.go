@@ -20,6 +20,8 @@ type fakeLibvirt struct {
 	domains   map[string]*fakeDomain
 	pool      bool
 	vols      map[string][]byte
+	volTimes  map[string]float64 // the volumes' atime (and mtime), by name
+	clock     float64            // the fake's time, a second on per volume made
 	uploads   int
 	created   []string // XML of each DomainCreateXML
 	destroyed []string
@@ -279,6 +281,11 @@ func (c *fakeConn) StorageVolCreateXML(p libvirt.StoragePool, x string, _ libvir
 		return libvirt.StorageVol{}, libvirt.Error{Code: uint32(libvirt.ErrStorageVolExist), Message: "exists"}
 	}
 	c.f.vols[name] = nil
+	if c.f.volTimes == nil {
+		c.f.volTimes = map[string]float64{}
+	}
+	c.f.clock++
+	c.f.volTimes[name] = 1e9 + c.f.clock
 	return libvirt.StorageVol{Pool: p.Name, Name: name}, nil
 }
 
@@ -306,6 +313,34 @@ func (c *fakeConn) StorageVolDelete(v libvirt.StorageVol, _ libvirt.StorageVolDe
 	defer c.f.mu.Unlock()
 	delete(c.f.vols, v.Name)
 	return nil
+}
+
+func (c *fakeConn) StoragePoolListAllVolumes(p libvirt.StoragePool, _ int32, _ uint32) ([]libvirt.StorageVol, uint32, error) {
+	if err := c.f.err("StoragePoolListAllVolumes"); err != nil {
+		return nil, 0, err
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	var vols []libvirt.StorageVol
+	for n := range c.f.vols {
+		vols = append(vols, libvirt.StorageVol{Pool: p.Name, Name: n})
+	}
+	return vols, uint32(len(vols)), nil
+}
+
+func (c *fakeConn) StorageVolGetXMLDesc(v libvirt.StorageVol, _ uint32) (string, error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	t := c.f.volTimes[v.Name]
+	return fmt.Sprintf("<volume type='file'><name>%s</name><target><path>%s/%s</path><timestamps><atime>%.9f</atime><mtime>%.9f</mtime></timestamps></target></volume>", v.Name, libvirtPoolDir, v.Name, t, t-0.5), nil
+}
+
+// touch sets a volume's atime to the fake's now (QEMU read it).
+func (f *fakeLibvirt) touch(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clock++
+	f.volTimes[name] = 1e9 + f.clock
 }
 
 // hasVolume says whether a finished volume holds data.

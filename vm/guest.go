@@ -15,7 +15,8 @@ const (
 // Guest is one guest VM, whichever backend runs it: targets/, readiness,
 // boot figures and cleanups see only this. Start it once; Shutdown it
 // always (more than once, from any goroutine, and after a failed Start is
-// safe). Figures count from StartedAt.
+// safe). The guest's figures count from StartedAt: when it starts to run
+// (QEMU's exec; under libvirt the paused domain's resume).
 type Guest interface {
 	// WatchConsole registers a console line to wait for; call it before
 	// Start.

@@ -26,49 +26,23 @@ var (
 // type and, when there is one, boot ukbench's probe guest there under
 // KVM, through libvirt, as ProbeKVM does here.
 func resolveLibvirtAccel(ctx context.Context, s Shape, r AccelRequest) (AccelChoice, error) {
-	if r.Accel == "" {
-		r.Accel = AccelAuto
-	}
-	c := AccelChoice{Wanted: r.Accel, WantedBy: r.Source}
-	if err := r.Validate(); err != nil {
-		return c, err
-	}
-	if r.Accel == AccelTCG {
-		c.Accel, c.Reason = AccelTCG, "tcg asked for by "+r.Source
-		return c, nil
-	}
-	u, err := ParseLibvirtURI(s.URI)
-	if err != nil {
-		return c, fmt.Errorf("%w: uri: %w", ErrInvalidConfig, err)
-	}
-	api, err := connectLibvirt(u)
-	if err != nil {
-		return c, err
-	}
-	defer api.Disconnect()
-	return libvirtAccelOn(ctx, api, s, r)
+	return resolveWith(ctx, r, func(ctx context.Context) (KVMProbe, error) {
+		u, err := ParseLibvirtURI(s.URI)
+		if err != nil {
+			return KVMProbe{}, fmt.Errorf("%w: uri: %w", ErrInvalidConfig, err)
+		}
+		api, err := connectLibvirt(u)
+		if err != nil {
+			return KVMProbe{}, err
+		}
+		defer api.Disconnect()
+		return probeLibvirtKVM(ctx, api, s)
+	})
 }
 
 // libvirtAccelOn resolves r on the host api is connected to.
 func libvirtAccelOn(ctx context.Context, api libvirtAPI, s Shape, r AccelRequest) (AccelChoice, error) {
-	c := AccelChoice{Wanted: r.Accel, WantedBy: r.Source}
-	p, err := probeLibvirtKVM(ctx, api, s)
-	if err != nil {
-		if r.Accel == AccelKVM && ctx.Err() == nil {
-			return c, fmt.Errorf("%w: %w", ErrNoKVM, err)
-		}
-		return c, err
-	}
-	c.Probe, c.Reason = &p, p.Reason
-	switch {
-	case p.Usable:
-		c.Accel = AccelKVM
-	case r.Accel == AccelKVM:
-		return c, fmt.Errorf("%w: %s", ErrNoKVM, p.Reason)
-	default:
-		c.Accel = AccelTCG
-	}
-	return c, nil
+	return resolveWith(ctx, r, func(ctx context.Context) (KVMProbe, error) { return probeLibvirtKVM(ctx, api, s) })
 }
 
 // probeLibvirtKVM is the KVM verdict on the libvirt host.

@@ -43,6 +43,8 @@ type libvirtAPI interface {
 	StorageVolUpload(vol libvirt.StorageVol, r io.Reader, offset, length uint64, flags libvirt.StorageVolUploadFlags) error
 	StorageVolGetPath(vol libvirt.StorageVol) (string, error)
 	StorageVolDelete(vol libvirt.StorageVol, flags libvirt.StorageVolDeleteFlags) error
+	StoragePoolListAllVolumes(pool libvirt.StoragePool, needResults int32, flags uint32) ([]libvirt.StorageVol, uint32, error)
+	StorageVolGetXMLDesc(vol libvirt.StorageVol, flags uint32) (string, error)
 }
 
 var _ libvirtAPI = (*libvirt.Libvirt)(nil)

@@ -3,12 +3,17 @@ package vm
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
@@ -124,7 +129,118 @@ func uploadFile(api libvirtAPI, pool libvirt.StoragePool, path string) (string, 
 	if _, err := api.StorageVolCreateXML(pool, volumeXML(name+okSuffix, 0), 0); err != nil && !isLibvirtError(err, libvirt.ErrStorageVolExist) {
 		return "", fmt.Errorf("%w: mark volume %s finished: %w", ErrLibvirt, name, err)
 	}
+	pruneVolumes(api, pool, name, keepVolumes)
 	return api.StorageVolGetPath(vol)
+}
+
+// keepVolumes is how many volumes of one base name (a kernel, an
+// initramfs, a disk: every rebuild makes a new one) the pool keeps.
+const keepVolumes = 4
+
+// pruneVolumes removes, after the upload of volume keep0, the least
+// recently used volumes of the same base name beyond the keep most
+// recent (keep0 always kept): last use is the later of the file's access
+// and modification times, as the daemon reports them (QEMU reading a
+// kernel sets its atime, at least daily under relatime). A volume's
+// marker goes first, so that a volume half removed reads as torn. Volumes
+// of the files this process's guests boot are kept whatever their age; a
+// running guest of another process loses nothing (QEMU has read its
+// kernel, and keeps an open disk). Best effort: errors leave volumes.
+func pruneVolumes(api libvirtAPI, pool libvirt.StoragePool, keep0 string, keep int) {
+	base := volumeBase(keep0)
+	vols, _, err := api.StoragePoolListAllVolumes(pool, 1, 0)
+	if err != nil {
+		return
+	}
+	type used struct {
+		vol libvirt.StorageVol
+		at  float64
+	}
+	var all []used
+	for _, v := range vols {
+		if v.Name == keep0 || strings.HasSuffix(v.Name, okSuffix) || volumeBase(v.Name) != base {
+			continue
+		}
+		if p, err := api.StorageVolGetPath(v); err == nil && volumeInUse(p) {
+			continue
+		}
+		x, err := api.StorageVolGetXMLDesc(v, 0)
+		if err != nil {
+			continue
+		}
+		all = append(all, used{v, lastUse(x)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].at > all[j].at })
+	for i := keep - 1; i < len(all); i++ { // keep0 is one of the keep
+		v := all[i].vol
+		if ok, err := api.StorageVolLookupByName(pool, v.Name+okSuffix); err == nil {
+			if api.StorageVolDelete(ok, 0) != nil {
+				continue
+			}
+		}
+		api.StorageVolDelete(v, 0)
+	}
+}
+
+// volumeBase is a volume name without its content hash, "" for a name
+// that is not volumeName's.
+func volumeBase(name string) string {
+	if len(name) < 26 || name[24] != '-' || !hexRE.MatchString(name[:24]) {
+		return ""
+	}
+	return name[25:]
+}
+
+var hexRE = regexp.MustCompile(`^[0-9a-f]+$`)
+
+// volTimestamps is what a volume's XML says of its file's times (seconds,
+// with a fraction).
+type volTimestamps struct {
+	Atime string `xml:"target>timestamps>atime"`
+	Mtime string `xml:"target>timestamps>mtime"`
+}
+
+// lastUse is the later of a volume's atime and mtime, 0 when its XML has
+// neither.
+func lastUse(volXML string) float64 {
+	var t volTimestamps
+	if xml.Unmarshal([]byte(volXML), &t) != nil {
+		return 0
+	}
+	a, _ := strconv.ParseFloat(t.Atime, 64)
+	m, _ := strconv.ParseFloat(t.Mtime, 64)
+	return max(a, m)
+}
+
+// volumesInUse counts, by path on the libvirt host, the volumes this
+// process's guests boot.
+var volumesInUse sync.Map // string → *atomic.Int64
+
+func volumeInUse(path string) bool {
+	n, ok := volumesInUse.Load(path)
+	return ok && n.(*atomic.Int64).Load() > 0
+}
+
+// useVolumes counts paths in use until the returned release is called.
+func useVolumes(paths ...string) (release func()) {
+	var held []*atomic.Int64
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		n, _ := volumesInUse.LoadOrStore(p, new(atomic.Int64))
+		c := n.(*atomic.Int64)
+		c.Add(1)
+		held = append(held, c)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, c := range held {
+				c.Add(-1)
+			}
+		})
+	}
 }
 
 // volumeXML is a raw volume of size bytes QEMU (another user under the

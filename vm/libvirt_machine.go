@@ -42,8 +42,12 @@ const (
 )
 
 // LibvirtMachine is one guest that a libvirt daemon runs, here or on
-// another host, as a transient domain (DomainCreateXML, destroyed when
-// ukbench's connection closes, so no guest outlives ukbench): the same
+// another host, as a transient domain (DomainCreateXML with autodestroy:
+// the daemon destroys it when ukbench's connection closes, so a guest
+// does not outlive a ukbench that was killed while the daemon runs on;
+// if the daemon itself dies, its QEMU runs on until Shutdown reconnects
+// and destroys it, or, when that fails, until the campaign's next start
+// reaps it as a leftover, see reapLeftovers): the same
 // guest and the same lifecycle as Machine's (named steps, LIFO cleanups,
 // console log and readiness, QMP through the Dialer seam, here go-qemu's
 // libvirt RPC monitor). Safe for concurrent use.
@@ -63,8 +67,12 @@ type LibvirtMachine struct {
 	created  bool
 	stopping bool
 	mon      qmp.Monitor
-	started  time.Time
-	qmpReady time.Duration
+	// createdAt is when DomainCreateXML was called (the domain starts
+	// paused), resumedAt when DomainResume returned: the guest runs from
+	// then, and its figures count from it.
+	createdAt time.Time
+	resumedAt time.Time
+	qmpReady  time.Duration
 	// lostGrace is consoleLostGrace when the machine was made.
 	lostGrace time.Duration
 	cleanups  []cleanup
@@ -157,7 +165,7 @@ func (m *LibvirtMachine) WatchConsole(substr string) *Marker {
 }
 
 func (m *LibvirtMachine) startTime() (t time.Time) {
-	m.locked(func() { t = m.started })
+	m.locked(func() { t = m.resumedAt })
 	return t
 }
 func (m *LibvirtMachine) exitedChan() <-chan struct{} { return m.exited }
@@ -169,11 +177,23 @@ func (m *LibvirtMachine) consoleTail() string {
 	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
 }
 
-// StartedAt is when DomainCreateXML was called; boot figures count from
-// it, so they include what libvirt does before QEMU runs.
+// StartedAt is when the guest was resumed: the domain is created paused
+// (so that no console line is lost while the console stream opens) and
+// the guest's boot figures (console ready, first answer) count from its
+// resume, as the direct launcher's count from QEMU's exec, when its guest
+// starts to run. What comes before, libvirt's domain start and ukbench's
+// console and QMP setup while the guest is frozen, counts in the time to
+// StartedAt (a run's launch_ms), not in the guest's boot.
 func (m *LibvirtMachine) StartedAt() time.Time { return m.startTime() }
 
-// QMPReady is the time from DomainCreateXML to QMP answering.
+// CreatedAt is when DomainCreateXML was called (zero before).
+func (m *LibvirtMachine) CreatedAt() (t time.Time) {
+	m.locked(func() { t = m.createdAt })
+	return t
+}
+
+// QMPReady is the time from DomainCreateXML to QMP answering (libvirt's
+// domain start, QEMU's included), within the paused setup.
 func (m *LibvirtMachine) QMPReady() (d time.Duration) {
 	m.locked(func() { d = m.qmpReady })
 	return d
@@ -249,20 +269,8 @@ func (m *LibvirtMachine) CommandLine(ctx context.Context) ([]string, error) {
 // Start creates the domain and returns once QMP answers and the guest
 // runs. The steps run in order; on failure (or a panic) every cleanup
 // pushed so far runs, last first, and the domain is destroyed.
-func (m *LibvirtMachine) Start(ctx context.Context) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			m.Shutdown(context.Background())
-			panic(r)
-		}
-		if err != nil {
-			m.Shutdown(context.Background())
-		}
-	}()
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
+func (m *LibvirtMachine) Start(ctx context.Context) error {
+	return runStart(ctx, m.Shutdown, []startStep{
 		{"connect to libvirt", m.connect},
 		{"destroy dead runs' leftovers", m.reap},
 		{"resolve accelerator", m.resolveAccel},
@@ -272,16 +280,7 @@ func (m *LibvirtMachine) Start(ctx context.Context) (err error) {
 		{"open console", m.openConsole},
 		{"connect QMP", m.connectQMP},
 		{"resume guest", m.resume},
-	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("vm: %s: %w", s.name, context.Cause(ctx))
-		}
-		if err := s.fn(ctx); err != nil {
-			return fmt.Errorf("vm: %s: %w", s.name, err)
-		}
-	}
-	return nil
+	})
 }
 
 func (m *LibvirtMachine) OnShutdown(name string, fn func() error) { m.push(name, fn) }
@@ -344,6 +343,9 @@ func (m *LibvirtMachine) upload(context.Context) error {
 		}
 	}
 	m.locked(func() { m.files = files })
+	// Not pruned while this guest may boot them.
+	release := useVolumes(files.Kernel, files.Initrd, files.Disk)
+	m.push("release volumes", func() error { release(); return nil })
 	return nil
 }
 
@@ -368,7 +370,7 @@ func (m *LibvirtMachine) create(context.Context) error {
 	var cfg Config
 	var accel string
 	var files guestFiles
-	m.locked(func() { cfg, accel, files, m.started = m.cfg, m.accel.Accel, m.files, start })
+	m.locked(func() { cfg, accel, files, m.createdAt = m.cfg, m.accel.Accel, m.files, start })
 	x := DomainXML(cfg, accel, m.name, files, thisOwner(cfg.Campaign, start))
 	// Paused until the console is open, so no line is lost; destroyed by
 	// the daemon if ukbench's connection closes (ukbench killed).
@@ -378,7 +380,9 @@ func (m *LibvirtMachine) create(context.Context) error {
 	}
 	liveDomains.Store(m.name, true)
 	m.locked(func() { m.dom, m.created = dom, true })
-	m.push("destroy domain", m.destroy)
+	// Shutdown destroys the domain itself, within its ctx; this entry
+	// only marks the place in the LIFO order.
+	m.push("destroy domain", func() error { return nil })
 	go m.watchConnection(api)
 	return nil
 }
@@ -480,7 +484,7 @@ func (m *LibvirtMachine) connectQMP(ctx context.Context) error {
 	if _, err := m.Status(); err != nil {
 		return err
 	}
-	ready := time.Since(m.startTime())
+	ready := time.Since(m.CreatedAt())
 	m.locked(func() { m.qmpReady = ready })
 	return nil
 }
@@ -488,9 +492,14 @@ func (m *LibvirtMachine) connectQMP(ctx context.Context) error {
 func (m *LibvirtMachine) resume(context.Context) error {
 	var dom libvirt.Domain
 	m.locked(func() { dom = m.dom })
+	// The guest may run from the moment the call is made (so no console
+	// line comes before this instant; the figures include the resume's
+	// round trip).
+	now := time.Now()
 	if err := m.conn().DomainResume(dom); err != nil {
 		return fmt.Errorf("%w: DomainResume %s: %w", ErrLibvirt, m.name, err)
 	}
+	m.locked(func() { m.resumedAt = now })
 	return nil
 }
 
@@ -560,7 +569,7 @@ func (m *LibvirtMachine) shutdown(ctx context.Context) error {
 	}
 	var errs []error
 	if created {
-		if err := m.destroy(); err != nil {
+		if err := m.destroy(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("vm cleanup destroy domain: %w", err))
 		}
 		// No longer this process's, destroyed or not: a domain that
@@ -573,16 +582,17 @@ func (m *LibvirtMachine) shutdown(ctx context.Context) error {
 	m.cleanups = nil
 	m.mu.Unlock()
 	for i := len(cl) - 1; i >= 0; i-- {
-		if err := cl[i].fn(); err != nil && cl[i].name != "destroy domain" {
+		if err := cl[i].fn(); err != nil {
 			errs = append(errs, fmt.Errorf("vm cleanup %s: %w", cl[i].name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// destroy destroys the domain, reconnecting first when the daemon's
-// connection was lost. A domain already gone is no error. Idempotent.
-func (m *LibvirtMachine) destroy() error {
+// destroy destroys the domain, reconnecting first (within ctx) when the
+// daemon's connection was lost. A domain already gone is no error.
+// Idempotent.
+func (m *LibvirtMachine) destroy(ctx context.Context) error {
 	var dom libvirt.Domain
 	var created bool
 	m.locked(func() { dom, created = m.dom, m.created })
@@ -593,7 +603,7 @@ func (m *LibvirtMachine) destroy() error {
 	select {
 	case <-api.Disconnected():
 		var err error
-		if api, err = m.reconnect(); err != nil {
+		if api, err = m.reconnect(ctx); err != nil {
 			return err
 		}
 	default:
@@ -608,19 +618,27 @@ func (m *LibvirtMachine) destroy() error {
 }
 
 // reconnect opens a new control connection to the daemon, waiting for
-// it to be back for up to libvirtReconnectTimeout.
-func (m *LibvirtMachine) reconnect() (libvirtAPI, error) {
-	deadline := time.Now().Add(libvirtReconnectTimeout)
+// it to be back for up to libvirtReconnectTimeout or until ctx ends
+// (one attempt is made even then).
+func (m *LibvirtMachine) reconnect(ctx context.Context) (libvirtAPI, error) {
+	t := time.NewTimer(libvirtReconnectTimeout)
+	defer t.Stop()
+	tick := time.NewTicker(libvirtReconnectPoll) // polling a daemon that is down: nothing to wait on
+	defer tick.Stop()
 	for {
 		api, err := connectLibvirt(m.uri)
 		if err == nil {
 			m.locked(func() { m.api = api })
 			return api, nil
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-t.C:
 			return nil, fmt.Errorf("%w: %s not back within %v, so domain %s may still run there (the next start of campaign %s destroys it): %w",
 				ErrLibvirtLost, m.uri.Redacted(), libvirtReconnectTimeout, m.name, m.cfg.Campaign, err)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %s: gave up waiting for the daemon (%w), so domain %s may still run there (the next start of campaign %s destroys it): %w",
+				ErrLibvirtLost, m.uri.Redacted(), context.Cause(ctx), m.name, m.cfg.Campaign, err)
 		}
-		time.Sleep(libvirtReconnectPoll) // polling a daemon that is down: nothing to wait on
 	}
 }

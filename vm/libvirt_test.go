@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,6 +222,42 @@ func TestLibvirtLifecycle(t *testing.T) {
 // TestLibvirtStartCleansUpOnEveryError fails each step in turn: whatever
 // fails, no domain is left, every connection is closed and the error
 // names the step.
+// TestLibvirtFiguresCountFromResume: the paused setup (here a QMP
+// connection that takes 150 ms while the guest is frozen) is before
+// StartedAt, not in the guest's console figure; QMPReady still counts
+// from DomainCreateXML.
+func TestLibvirtFiguresCountFromResume(t *testing.T) {
+	useFakeLibvirt(t)
+	const setup = 150 * time.Millisecond
+	slow := func(name string, d time.Duration) (qmp.Monitor, error) {
+		time.Sleep(setup)
+		return fakeQMP("paused", nil)(name, d)
+	}
+	m, err := NewLibvirt(libvirtConfig(t), slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := m.WatchConsole("fake guest: ready")
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(ctx)
+	d, err := ready.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 0 || d >= setup {
+		t.Errorf("console ready %v after StartedAt: want the guest's time alone, not the %v paused setup", d, setup)
+	}
+	if paused := m.StartedAt().Sub(m.CreatedAt()); paused < setup {
+		t.Errorf("StartedAt %v after DomainCreateXML, want the paused setup (>= %v) before it", paused, setup)
+	}
+	if m.QMPReady() < setup {
+		t.Errorf("QMPReady %v: want it from DomainCreateXML (>= %v)", m.QMPReady(), setup)
+	}
+}
+
 func TestLibvirtStartCleansUpOnEveryError(t *testing.T) {
 	for _, tc := range []struct {
 		method, step string
@@ -336,6 +373,55 @@ func TestLibvirtDaemonNotBack(t *testing.T) {
 	defer next.Shutdown(context.Background())
 	if n := f.domainNames(); len(n) != 1 || n[0] != next.Name() {
 		t.Errorf("domains %v, want only the new guest %s (the leftover destroyed)", n, next.Name())
+	}
+}
+
+// TestLibvirtShutdownHonoursCtx: with the daemon down, Shutdown stops
+// waiting for it when ctx ends (not after libvirtReconnectTimeout), with
+// ErrLibvirtLost naming the domain; so does a Start interrupted while
+// the daemon is away.
+func TestLibvirtShutdownHonoursCtx(t *testing.T) {
+	f := useFakeLibvirt(t)
+	m, _ := NewLibvirt(libvirtConfig(t), fakeQMP("paused", nil))
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.fail["connect"] = errFake
+	f.mu.Unlock()
+	f.loseConnection()
+	<-m.Exited()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	err := m.Shutdown(ctx)
+	if !errors.Is(err, ErrLibvirtLost) || !strings.Contains(err.Error(), m.Name()) {
+		t.Fatalf("Shutdown: %v, want ErrLibvirtLost naming the domain", err)
+	}
+	if d := time.Since(begun); d > 5*time.Second {
+		t.Errorf("Shutdown took %v after its ctx ended (libvirtReconnectTimeout %v)", d, libvirtReconnectTimeout)
+	}
+
+	// Start interrupted (Ctrl-C) just as the daemon goes away.
+	f.mu.Lock()
+	delete(f.fail, "connect")
+	f.mu.Unlock()
+	sctx, scancel := context.WithCancelCause(context.Background())
+	dial := func(string, time.Duration) (qmp.Monitor, error) {
+		f.mu.Lock()
+		f.fail["connect"] = errFake
+		f.mu.Unlock()
+		f.loseConnection()
+		scancel(errors.New("interrupted"))
+		return nil, errors.New("daemon gone")
+	}
+	s, _ := NewLibvirt(libvirtConfig(t), dial)
+	begun = time.Now()
+	if err := s.Start(sctx); err == nil {
+		t.Fatal("Start succeeded")
+	}
+	if d := time.Since(begun); d > 5*time.Second {
+		t.Errorf("interrupted Start took %v with the daemon down", d)
 	}
 }
 
@@ -467,5 +553,67 @@ func TestLibvirtRemoteHostIsNotPinned(t *testing.T) {
 	m, _ = NewLibvirt(cfg, nil)
 	if x := m.DomainXML(); !strings.Contains(string(x), `<emulatorpin cpuset="1"/>`) {
 		t.Errorf("local domain not pinned:\n%s", x)
+	}
+}
+
+// TestUploadPrunesOldVolumes: uploading keeps the keepVolumes most
+// recently used volumes of a base name (a volume read recently counts as
+// used), and removes the others with their markers; a volume this
+// process's guest boots, and other base names, are left alone.
+func TestUploadPrunesOldVolumes(t *testing.T) {
+	f := useFakeLibvirt(t)
+	api, _ := f.connect(LibvirtURI{})
+	pool, err := ukbenchPool(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	upload := func(sub, base, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, sub, base)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(content), 0o644)
+		path, err := uploadFile(api, pool, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Base(path)
+	}
+	other := upload("o", "initramfs.cpio.gz", "an initramfs")
+	var kernels []string
+	for i := range 3 {
+		kernels = append(kernels, upload(fmt.Sprint(i), "vmlinuz", fmt.Sprint("kernel ", i)))
+	}
+	// kernels[0] is in use by a guest of this process; kernels[1] was
+	// read since, so it is more recent than kernels[2].
+	release := useVolumes(libvirtPoolDir + "/" + kernels[0])
+	f.touch(kernels[1])
+	for i := 3; i < 7; i++ {
+		kernels = append(kernels, upload(fmt.Sprint(i), "vmlinuz", fmt.Sprint("kernel ", i)))
+	}
+	has := func(n string) bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		_, v := f.vols[n]
+		_, ok := f.vols[n+okSuffix]
+		if v != ok {
+			t.Errorf("volume %s: present %v, its marker %v", n, v, ok)
+		}
+		return v
+	}
+	// Kept: the one in use, and the 4 most recently used of the others
+	// (6, 5, 4, 3); kernels[1], touched before 3–6 were made, and 2 go.
+	for i, want := range []bool{true, false, false, true, true, true, true} {
+		if has(kernels[i]) != want {
+			t.Errorf("kernel %d kept %v, want %v", i, !want, want)
+		}
+	}
+	if !has(other) {
+		t.Error("a volume of another base name was pruned")
+	}
+	release()
+	upload("7", "vmlinuz", "kernel 7")
+	if has(kernels[0]) || has(kernels[3]) {
+		t.Error("after its guest released it, the oldest volume (and the fifth most recent) were kept")
 	}
 }

@@ -234,28 +234,42 @@ func (m *Machine) CommandLine(ctx context.Context) ([]string, error) {
 // Start launches QEMU and returns once QMP answers. The steps run in order;
 // on failure (or a panic) every cleanup pushed so far runs, last first, and
 // no process is left behind.
-func (m *Machine) Start(ctx context.Context) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			m.Shutdown(context.Background())
-			panic(r)
-		}
-		if err != nil {
-			m.Shutdown(context.Background())
-		}
-	}()
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
+func (m *Machine) Start(ctx context.Context) error {
+	return runStart(ctx, m.Shutdown, []startStep{
 		{"resolve accelerator", m.resolveAccel},
 		{"make private directory", m.makeDir},
 		{"prepare network", m.prepareNetwork},
 		{"exec qemu", m.exec},
 		{"connect QMP", m.connectQMP},
 		{"attach tap", m.attachTap},
-	}
+	})
+}
+
+// startStep is one named step of a guest's Start.
+type startStep struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// runStart runs a Start's steps in order, each named in its error; it
+// stops before a step when ctx has ended. On failure (or a panic) it
+// calls shutdown, which runs every cleanup pushed so far, last first;
+// with ctx, so an interrupted start does not wait on what went away (a
+// libvirt daemon, a guest's graceful exit).
+func runStart(ctx context.Context, shutdown func(context.Context) error, steps []startStep) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			shutdown(ctx)
+			panic(r)
+		}
+		if err != nil {
+			shutdown(ctx)
+		}
+	}()
 	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("vm: %s: %w", s.name, context.Cause(ctx))
+		}
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("vm: %s: %w", s.name, err)
 		}

@@ -3,7 +3,9 @@
 // scripts/install-deps.sh when missing) and an sshd on a loopback port
 // with a key pair and host key of the test's own. Every process it starts
 // is killed when the test ends (and dies with the test binary). Tests skip
-// with the reason when the daemon cannot be installed or started.
+// with the reason when the daemon cannot be installed or started, or fail
+// when UKBENCH_REQUIRE_QEMU is set (make test sets it: there they must
+// run; testbin.SkipOrFail).
 package libvirtd
 
 import (
@@ -19,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -45,41 +48,55 @@ type Daemon struct {
 
 // Start installs libvirt-daemon-system when missing, and starts virtlogd
 // and libvirtd unless they already answer on their sockets. It skips the
-// test, with the reason, when either cannot be had. A daemon that was
-// running already is not the test's: Kill then skips.
+// test (or fails it, see testbin.SkipOrFail), with the reason, when
+// either cannot be had. A daemon that was running already is not the
+// test's: Owned says so, and Kill refuses it.
 func Start(t *testing.T) *Daemon {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the system libvirt daemon needs root")
+		testbin.SkipOrFail(t, "the system libvirt daemon needs root")
 	}
 	install(t, "libvirt-daemon-system")
 	lock(t)
 	if !answers(logSocket) {
-		startProcess(t, logSocket, "virtlogd")
+		if _, _, err := startProcess(t, logSocket, "virtlogd"); err != nil {
+			testbin.SkipOrFail(t, err.Error())
+		}
 	}
 	d := &Daemon{}
 	if !answers(Socket) {
-		d.cmd, d.exited = startProcess(t, Socket, "libvirtd")
+		var err error
+		if d.cmd, d.exited, err = startProcess(t, Socket, "libvirtd"); err != nil {
+			testbin.SkipOrFail(t, err.Error())
+		}
 	}
 	return d
 }
 
+// Owned says whether the test started the daemon (and may Kill it); a
+// test that kills it checks this before it starts anything, on its own
+// goroutine, and skips when a daemon it does not own runs.
+func (d *Daemon) Owned() bool { return d.cmd != nil }
+
 // Kill SIGKILLs the daemon (its guests' QEMU processes go on running,
-// as they do when libvirtd crashes) and waits for it.
-func (d *Daemon) Kill(t *testing.T) {
-	t.Helper()
+// as they do when libvirtd crashes) and waits for it. It refuses a
+// daemon the test did not start. Safe off the test's goroutine.
+func (d *Daemon) Kill() error {
 	if d.cmd == nil {
-		t.Skip("libvirtd was already running, not started by this test: not killing it")
+		return fmt.Errorf("libvirtd was already running, not started by this test: not killing it")
 	}
 	d.cmd.Process.Kill()
 	<-d.exited
 	d.cmd = nil
+	return nil
 }
 
-// Restart starts a new daemon (after Kill).
-func (d *Daemon) Restart(t *testing.T) {
-	t.Helper()
-	d.cmd, d.exited = startProcess(t, Socket, "libvirtd")
+// Restart starts a new daemon (after Kill). Safe off the test's
+// goroutine: it fails with an error, never with t.FailNow.
+func (d *Daemon) Restart(t *testing.T) error {
+	var err error
+	d.cmd, d.exited, err = startProcess(t, Socket, "libvirtd")
+	return err
 }
 
 // lock takes lockFile for the rest of the test (its cleanup, registered
@@ -89,23 +106,23 @@ func lock(t *testing.T) {
 	os.MkdirAll(filepath.Dir(lockFile), 0o755)
 	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		t.Skipf("libvirtd test lock: %v", err)
+		testbin.SkipOrFail(t, fmt.Sprintf("libvirtd test lock: %v", err))
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil { // held by another package's test: wait for it
 		f.Close()
-		t.Skipf("libvirtd test lock: %v", err)
+		testbin.SkipOrFail(t, fmt.Sprintf("libvirtd test lock: %v", err))
 	}
 	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // install runs the repository's scripts/install-deps.sh for pkgs, or
-// skips.
+// skips (testbin.SkipOrFail).
 func install(t *testing.T, pkgs ...string) {
 	t.Helper()
 	script := filepath.Join(repoRoot(t), "scripts", "install-deps.sh")
 	out, err := exec.Command(script, pkgs...).CombinedOutput()
 	if err != nil {
-		t.Skip(fmt.Sprintf("cannot install %s: %v: %s", strings.Join(pkgs, " "), err, lastLines(out)))
+		testbin.SkipOrFail(t, fmt.Sprintf("cannot install %s: %v: %s", strings.Join(pkgs, " "), err, lastLines(out)))
 	}
 }
 
@@ -126,7 +143,8 @@ func repoRoot(t *testing.T) string {
 
 // startProcess runs prog in the foreground (its output in a test file),
 // killed when the test ends, and waits for sock to accept a connection.
-func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec.Cmd, <-chan struct{}) {
+// It calls no t.FailNow (Restart runs it off the test's goroutine).
+func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec.Cmd, <-chan struct{}, error) {
 	t.Helper()
 	path, err := exec.LookPath(prog)
 	if err != nil {
@@ -135,14 +153,14 @@ func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec
 	log := filepath.Join(t.TempDir(), prog+".log")
 	f, err := os.Create(log)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := vm.StartPinned(cmd, nil); err != nil {
 		f.Close()
-		t.Skip(fmt.Sprintf("cannot start %s: %v", prog, err))
+		return nil, nil, fmt.Errorf("cannot start %s: %v", prog, err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); f.Close(); close(exited) }()
@@ -157,9 +175,9 @@ func startProcess(t *testing.T, sock string, prog string, args ...string) (*exec
 	})
 	if err := waitSocket(sock, exited); err != nil {
 		b, _ := os.ReadFile(log)
-		t.Skip(fmt.Sprintf("%s did not start: %v: %s", prog, err, lastLines(b)))
+		return nil, nil, fmt.Errorf("%s did not start: %v: %s", prog, err, lastLines(b))
 	}
-	return cmd, exited
+	return cmd, exited, nil
 }
 
 // waitSocket polls until a unix or TCP socket accepts (there is nothing
@@ -245,7 +263,9 @@ StrictModes no
 AllowStreamLocalForwarding yes
 `, port, hostKey, auth, filepath.Join(dir, "sshd.pid"))), 0o600)
 	os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation directory
-	startProcess(t, fmt.Sprintf("127.0.0.1:%d", port), "sshd", "-D", "-e", "-f", conf)
+	if _, _, err := startProcess(t, fmt.Sprintf("127.0.0.1:%d", port), "sshd", "-D", "-e", "-f", conf); err != nil {
+		testbin.SkipOrFail(t, err.Error())
+	}
 	q := url.Values{"keyfile": {userKey}, "known_hosts": {known}}
 	return fmt.Sprintf("qemu+ssh://root@127.0.0.1:%d/system?%s", port, q.Encode())
 }

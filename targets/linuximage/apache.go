@@ -2,6 +2,8 @@ package linuximage
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/ukbench/ukbench/targets/servers"
 )
@@ -12,6 +14,16 @@ var apacheModules = []string{"mpm_event", "authz_core", "dir", "mime"}
 
 // apacheModuleDir is where Debian's apache2 keeps its modules.
 const apacheModuleDir = "/usr/lib/apache2/modules/"
+
+// apacheLoadModules is apacheConf's LoadModule line for each of
+// apacheModules, the files withApache copies.
+func apacheLoadModules() string {
+	var b strings.Builder
+	for _, m := range apacheModules {
+		fmt.Fprintf(&b, "LoadModule %s_module %smod_%s.so\n", m, apacheModuleDir, m)
+	}
+	return b.String()
+}
 
 // withApache adds the host's Apache (apache2) serving ukbench's page with
 // apacheConf, in the foreground. Its workers run as www-data (Apache
@@ -53,16 +65,12 @@ const apacheSettings = "mpm_event: StartServers 2, ThreadsPerChild 25, ThreadLim
 // defaults. event, unlike prefork, serves idle keep-alive connections from
 // its listener thread, so the 256 connections of a keep-alive sweep do not
 // hold 256 workers. No access log: the other servers keep none.
-const apacheConf = `ServerRoot "/etc/apache2"
+var apacheConf = `ServerRoot "/etc/apache2"
 ServerName localhost
 DefaultRuntimeDir /run/apache2
 PidFile /run/apache2/apache2.pid
 Mutex file:/var/lock/apache2 default
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-User www-data
+` + apacheLoadModules() + `User www-data
 Group www-data
 Listen 80
 Timeout 300

@@ -222,12 +222,25 @@ zone:
   zonefile: example.com.zone
 `
 
-const lighttpdConf = `server.document-root = "/var/www"
+// LighttpdConf is the lighttpd config that serves ukbench's page
+// (/var/www/index.html) on port 80 with keep-alive, the same for every
+// target, followed by a target's own lines (one setting each).
+func LighttpdConf(lines ...string) string {
+	var b strings.Builder
+	b.WriteString(`server.document-root = "/var/www"
 server.bind = "0.0.0.0"
 server.port = 80
 server.max-worker = 0
 server.max-connections = 4096
 server.max-keep-alive-requests = 1000000
-server.errorlog = "/dev/console"
 index-file.names = ( "index.html" )
-`
+`)
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// lighttpdConf is the Linux guest's: errors to the console (the guest has
+// no /var/log).
+var lighttpdConf = LighttpdConf(`server.errorlog = "/dev/console"`)

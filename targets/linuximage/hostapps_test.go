@@ -48,3 +48,20 @@ func TestHostAppsKnowTheirPackages(t *testing.T) {
 		t.Error("bind is DNS, apache HTTP")
 	}
 }
+
+// apacheConf loads exactly the modules withApache copies.
+func TestApacheConfLoadsTheCopiedModules(t *testing.T) {
+	var loaded []string
+	for _, l := range strings.Split(apacheConf, "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "LoadModule" {
+			loaded = append(loaded, f[2])
+		}
+	}
+	var want []string
+	for _, m := range apacheModules {
+		want = append(want, apacheModuleDir+"mod_"+m+".so")
+	}
+	if strings.Join(loaded, " ") != strings.Join(want, " ") {
+		t.Errorf("LoadModule files %v, want %v", loaded, want)
+	}
+}

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/ukbench/ukbench/internal/elfnote"
 )
 
 // Boot paths of a Linux guest: QEMU's -kernel given the uncompressed ELF
@@ -30,7 +32,11 @@ var ErrNoPVH = errors.New("no PVH boot")
 // extracted once into dir (dir/vmlinux-SHA16, SHA16 the bzImage's digest)
 // and reused after. It fails with ErrNoPVH when the bzImage's payload is
 // not xz (Debian's is) or the vmlinux has no PVH entry note
-// (XEN_ELFNOTE_PHYS32_ENTRY, CONFIG_PVH); other errors are I/O.
+// (XEN_ELFNOTE_PHYS32_ENTRY, CONFIG_PVH): properties of the kernel, so
+// the verdict is remembered beside (noPVHSuffix). Every other failure (a
+// file that is no bzImage, a corrupt or undecodable payload, I/O) is an
+// error and remembered nowhere: a decoder bug or a bad read must not
+// downgrade a kernel to the bzImage for good.
 func PVHKernel(bzImage, dir string) (string, error) {
 	data, err := os.ReadFile(bzImage)
 	if err != nil {
@@ -41,21 +47,25 @@ func PVHKernel(bzImage, dir string) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	if _, err := os.Stat(dst + noPVHSuffix); err == nil {
-		why, _ := os.ReadFile(dst + noPVHSuffix)
+	if why, err := os.ReadFile(dst + noPVHSuffix); err == nil {
 		return "", fmt.Errorf("%w: %s", ErrNoPVH, why)
 	}
 	vmlinux, err := extractVmlinux(data)
 	if err == nil {
 		err = checkPVHNote(vmlinux)
 	}
+	if err != nil && !errors.Is(err, ErrNoPVH) {
+		return "", fmt.Errorf("%s: %w", bzImage, err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
 	if err != nil {
-		// Remembered, so that the next boot does not decompress again.
-		os.WriteFile(dst+noPVHSuffix, []byte(err.Error()), 0o644)
-		return "", fmt.Errorf("%w: %s: %w", ErrNoPVH, bzImage, err)
+		// Remembered (with the file's name), so that the next boot does
+		// not decompress again. The text after ErrNoPVH's is kept.
+		why := bzImage + ": " + strings.TrimPrefix(err.Error(), ErrNoPVH.Error()+": ")
+		os.WriteFile(dst+noPVHSuffix, []byte(why), 0o644)
+		return "", fmt.Errorf("%w: %s", ErrNoPVH, why)
 	}
 	tmp := fmt.Sprintf("%s.tmp%d", dst, os.Getpid())
 	if err := os.WriteFile(tmp, vmlinux, 0o644); err != nil {
@@ -88,8 +98,10 @@ func BootKernel(k *Kernel, cacheDir string) (vmlinux, noPVH string, err error) {
 }
 
 // noPVHSuffix marks, beside where the vmlinux would be, a bzImage that
-// cannot boot through PVH (the file holds the reason).
-const noPVHSuffix = ".nopvh"
+// cannot boot through PVH (the file holds the reason). Its version is
+// raised whenever what PVHKernel takes for "cannot" changes, so that old
+// verdicts are not believed (v1 took every failure for one).
+const noPVHSuffix = ".nopvh-v2"
 
 // extractVmlinux returns the ELF kernel compressed in a bzImage: the
 // payload the x86 boot protocol's setup header locates (payload_offset
@@ -113,7 +125,7 @@ func extractVmlinux(bz []byte) ([]byte, error) {
 	}
 	payload := bz[off : off+n]
 	if !bytes.HasPrefix(payload, []byte("\xfd7zXZ\x00")) {
-		return nil, fmt.Errorf("payload starts % x, not xz (only an xz payload is extracted)", payload[:min(6, len(payload))])
+		return nil, fmt.Errorf("%w: payload starts % x, not xz (only an xz payload is extracted)", ErrNoPVH, payload[:min(6, len(payload))])
 	}
 	vmlinux, err := unxzKernel(payload)
 	if err != nil {
@@ -125,48 +137,20 @@ func extractVmlinux(bz []byte) ([]byte, error) {
 	return vmlinux, nil
 }
 
-// xenElfnotePhys32Entry is the ELF note (owner "Xen") that holds a
-// kernel's 32-bit PVH entry point; QEMU boots an ELF -kernel through it.
-const xenElfnotePhys32Entry = 18
-
-// checkPVHNote fails unless the ELF kernel has a PVH entry note.
+// checkPVHNote fails with ErrNoPVH unless the ELF kernel has a PVH entry
+// note.
 func checkPVHNote(vmlinux []byte) error {
 	f, err := elf.NewFile(bytes.NewReader(vmlinux))
 	if err != nil {
 		return fmt.Errorf("vmlinux: %w", err)
 	}
 	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_NOTE {
-			continue
-		}
-		notes, err := io.ReadAll(p.Open())
-		if err != nil {
-			return fmt.Errorf("vmlinux notes: %w", err)
-		}
-		if hasNote(notes, "Xen", xenElfnotePhys32Entry) {
-			return nil
-		}
+	notes, err := elfnote.Segments(f)
+	if err != nil {
+		return fmt.Errorf("vmlinux: %w", err)
 	}
-	return errors.New("vmlinux has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY: a kernel built without CONFIG_PVH)")
-}
-
-// hasNote walks ELF notes (namesz, descsz, type, name, desc; 4-byte
-// aligned) for one with the given owner and type.
-func hasNote(b []byte, owner string, typ uint32) bool {
-	for len(b) >= 12 {
-		namesz := int(binary.LittleEndian.Uint32(b))
-		descsz := int(binary.LittleEndian.Uint32(b[4:]))
-		t := binary.LittleEndian.Uint32(b[8:])
-		nameEnd := 12 + (namesz+3)&^3
-		end := nameEnd + (descsz+3)&^3
-		if namesz < 0 || descsz < 0 || end > len(b) || end < 12 {
-			return false
-		}
-		if t == typ && string(bytes.TrimRight(b[12:12+namesz], "\x00")) == owner {
-			return true
-		}
-		b = b[end:]
+	if _, ok := elfnote.Find(notes, elfnote.XenOwner, elfnote.XenPhys32Entry); !ok {
+		return fmt.Errorf("%w: vmlinux has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY: a kernel built without CONFIG_PVH)", ErrNoPVH)
 	}
-	return false
+	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,38 +73,80 @@ func TestPVHKernelFromDebianBzImage(t *testing.T) {
 	}
 }
 
-func TestPVHKernelRefusesWhatItCannotBoot(t *testing.T) {
-	dir := t.TempDir()
-	notBz := filepath.Join(dir, "notbz")
-	os.WriteFile(notBz, bytes.Repeat([]byte{1}, 4096), 0o644)
-	if _, err := PVHKernel(notBz, dir); !errors.Is(err, ErrNoPVH) {
-		t.Fatalf("err = %v, want ErrNoPVH", err)
+// fakeBzImage is a bzImage's setup header (boot protocol 2.15) in front
+// of payload, where payload_offset and payload_length say.
+func fakeBzImage(t *testing.T, payload []byte) string {
+	t.Helper()
+	const setupSects = 4
+	bz := make([]byte, (setupSects+1)*512)
+	bz[0x1f1] = setupSects
+	copy(bz[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(bz[0x206:], 0x20f)
+	binary.LittleEndian.PutUint32(bz[0x248:], 0)
+	binary.LittleEndian.PutUint32(bz[0x24c:], uint32(len(payload)))
+	path := filepath.Join(t.TempDir(), "vmlinuz-test")
+	if err := os.WriteFile(path, append(bz, payload...), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	// The verdict is remembered.
-	if _, err := PVHKernel(notBz, dir); !errors.Is(err, ErrNoPVH) {
-		t.Fatalf("second call: err = %v, want ErrNoPVH", err)
-	}
+	return path
 }
 
-func TestHasNote(t *testing.T) {
-	note := func(name string, typ uint32, desc int) []byte {
-		b := make([]byte, 12)
-		b[0] = byte(len(name) + 1)
-		b[4] = byte(desc)
-		b[8] = byte(typ)
-		n := append([]byte(name), 0)
-		for len(n)%4 != 0 {
-			n = append(n, 0)
-		}
-		b = append(b, n...)
-		return append(b, make([]byte, (desc+3)&^3)...)
+// TestPVHKernelCachesOnlyWhatTheKernelIs: a payload that is not xz and a
+// vmlinux without a PVH note are ErrNoPVH, remembered (marker named with
+// its format version, the bzImage's name in the reason); a file that is
+// no bzImage and a corrupt xz payload are errors, not ErrNoPVH, and are
+// not remembered (the next call tries again).
+func TestPVHKernelCachesOnlyWhatTheKernelIs(t *testing.T) {
+	markers := func(dir string) []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "*"+noPVHSuffix))
+		return m
 	}
-	notes := append(note("GNU", 3, 20), note("Xen", xenElfnotePhys32Entry, 4)...)
-	if !hasNote(notes, "Xen", xenElfnotePhys32Entry) {
-		t.Error("PVH note not found")
+	if !strings.Contains(noPVHSuffix, "-v") {
+		t.Errorf("marker suffix %q has no format version", noPVHSuffix)
 	}
-	if hasNote(note("Xen", 1, 4), "Xen", xenElfnotePhys32Entry) || hasNote(notes[:20], "Xen", xenElfnotePhys32Entry) {
-		t.Error("note found where there is none")
+	for _, tc := range []struct {
+		name  string
+		bz    func(t *testing.T) string
+		noPVH bool
+	}{
+		{"gzip payload", func(t *testing.T) string { return fakeBzImage(t, []byte("\x1f\x8b\x08\x00 a gzip kernel")) }, true},
+		{"ELF without PVH note", func(t *testing.T) string {
+			prog, err := os.ReadFile("/bin/true")
+			if err != nil {
+				t.Skip(err)
+			}
+			return fakeBzImage(t, xzCompress(t, prog, "--x86", "--lzma2", "--check=crc32"))
+		}, true},
+		{"not a bzImage", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "notbz")
+			os.WriteFile(p, bytes.Repeat([]byte{1}, 4096), 0o644)
+			return p
+		}, false},
+		{"corrupt xz payload", func(t *testing.T) string {
+			xzData := xzCompress(t, branchyBytes(64<<10), "--x86", "--lzma2", "--check=crc32")
+			xzData[blockCheckAt(xzData, 4)] ^= 1
+			return fakeBzImage(t, xzData)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bz := tc.bz(t)
+			dir := t.TempDir()
+			for call := 1; call <= 2; call++ {
+				_, err := PVHKernel(bz, dir)
+				if err == nil {
+					t.Fatalf("call %d: no error", call)
+				}
+				if errors.Is(err, ErrNoPVH) != tc.noPVH {
+					t.Fatalf("call %d: %v; ErrNoPVH %v, want %v", call, err, errors.Is(err, ErrNoPVH), tc.noPVH)
+				}
+				if !strings.Contains(err.Error(), bz) {
+					t.Errorf("call %d: %v does not name %s", call, err, bz)
+				}
+			}
+			if m := markers(dir); tc.noPVH != (len(m) == 1) {
+				t.Errorf("markers %v, want one: %v", m, tc.noPVH)
+			}
+		})
 	}
 }
 

@@ -114,15 +114,7 @@ func appFor(name, binary string, sockets int) (*app, error) {
 // read-only root does not have. lighttpd 1.4.69 serves static files and
 // index files from its core, so no module is loaded; errors go to the
 // console; writev, not sendfile, sends the page.
-const lighttpdConf = `server.document-root = "/var/www"
-server.bind = "0.0.0.0"
-server.port = 80
-server.max-worker = 0
-server.max-connections = 4096
-server.max-keep-alive-requests = 1000000
-server.network-backend = "writev"
-index-file.names = ( "index.html" )
-`
+var lighttpdConf = linuximage.LighttpdConf(`server.network-backend = "writev"`)
 
 // checkPIE fails unless binary is a dynamically linked x86-64 PIE: OSv
 // hangs on fully static Go programs.

@@ -147,26 +147,69 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 		}
 		im.VDSO = true
 	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
-	if im.KernelBytes, im.KernelSHA256, err = writeFile(im.KernelPath(), func(w io.Writer) error {
-		_, err := w.Write(o.Kernel.ELF)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if im.DiskBytes, im.DiskSHA256, err = writeFile(im.DiskPath(), func(w io.Writer) error {
-		_, err := WriteDisk(w, fs)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	j, _ := json.MarshalIndent(im, "", "  ")
-	if err := os.WriteFile(filepath.Join(o.OutDir, ImageFile), append(j, '\n'), 0o644); err != nil {
+	if err := writeImage(im, o.OutDir, o.Kernel.ELF, fs); err != nil {
 		return nil, err
 	}
 	return im, nil
+}
+
+// writeDisk writes the disk; a variable so a test can make it fail.
+var writeDisk = WriteDisk
+
+// writeImage writes im's kernel, disk and description into dir without
+// leaving a torn image there: everything is written into a temporary
+// directory beside dir, removed on failure, which becomes dir when dir
+// does not exist, or whose files replace dir's (the description, the
+// file that makes dir an image, removed first and renamed in last) when
+// it does.
+func writeImage(im *Image, dir string, kernel []byte, fs *FS) error {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // empty after the renames
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	im.Dir = tmp
+	if im.KernelBytes, im.KernelSHA256, err = writeFile(im.KernelPath(), func(w io.Writer) error {
+		_, err := w.Write(kernel)
+		return err
+	}); err != nil {
+		return err
+	}
+	if im.DiskBytes, im.DiskSHA256, err = writeFile(im.DiskPath(), func(w io.Writer) error {
+		_, err := writeDisk(w, fs)
+		return err
+	}); err != nil {
+		return err
+	}
+	im.Dir = dir
+	j, _ := json.MarshalIndent(im, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, ImageFile), append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err == nil {
+		return nil
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return err
+	} else if !st.IsDir() {
+		return fmt.Errorf("image directory %s: not a directory", dir)
+	}
+	if err := os.Remove(filepath.Join(dir, ImageFile)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, name := range []string{im.Kernel, im.Disk, ImageFile} {
+		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // collect reads the application's ELF files and the libraries they need,

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,19 +12,12 @@ import (
 	"os"
 	"regexp"
 	"slices"
+
+	"github.com/ukbench/ukbench/internal/elfnote"
 )
 
 // ErrKernel: the file is not an OSv kernel QEMU can boot with -kernel.
 var ErrKernel = errors.New("not an OSv kernel")
-
-// Xen ELF notes (xen/include/public/elfnote.h) that OSv's kernel carries
-// (arch/x64/entry-xen.S): the guest OS's name, "osv", and the 32-bit PVH
-// entry point through which QEMU's -kernel starts an ELF.
-const (
-	xenNoteName        = "Xen"
-	xenNoteGuestOS     = 6
-	xenNotePhys32Entry = 18
-)
 
 // supplied are the libraries OSv's kernel provides itself, as OSv's
 // core/elf.cc lists them (program::program, "supplied_modules"); a
@@ -131,37 +123,13 @@ func ReadKernel(path string) (*Kernel, error) {
 func (k *Kernel) Supplies(soname string) bool { return slices.Contains(k.Supplied, soname) }
 
 // xenNotes returns the Xen GUEST_OS note's text and whether a PVH entry
-// note is there, from the ELF's note segments.
+// note is there, from the ELF's note segments (the notes OSv's kernel
+// carries, arch/x64/entry-xen.S).
 func xenNotes(f *elf.File) (guest string, pvh bool) {
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_NOTE {
-			continue
-		}
-		b, err := io.ReadAll(p.Open())
-		if err != nil {
-			continue
-		}
-		for len(b) >= 12 {
-			namesz, descsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
-			nameEnd := 12 + align4(namesz)
-			descEnd := nameEnd + align4(descsz)
-			if descEnd > uint64(len(b)) {
-				break
-			}
-			name := string(bytes.TrimRight(b[12:12+uint64(namesz)], "\x00"))
-			desc := b[nameEnd : nameEnd+uint64(descsz)]
-			if name == xenNoteName {
-				switch typ {
-				case xenNoteGuestOS:
-					guest = string(bytes.TrimRight(desc, "\x00"))
-				case xenNotePhys32Entry:
-					pvh = true
-				}
-			}
-			b = b[descEnd:]
-		}
+	notes, _ := elfnote.Segments(f) // the notes read before a bad segment count
+	if n, ok := elfnote.Find(notes, elfnote.XenOwner, elfnote.XenGuestOS); ok {
+		guest = string(bytes.TrimRight(n.Desc, "\x00"))
 	}
+	_, pvh = elfnote.Find(notes, elfnote.XenOwner, elfnote.XenPhys32Entry)
 	return guest, pvh
 }
-
-func align4(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }

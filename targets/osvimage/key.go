@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 
@@ -82,10 +84,17 @@ func Key(ctx context.Context, o Options) (string, error) {
 func hashFile(h hash.Hash, name, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("image key: %s: %w", name, err) // the PathError names the file
 	}
 	defer f.Close()
 	fmt.Fprintf(h, "%s\n", name)
-	_, err = io.Copy(h, f)
-	return err
+	if _, err := io.Copy(h, f); err != nil {
+		// A read error of an *os.File is a PathError already; say which
+		// file in any case (and as what).
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) && pe.Path == path {
+			return fmt.Errorf("image key: %s: %w", name, err)
+		}
+		return fmt.Errorf("image key: %s %s: %w", name, path, err)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,7 +188,7 @@ func TestPreflight(t *testing.T) {
 func TestNSDRefused(t *testing.T) {
 	nsd, err := exec.LookPath("nsd")
 	if err != nil {
-		t.Skip("nsd not installed (make deps-bench installs it)")
+		t.Skip("nsd not installed (make deps-apps installs it)")
 	}
 	k, err := ReadKernel(fakeKernel(t, undefinedOf(t, nsd), allLibs, ""))
 	if err != nil {
@@ -274,6 +275,51 @@ func TestBuildComposesTheDisk(t *testing.T) {
 	}
 }
 
+// TestBuildLeavesNoTornImage: a build that fails while writing leaves
+// nothing behind in a new -o DIR, and an earlier image in an existing DIR
+// untouched; a rebuild there replaces it.
+func TestBuildLeavesNoTornImage(t *testing.T) {
+	prog, need := progWithLib(t, "")
+	k, err := ReadKernel(fakeKernel(t, need, allLibs, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	fresh, existing := filepath.Join(parent, "fresh"), filepath.Join(parent, "existing")
+	old, err := composed(t, k, prog, existing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(existing, ImageFile))
+	defer func(w func(io.Writer, *FS) (int64, error)) { writeDisk = w }(writeDisk)
+	writeDisk = func(w io.Writer, fs *FS) (int64, error) {
+		w.Write([]byte("half a disk"))
+		return 0, errors.New("disk full")
+	}
+	for _, dir := range []string{fresh, existing} {
+		if _, err := composed(t, k, prog, dir); err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("%s: %v, want the write error", dir, err)
+		}
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("failed build left %s: %v", fresh, err)
+	}
+	after, _ := os.ReadFile(filepath.Join(existing, ImageFile))
+	if back, err := ReadImage(existing); err != nil || back.DiskSHA256 != old.DiskSHA256 || !bytes.Equal(before, after) {
+		t.Errorf("the earlier image in %s changed: %v", existing, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(parent, ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	writeDisk = WriteDisk
+	if im, err := composed(t, k, prog, existing); err != nil || im.Dir != existing {
+		t.Fatalf("rebuild into %s: %v", existing, err)
+	}
+	if _, err := ReadImage(existing); err != nil {
+		t.Errorf("rebuilt image: %v", err)
+	}
+}
+
 // The same inputs give the same bytes: the cache key is honest.
 func TestBuildReproducible(t *testing.T) {
 	prog, need := progWithLib(t, "")
@@ -282,7 +328,6 @@ func TestBuildReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(10 * time.Millisecond) // a later clock must not matter either
 	b, err := composed(t, k, prog, filepath.Join(t.TempDir(), "b"))
 	if err != nil {
 		t.Fatal(err)
@@ -371,4 +416,20 @@ func bootstrapFile(t *testing.T, files map[string]string) string {
 	p := filepath.Join(t.TempDir(), "osv.bootstrap.mpm.x86_64")
 	os.WriteFile(p, b.Bytes(), 0o644)
 	return p
+}
+
+// TestKeyNamesAnUnreadableFile: a file the key cannot read (here a
+// directory given as the bootstrap: it opens, its read fails) is named,
+// with its role.
+func TestKeyNamesAnUnreadableFile(t *testing.T) {
+	prog, need := progWithLib(t, "")
+	k, err := ReadKernel(fakeKernel(t, need, allLibs, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err = Key(context.Background(), Options{App: AppDNS, Kernel: k, Binary: prog, Bootstrap: dir})
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "bootstrap") {
+		t.Fatalf("Key: %v, want the bootstrap %s named", err, dir)
+	}
 }
