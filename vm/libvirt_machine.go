@@ -507,14 +507,7 @@ func (m *LibvirtMachine) resume(context.Context) error {
 func (m *LibvirtMachine) Status() (string, error) {
 	var mon qmp.Monitor
 	m.locked(func() { mon = m.mon })
-	if mon == nil {
-		return "", fmt.Errorf("QMP not connected")
-	}
-	out, err := runQMP(mon, []byte(`{"execute":"query-status"}`), qmpCommandTimeout)
-	if err != nil {
-		return "", fmt.Errorf("query-status: %w", err)
-	}
-	return parseStatus(out)
+	return queryStatus(mon)
 }
 
 // Memory is QEMU's resident set as libvirt reports it

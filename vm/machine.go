@@ -456,6 +456,11 @@ func (m *Machine) Status() (string, error) {
 	m.mu.Lock()
 	mon := m.mon
 	m.mu.Unlock()
+	return queryStatus(mon)
+}
+
+// queryStatus asks mon (nil: not connected) for the guest's run state.
+func queryStatus(mon qmp.Monitor) (string, error) {
 	if mon == nil {
 		return "", fmt.Errorf("QMP not connected")
 	}
