@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/results"
 )
@@ -53,7 +54,23 @@ func TestCancelledStepThenCloseEndsAgent(t *testing.T) {
 // Serve stops a running step on bye and answers it at once, its stdin
 // still open.
 func TestServeByeMidStep(t *testing.T) {
-	addr := startDNS(t)
+	// A server that says when the first query of the step reached it:
+	// the step is under way.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queried := make(chan struct{})
+	var once sync.Once
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		once.Do(func() { close(queried) })
+		m := new(dns.Msg)
+		m.SetReply(q)
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	addr := pc.LocalAddr().String()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	served := make(chan error, 1)
@@ -69,7 +86,11 @@ func TestServeByeMidStep(t *testing.T) {
 	if err := s.start(start{Rate: 100, DurationNS: int64(time.Minute), At: time.Now().UnixNano()}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-queried:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no query reached the server within 5 s of the step's start")
+	}
 	if err := s.w.send(message{Type: typeBye}); err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +231,9 @@ func TestMergeSendDelayFromProbes(t *testing.T) {
 }
 
 // silentTCP accepts connections and never says a word (a host whose sshd
-// hangs): the SSH handshake would wait for ever.
-func silentTCP(t *testing.T) string {
+// hangs): the SSH handshake would wait for ever. accepted receives a value
+// for each connection it took: a Launch is then in its handshake.
+func silentTCP(t *testing.T) (addr string, accepted <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -219,6 +241,7 @@ func silentTCP(t *testing.T) string {
 	}
 	var mu sync.Mutex
 	var conns []net.Conn
+	acc := make(chan struct{}, 64)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -228,6 +251,10 @@ func silentTCP(t *testing.T) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			select {
+			case acc <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -238,7 +265,7 @@ func silentTCP(t *testing.T) string {
 		}
 		mu.Unlock()
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), acc
 }
 
 // launchWithin runs l.Launch(ctx) and fails the test unless it returns
@@ -265,25 +292,36 @@ func launchWithin(t *testing.T, ctx context.Context, l *SSHLauncher, limit time.
 // ends when Close is called, which does not wait for it.
 func TestSSHHandshakeBounded(t *testing.T) {
 	srv := startTestSSH(t)
-	dest := "tester@" + silentTCP(t)
+	// Each case has its own silent server, so that accepted speaks of its
+	// own Launch.
+	silent := func(t *testing.T) (dest string, accepted <-chan struct{}) {
+		addr, accepted := silentTCP(t)
+		return "tester@" + addr, accepted
+	}
 	t.Run("timeout", func(t *testing.T) {
+		dest, _ := silent(t)
 		opt := srv.options(t)
 		opt.ConnectTimeout = 300 * time.Millisecond
 		launchWithin(t, context.Background(), sshLauncher(t, dest, opt), 2*time.Second, nil)
 	})
 	t.Run("ctx", func(t *testing.T) {
+		dest, accepted := silent(t)
 		opt := srv.options(t)
 		opt.ConnectTimeout = time.Minute
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(200*time.Millisecond, cancel)
-		launchWithin(t, ctx, sshLauncher(t, dest, opt), time.Second, nil)
+		defer cancel()
+		launchWithin(t, ctx, sshLauncher(t, dest, opt), time.Second, func() {
+			<-accepted // in the handshake
+			cancel()
+		})
 	})
 	t.Run("close", func(t *testing.T) {
+		dest, accepted := silent(t)
 		opt := srv.options(t)
 		opt.ConnectTimeout = time.Minute
 		l := sshLauncher(t, dest, opt)
 		launchWithin(t, context.Background(), l, time.Second, func() {
-			time.Sleep(200 * time.Millisecond)
+			<-accepted // in the handshake
 			closed := make(chan struct{})
 			go func() { l.Close(); close(closed) }()
 			select {

@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/ukbench/ukbench/targets/servers"
 )
@@ -31,12 +32,7 @@ func AppDigest(ctx context.Context, app string, sockets int) (string, error) {
 
 func (a *appFiles) digest() (string, error) {
 	h := sha256.New()
-	paths := make([]string, 0, len(a.files))
-	for p := range a.files {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
+	for _, p := range slices.Sorted(maps.Keys(a.files)) {
 		f := a.files[p]
 		fmt.Fprintf(h, "file %s %o\n", p, f.perm)
 		if f.src == "" {
@@ -48,12 +44,7 @@ func (a *appFiles) digest() (string, error) {
 			return "", err
 		}
 	}
-	links := make([]string, 0, len(a.links))
-	for l := range a.links {
-		links = append(links, l)
-	}
-	sort.Strings(links)
-	for _, l := range links {
+	for _, l := range slices.Sorted(maps.Keys(a.links)) {
 		fmt.Fprintf(h, "link %s %s\n", l, a.links[l])
 	}
 	fmt.Fprintf(h, "dirs %q\ncommand %q\nstarted %q\n", a.dirs, a.command, a.started)

@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -164,17 +163,9 @@ func (a *appFiles) withLibraries(ctx context.Context, src, dst string) error {
 	if origin && filepath.Dir(filepath.Clean(src)) != filepath.Dir(dst) {
 		return fmt.Errorf("%w: %s finds its libraries relative to itself ($ORIGIN in its RUNPATH), but it is %s in the guest", ErrLibraryPath, src, dst)
 	}
-	cmd := exec.CommandContext(ctx, "ldd", src)
-	cmd.Env = loaderEnv()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	objs, err := loaderList(ctx, src)
 	if err != nil {
-		return fmt.Errorf("ldd %s: %w: %s", src, err, strings.TrimSpace(stderr.String()))
-	}
-	objs, err := parseLoaderList(string(out))
-	if err != nil {
-		return fmt.Errorf("ldd %s: %w", src, err)
+		return err
 	}
 	if interp != "" && !slices.ContainsFunc(objs, func(o sharedObject) bool { return o.path == interp }) {
 		objs = append(objs, sharedObject{name: interp, path: interp})

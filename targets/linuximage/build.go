@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/ukbench/ukbench/targets/guestinit"
@@ -132,12 +134,7 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 		cfg.Modules = append(cfg.Modules, in)
 		modNames = append(modNames, moduleName(m))
 	}
-	paths := make([]string, 0, len(app.files))
-	for p := range app.files {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
+	for _, p := range slices.Sorted(maps.Keys(app.files)) {
 		f := app.files[p]
 		data := f.data
 		if f.src != "" {

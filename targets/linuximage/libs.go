@@ -92,7 +92,26 @@ type sharedObject struct {
 //	linux-vdso.so.1 (0x00007ffd...)          the vDSO: the kernel's, skipped
 //	libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f...)
 //	libfoo.so.1 => not found
-//	/lib64/ld-linux-x86-64.so.2 (0x00007f...)  the interpreter
+//
+// loaderList asks this host's loader (ldd, with loaderEnv) which shared
+// objects src loads, and where it finds them.
+func loaderList(ctx context.Context, src string) ([]sharedObject, error) {
+	cmd := exec.CommandContext(ctx, "ldd", src)
+	cmd.Env = loaderEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w: %s", src, err, strings.TrimSpace(stderr.String()))
+	}
+	objs, err := parseLoaderList(string(out))
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", src, err)
+	}
+	return objs, nil
+}
+
+// /lib64/ld-linux-x86-64.so.2 (0x00007f...)  the interpreter
 func parseLoaderList(out string) ([]sharedObject, error) {
 	var objs []sharedObject
 	for _, line := range strings.Split(out, "\n") {
@@ -184,17 +203,9 @@ func HostLibraries(ctx context.Context, src string) (map[string]string, error) {
 	if interp == "" && len(needed) == 0 {
 		return map[string]string{}, nil
 	}
-	cmd := exec.CommandContext(ctx, "ldd", src)
-	cmd.Env = loaderEnv()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	objs, err := loaderList(ctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %w: %s", src, err, strings.TrimSpace(stderr.String()))
-	}
-	objs, err := parseLoaderList(string(out))
-	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %w", src, err)
+		return nil, err
 	}
 	libs := map[string]string{}
 	for _, o := range objs {

@@ -9,8 +9,9 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/ukbench/ukbench/targets/linuximage"
 	"github.com/ukbench/ukbench/targets/servers"
@@ -45,12 +46,7 @@ func Key(ctx context.Context, o Options) (string, error) {
 			return "", err
 		}
 	}
-	var progs []string
-	for p := range a.elfs {
-		progs = append(progs, p)
-	}
-	sort.Strings(progs)
-	for _, p := range progs {
+	for _, p := range slices.Sorted(maps.Keys(a.elfs)) {
 		if err := hashFile(h, p, a.elfs[p]); err != nil {
 			return "", err
 		}
@@ -58,23 +54,13 @@ func Key(ctx context.Context, o Options) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		names := make([]string, 0, len(libs))
-		for n := range libs {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(libs)) {
 			if err := hashFile(h, n, libs[n]); err != nil {
 				return "", err
 			}
 		}
 	}
-	var files []string
-	for p := range a.files {
-		files = append(files, p)
-	}
-	sort.Strings(files)
-	for _, p := range files {
+	for _, p := range slices.Sorted(maps.Keys(a.files)) {
 		fmt.Fprintf(h, "%s %d\n", p, len(a.files[p]))
 		h.Write(a.files[p])
 	}
