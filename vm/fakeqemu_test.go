@@ -14,10 +14,13 @@ import (
 // serves QMP on the -qmp socket, prints console lines and behaves as the
 // variable says: "ok" (quit exits), "ignore-quit" (quit is answered but
 // ignored), "powerdown" (the guest powers off on system_powerdown) or
-// "exit-early" (fails before QMP); or as QEMU running the accelerator
+// "exit-early" (fails before QMP), "internal-error" (KVM gives up
+// mid-boot: QEMU reports it and waits, the guest stopped); or as QEMU running the accelerator
 // probe's guest: "probe-ok" (the marker, then isa-debug-exit's status),
-// "probe-abort" (kvm_pvm's MSR abort), "probe-hang" (no progress) or
-// "probe-no-marker" (exits 0 having printed only SEABIOS's lines). Every
+// "probe-abort" (kvm_pvm's MSR abort), "probe-internal-error" (KVM gives
+// up on the guest and QEMU stops it, as kvm_pvm does on the probe's
+// cmpxchg16b), "probe-hang" (no progress) or "probe-no-marker" (exits 0
+// having printed only SEABIOS's lines). Every
 // run but --version appends a line to $UKBENCH_FAKE_QEMU_CALLS when set.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("UKBENCH_FAKE_QEMU"); mode != "" {
@@ -54,6 +57,14 @@ func fakeQEMU(mode string, args []string) int {
 	case "probe-killed": // as if the OOM killer or a user's kill -9 ended it
 		syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -KILL $$"}, os.Environ())
 		return 1
+	case "probe-internal-error":
+		// What QEMU 7.2 printed on a kvm_pvm host (the register dump cut
+		// short); then it stops the guest and waits, as QEMU does.
+		fmt.Println("SeaBIOS (version fake)")
+		fmt.Print("Booting from Hard Disk..")
+		fmt.Fprint(os.Stderr, "KVM internal error. Suberror: 1\nextra data[0]: 0x0000000000000001\nemulation failure\n")
+		fmt.Fprint(os.Stderr, "RAX=0000000000000000 RBX=0000000000000000 RCX=0000000000000000 RDX=0000000000000000\n")
+		select {}
 	case "probe-hang":
 		fmt.Println("SeaBIOS (version fake)")
 		fmt.Println("Booting from Hard Disk..")
@@ -78,7 +89,13 @@ func fakeQEMU(mode string, args []string) int {
 		return 1
 	}
 	fmt.Println("fake guest: booting")
-	fmt.Println("fake guest: ready")
+	if mode == "internal-error" {
+		// KVM gives up mid-boot: QEMU says so on stderr, stops the guest
+		// and keeps serving QMP.
+		fmt.Fprint(os.Stderr, "KVM internal error. Suberror: 1\nextra data[0]: 0x0000000000000001\nemulation failure\nRAX=ffff888004840040\n")
+	} else {
+		fmt.Println("fake guest: ready")
+	}
 	for {
 		c, err := l.Accept()
 		if err != nil {

@@ -147,7 +147,7 @@ func runProbeGuest(ctx context.Context, qemu, accel string) (failure string, cac
 		return "", false, err
 	}
 	cmd := exec.Command(qemu, probeArgs(accel, img)...)
-	console, stderr := &tailBuffer{max: 4096}, &tailBuffer{max: 4096}
+	console, stderr := &tailBuffer{max: 4096}, newAlarmBuffer(4096, kvmInternalError)
 	cmd.Stdout, cmd.Stderr = console, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Forked from the spawner thread, as every child (pin.go): a
@@ -161,11 +161,14 @@ func runProbeGuest(ctx context.Context, qemu, accel string) (failure string, cac
 	timer := time.NewTimer(probeTimeout)
 	defer timer.Stop()
 	var werr error
-	killed := false // by us: the bound passed or ctx ended
+	killed := false  // by us: the bound passed, KVM gave up or ctx ended
+	stopped := false // KVM gave up on the guest: QEMU stopped it and waits
 	select {
 	case werr = <-waited:
 	case <-timer.C:
 		killed = true
+	case <-stderr.Rang():
+		killed, stopped = true, true
 	case <-ctx.Done():
 		killed = true
 	}
@@ -179,6 +182,8 @@ func runProbeGuest(ctx context.Context, qemu, accel string) (failure string, cac
 	sawMarker := strings.Contains(console.String(), probeGuestMarker)
 	var exit *exec.ExitError
 	switch {
+	case stopped:
+		return fmt.Sprintf("QEMU stopped the probe guest with %q (last console line: %q)", qemuInternalError(stderr.String()), lastLine(console.String())), true, nil
 	case killed:
 		return fmt.Sprintf("the probe guest made no progress within %v (last console line: %q)", probeTimeout, lastLine(console.String())), true, nil
 	case errors.As(werr, &exit) && exit.ExitCode() == probeGuestExit && sawMarker:
@@ -217,6 +222,19 @@ func probeArgs(accel, img string) []string {
 		"-device", probeGuestDebugExit,
 		"-drive", "file=" + escapeComma(img) + ",format=raw,if=ide,snapshot=on",
 	}
+}
+
+// qemuInternalError is QEMU's report of a KVM internal error in stderr,
+// in one line: "KVM internal error. Suberror: 1" and, when QEMU said it,
+// "emulation failure".
+func qemuInternalError(stderr string) string {
+	_, rest, _ := strings.Cut(stderr, kvmInternalError)
+	line, _, _ := strings.Cut(rest, "\n")
+	msg := kvmInternalError + strings.TrimSpace(line)
+	if strings.Contains(rest, "emulation failure") {
+		msg += " (emulation failure)"
+	}
+	return msg
 }
 
 // qemuMessage picks QEMU's most telling stderr line: its first "error:"

@@ -74,6 +74,7 @@ func TestKVMProbeFailureModes(t *testing.T) {
 	}{
 		{"probe-ok", true, []string{"KVM (kvm_pvm) ran ukbench's probe guest to 64-bit mode"}},
 		{"probe-abort", false, []string{"KVM present (kvm_pvm) but unusable: QEMU aborted", "failed to set MSR 0x10a to 0x69"}},
+		{"probe-internal-error", false, []string{`KVM present (kvm_pvm) but unusable: QEMU stopped the probe guest with "KVM internal error. Suberror: 1 (emulation failure)"`, "Booting from Hard Disk"}},
 		{"probe-hang", false, []string{"KVM present (kvm_pvm) but unusable: the probe guest made no progress within 2s", "Booting from Hard Disk"}},
 		{"probe-no-marker", false, []string{"exited without the probe guest's marker"}},
 	} {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,7 +100,7 @@ type Machine struct {
 	// Set by New and never written again.
 	dial   Dialer
 	con    *console      // has its own lock
-	stderr *tailBuffer   // has its own lock
+	stderr *tailBuffer   // has its own lock; rings on a KVM internal error
 	exited chan struct{} // closed when QEMU has exited and been reaped
 
 	// mu guards every field below it up to waitErr: cfg's network part
@@ -147,7 +146,7 @@ func New(cfg Config, dial Dialer) (*Machine, error) {
 	}
 	cfg = cfg.WithDefaults()
 	cfg.Net.Forwards = append([]Forward(nil), cfg.Net.Forwards...)
-	return &Machine{cfg: cfg, dial: dial, con: newConsole(), exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}, nil
+	return &Machine{cfg: cfg, dial: dial, con: newConsole(), exited: make(chan struct{}), stderr: newAlarmBuffer(4096, kvmInternalError)}, nil
 }
 
 // WatchConsole registers a console line to wait for (a line containing
@@ -403,6 +402,15 @@ func (m *Machine) exec(ctx context.Context) error {
 		m.waitErr = cmd.Wait()
 		close(m.exited)
 	}()
+	// QEMU stops a guest that KVM gave up on and waits for ever: end it,
+	// so that a boot fails now, saying why, not at its timeout.
+	go func() {
+		select {
+		case <-m.stderr.Rang():
+			m.kill()
+		case <-m.exited:
+		}
+	}()
 	return nil
 }
 
@@ -564,6 +572,11 @@ func (m *Machine) Wait(ctx context.Context) error {
 
 // exitError describes QEMU's exit; only meaningful once exited is closed.
 func (m *Machine) exitError() error {
+	select {
+	case <-m.stderr.Rang():
+		return fmt.Errorf("%w: %s: KVM cannot run this guest (ukbench ended QEMU, which had stopped it)", ErrExited, qemuInternalError(m.stderr.String()))
+	default:
+	}
 	msg := strings.TrimSpace(m.stderr.String())
 	if m.waitErr != nil {
 		msg = m.waitErr.Error() + ": " + msg
@@ -582,29 +595,5 @@ func (m *Machine) consoleTail() string {
 	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
-var _ io.Writer = (*tailBuffer)(nil)
 
 func (m *Machine) exitedChan() <-chan struct{} { return m.exited }

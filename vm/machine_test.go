@@ -133,6 +133,31 @@ func TestMarkerFailsWhenQEMUExitsFirst(t *testing.T) {
 	}
 }
 
+// A guest KVM gave up on (QEMU reports a KVM internal error and waits
+// with the guest stopped) fails its readiness wait at once, saying so,
+// and leaves no QEMU: the boot does not run to its timeout.
+func TestKVMInternalErrorEndsTheBoot(t *testing.T) {
+	m, err := New(fakeConfig(t, "internal-error"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	ready := m.WatchConsole("fake guest: ready")
+	if err := m.Start(context.Background()); err != nil && !errors.Is(err, ErrExited) {
+		t.Fatal(err)
+	}
+	// The bound only keeps a broken build from hanging the suite.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = ready.Wait(ctx)
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "KVM internal error. Suberror: 1 (emulation failure): KVM cannot run this guest") {
+		t.Fatalf("Wait = %v, want ErrExited naming the KVM internal error", err)
+	}
+	if !processGone(m.PID()) {
+		t.Error("QEMU left running")
+	}
+}
+
 func TestStartHonoursContext(t *testing.T) {
 	cfg := fakeConfig(t, "ok")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,12 +6,20 @@
  * does, in miniature, what a guest kernel does first: enables A20, builds
  * identity and higher-half page tables (2 MiB pages), enters 64-bit long
  * mode, jumps to 0xffffffff80007c00+ (where Linux runs), loads an IDT,
+ * does a locked 16-byte compare-and-exchange on its own live page table,
  * programs the PIC and the PIT, and waits for 3 timer interrupts. Only then
  * does it write the marker line to COM1 and leave QEMU through
  * isa-debug-exit (port 0xf4, value 0x10: QEMU exits with status 33).
  * Reaching SeaBIOS's prompt proves nothing (it appears even under KVMs
  * that cannot run a guest kernel); this line is printed from 64-bit code
  * after interrupts have been delivered.
+ *
+ * The compare-and-exchange is what Linux's SLUB allocator does to struct
+ * pages (cmpxchg_double). A KVM that shadows guest page tables and traps
+ * writes to them (kvm_pvm) must emulate it, and KVM's instruction emulator
+ * cannot: QEMU reports "KVM internal error. Suberror: 1" (emulation
+ * failure) and the guest stops. kvm_pvm runs the rest of this guest, then
+ * stops a real Linux guest tens of seconds into its boot this way.
  *
  * Build: as --64 -o probe.o probeguest.S && objcopy -O binary -j .text probe.o probe.bin
  */
@@ -66,6 +74,16 @@ high:
 	mov %ax, %ss
 	mov $0x7c00, %esp
 	lidt idtr(%rip)
+	mov $1, %eax                  /* CPUID.1:ECX.CX16: has cmpxchg16b */
+	cpuid
+	bt $13, %ecx
+	jnc 5f
+	xor %eax, %eax                /* RDX:RAX = RCX:RBX = 0: PML4[2..3] stay 0 */
+	xor %edx, %edx
+	xor %ebx, %ebx
+	xor %ecx, %ecx
+	lock cmpxchg16b 0x1010        /* on the live PML4, as SLUB on a page-table page */
+5:
 	mov $0x11, %al                /* PIC: vectors 0x20/0x28, only IRQ0 open */
 	out %al, $0x20
 	out %al, $0xa0
