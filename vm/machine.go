@@ -595,5 +595,4 @@ func (m *Machine) consoleTail() string {
 	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
 }
 
-
 func (m *Machine) exitedChan() <-chan struct{} { return m.exited }
