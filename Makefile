@@ -23,11 +23,10 @@ build-pie:
 # (NSD, BIND, lighttpd, Apache: the tests boot each), OpenSSH's server (the
 # agents' and libvirt tests run Debian's sshd, each its own on a port of its
 # own) and libvirt (the libvirt backend's tests start their own libvirtd);
-# none of their services is started (scripts/install-deps.sh); Chromium, for the browser check of report.html, is
-# best effort (that check skips without it).
+# none of their services is started (scripts/install-deps.sh); and
+# Chromium, for the browser check of report.html.
 deps-test: deps-vm deps-apps deps-libvirt
-	scripts/install-deps.sh openssh-server
-	-scripts/install-deps.sh chromium || echo "chromium not installed: the report.html browser check will skip"
+	scripts/install-deps.sh openssh-server chromium
 
 # The host servers the Linux guest's apps nsd, bind, lighttpd and apache copy
 # (configs/utah-dns.yaml and utah-http.yaml run them); installed, not started.
@@ -45,14 +44,32 @@ deps-libvirt:
 deps-vm:
 	scripts/install-deps.sh --apt-lists qemu-system-x86 qemu-utils iproute2 util-linux openssh-client
 
-# The test command (README, .ci/run): formatting, vet, the race-enabled
-# suite, then the allocation tests that -race must skip.
+# The OSv kernel the OSv tests boot: yours when UKBENCH_OSV_KERNEL names
+# one, else the one kept beside this project for tests and CI
+# (../shared/osv/loader-stripped.elf), when it is there; without one the
+# OSv tests skip, saying so.
+UKBENCH_OSV_KERNEL ?= $(abspath $(wildcard ../shared/osv/loader-stripped.elf))
+
+# Every test event of the last make test (go test -json), for
+# `go tool gotestsum tool slowest --jsonfile bin/test.json`.
+TESTJSON ?= $(BIN)/test.json
+
+# The test command (README, .ci/run): formatting, vet, the allocation
+# tests (which -race would distort), then the race-enabled suite with
+# UKBENCH_REQUIRE_QEMU set (what make test installs must be there: a test
+# that lacks it fails instead of skipping) and the OSv kernel, when there
+# is one (then every OSv test runs, and one that cannot fails). It ends
+# with the list of the tests that skipped, and why (gotestsum's summary).
 test: deps-test
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
-	UKBENCH_REQUIRE_QEMU=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
 	$(GO) test -count=1 -run 'Alloc' ./loadgen
+	@echo "OSv tests: $(if $(UKBENCH_OSV_KERNEL),kernel $(UKBENCH_OSV_KERNEL),no kernel (UKBENCH_OSV_KERNEL unset, no ../shared/osv/loader-stripped.elf): they skip)"
+	@mkdir -p $(dir $(TESTJSON))
+	UKBENCH_REQUIRE_QEMU=1 UKBENCH_OSV_KERNEL=$(UKBENCH_OSV_KERNEL) $(GO) tool gotestsum \
+		--format pkgname-and-test-fails --format-hide-empty-pkg --jsonfile $(TESTJSON) \
+		-- -race -count=1 -timeout 45m $(PKGS)
 
 # The main job on its built-in default: configs/quickstart.yaml (native vs
 # the Linux guest under QEMU, plus OSv when UKBENCH_OSV_KERNEL names an OSv

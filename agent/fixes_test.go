@@ -199,6 +199,61 @@ func TestErroredSessionRelaunched(t *testing.T) {
 	}
 }
 
+// TestMergeJudgesEveryShare gives merge recorded shares whose verdicts are
+// known: agents that kept their schedules merge into a valid step; an
+// agent that did not, or gave no result, makes it invalid, and the reason
+// names that agent and no other; a merged schedule that the agents each
+// kept but whose merged gaps are bursts is judged on the merge.
+func TestMergeJudgesEveryShare(t *testing.T) {
+	// rec holds n sends whose actual gaps are the intended 5 ms, or
+	// about 0 (the sends left together) when burst is set.
+	rec := func(n int, burst bool) *loadgen.Recorder {
+		r := loadgen.NewRecorder()
+		for range n {
+			r.Latency.RecordValue(200)
+			r.Service.RecordValue(200)
+			r.SendDelay.RecordValue(5)
+			r.GapIntended.RecordValue(5e6)
+			if burst {
+				r.GapActual.RecordValue(1)
+			} else {
+				r.GapActual.RecordValue(5e6)
+			}
+		}
+		return r
+	}
+	kept := results.Step{Valid: true, Sent: 500, Answered: 500, AchievedRPS: 1000, Lag: results.Lag{SentInWindow: 500}}
+	late := kept
+	late.Valid, late.InvalidReason, late.Lag.SentInWindow = false, "schedule not delivered: 90.00% of sends left within the measured window", 450
+	spec := loadgen.StepSpec{Rate: 2000, Duration: 500 * time.Millisecond}
+	for _, tc := range []struct {
+		name    string
+		parts   []part
+		reason  string // "" for a valid step
+		notName string
+	}{
+		{"both kept", []part{{name: "a1", res: result{Step: kept}, rec: rec(500, false)}, {name: "a2", res: result{Step: kept}, rec: rec(500, false)}}, "", ""},
+		{"a2 fell behind", []part{{name: "a1", res: result{Step: kept}, rec: rec(500, false)}, {name: "a2", res: result{Step: late}, rec: rec(500, false)}},
+			"agent a2 did not deliver its share: " + late.InvalidReason, "agent a1"},
+		{"a1 gave none", []part{{name: "a1", err: errors.New("connection lost")}, {name: "a2", res: result{Step: kept}, rec: rec(500, false)}},
+			"agent a1 gave no result: connection lost", "agent a2"},
+		{"bursts in the merge", []part{{name: "a1", res: result{Step: kept}, rec: rec(500, true)}, {name: "a2", res: result{Step: kept}, rec: rec(500, true)}},
+			"they left in bursts", "agent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := merge(spec, loadgen.Limits{}, tc.parts).Step
+			switch {
+			case tc.reason == "" && !s.Valid:
+				t.Errorf("invalid (%s), want valid", s.InvalidReason)
+			case tc.reason != "" && (s.Valid || !strings.Contains(s.InvalidReason, tc.reason)):
+				t.Errorf("valid=%v reason %q, want invalid with %q", s.Valid, s.InvalidReason, tc.reason)
+			case tc.notName != "" && strings.Contains(s.InvalidReason, tc.notName):
+				t.Errorf("reason %q names %s, which kept its schedule", s.InvalidReason, tc.notName)
+			}
+		})
+	}
+}
+
 // With a probe, the merged send delay (what latency resolution is judged
 // by) is the probe's, like its latency; the gaps are every agent's.
 func TestMergeSendDelayFromProbes(t *testing.T) {

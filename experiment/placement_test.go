@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // TestPlacementUnderARestrictedMask runs this test binary under taskset -c
@@ -24,7 +26,7 @@ func TestPlacementUnderARestrictedMask(t *testing.T) {
 	}
 	taskset, err := exec.LookPath("taskset")
 	if err != nil {
-		t.Skip("taskset (util-linux) not installed")
+		testbin.SkipOrFail(t, "taskset (util-linux) not installed")
 	}
 	cmd := exec.Command(taskset, "-c", "1", os.Args[0], "-test.run", "^TestPlacementUnderARestrictedMask$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "UKBENCH_TEST_MASKED=1")

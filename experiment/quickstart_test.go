@@ -8,16 +8,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/results"
 	"github.com/ukbench/ukbench/vm"
 )
 
 // TestQuickstartEndToEnd runs configs/quickstart.yaml, trimmed (one repeat,
 // two rates, 1 s steps), through real QEMU, and checks every result file.
+// With an OSv kernel (testbin.EnvOSvKernel) its osv target runs too, as a
+// user's does, and must; without, it is skipped, saying so. The osv-image
+// target is skipped (no image is given).
 func TestQuickstartEndToEnd(t *testing.T) {
+	withOSv := os.Getenv(testbin.EnvOSvKernel) != ""
+	if withOSv {
+		testbin.OSvKernel(t) // a kernel given must run: it checks the file and marks the test
+		testbin.PIE(t)       // beside testBinary, where the osv target finds it
+	}
 	needQEMU(t)
-	t.Setenv("UKBENCH_OSV_IMAGE", "") // the optional OSv targets are skipped
-	t.Setenv("UKBENCH_OSV_KERNEL", "")
+	t.Setenv(testbin.EnvOSvImage, "")
 	cfg, data, err := Load("../configs/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -34,10 +42,15 @@ func TestQuickstartEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// native and linux × dns and http; the osv runs (composed: dns and
-	// http; the image: http) skipped, each target said once.
-	if sum.Done != 4 || sum.Failed != 0 || sum.Skipped != 3 || countContaining(notes, "skipping optional target osv:") != 1 || countContaining(notes, "skipping optional target osv-image:") != 1 {
-		t.Fatalf("summary %+v, notes %q", sum, notes)
+	// native, linux and (with a kernel) osv × dns and http; the optional
+	// targets left (osv-image: http; osv, without a kernel: dns and http)
+	// skipped, each said once.
+	wantDone, wantSkipped, osvSkipNotes := 4, 3, 1
+	if withOSv {
+		wantDone, wantSkipped, osvSkipNotes = 6, 1, 0
+	}
+	if sum.Done != wantDone || sum.Failed != 0 || sum.Skipped != wantSkipped || countContaining(notes, "skipping optional target osv:") != osvSkipNotes || countContaining(notes, "skipping optional target osv-image:") != 1 {
+		t.Fatalf("summary %+v, want %d done and %d skipped; notes %q", sum, wantDone, wantSkipped, notes)
 	}
 	// The accelerator and why: in the summary, the manifest and every
 	// guest run; a fallback to TCG is told once.
@@ -72,15 +85,17 @@ func TestQuickstartEndToEnd(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(out, r.ConsoleLog)); err != nil || st.Size() == 0 {
 			t.Errorf("%s %s: console log %q: %v", r.Target, r.Workload, r.ConsoleLog, err)
 		}
-		if r.Target == "linux" && (r.Accel != sum.Accel || r.AccelReason != sum.AccelReason) {
-			t.Errorf("linux %s: accel %q (%q), want the campaign's %q (%q)", r.Workload, r.Accel, r.AccelReason, sum.Accel, sum.AccelReason)
-		}
-		if r.Target == "linux" {
-			if r.Boot == nil || r.Memory == nil || r.Memory.QEMURSSAfterKiB == 0 || (r.Accel != "tcg" && r.Accel != "kvm") {
-				t.Errorf("linux run lacks boot/memory/accel: %+v %+v %q", r.Boot, r.Memory, r.Accel)
+		if r.Target == "native" {
+			if r.Accel != "none" {
+				t.Errorf("native run accel %q", r.Accel)
 			}
-		} else if r.Accel != "none" {
-			t.Errorf("native run accel %q", r.Accel)
+			continue
+		}
+		if r.Accel != sum.Accel || r.AccelReason != sum.AccelReason {
+			t.Errorf("%s %s: accel %q (%q), want the campaign's %q (%q)", r.Target, r.Workload, r.Accel, r.AccelReason, sum.Accel, sum.AccelReason)
+		}
+		if r.Boot == nil || r.Memory == nil || r.Memory.QEMURSSAfterKiB == 0 || (r.Accel != "tcg" && r.Accel != "kvm") {
+			t.Errorf("%s %s run lacks boot/memory/accel: %+v %+v %q", r.Target, r.Workload, r.Boot, r.Memory, r.Accel)
 		}
 	}
 	var man Manifest
@@ -92,7 +107,11 @@ func TestQuickstartEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := man.Provenance
-	if p.Accel == "" || p.QEMU == "" || p.HostKernel == "" || p.VM.MemoryMiB != 512 || len(p.Images) < 3 {
+	wantImages := 3 // the Linux guest's kernel, its two initramfs
+	if withOSv {
+		wantImages = 5 // and OSv's two disks
+	}
+	if p.Accel == "" || p.QEMU == "" || p.HostKernel == "" || p.VM.MemoryMiB != 512 || len(p.Images) < wantImages {
 		t.Errorf("provenance incomplete: %+v", p)
 	}
 	for _, im := range p.Images {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/results"
 )
 
@@ -21,7 +22,7 @@ func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs of %s on %s (%v): this test fills a small file system and needs root", size, dir, err)
+		testbin.SkipOrFail(t, fmt.Sprintf("cannot mount a tmpfs of %s on %s (%v): this test fills a small file system and needs root", size, dir, err))
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, 0); err != nil {

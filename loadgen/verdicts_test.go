@@ -114,6 +114,8 @@ func TestJudgeLoadDelivered(t *testing.T) {
 		{"behind at the window's end", func(s *results.Step) { s.Lag.SentInWindow = 980 }, onTime, "98.00% of sends left within the measured window"},
 		{"99 % in the window", func(s *results.Step) { s.Lag.SentInWindow = 990 }, onTime, ""},
 		{"bursts", func(*results.Step) {}, bursty, "inter-arrival times"},
+		{"2 % waited for connections", func(s *results.Step) { s.Lag.Blocked, s.Lag.LateBlocked = 30, 20 }, onTime, "2.00% of sends (20) waited more than 1ms for a free connection or query ID"},
+		{"1 % waited for connections", func(s *results.Step) { s.Lag.Blocked, s.Lag.LateBlocked = 30, 10 }, onTime, ""},
 	}
 	for _, tt := range tests {
 		s := ok

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // TestHTMLInChromium opens report.html in headless Chromium (Debian's
@@ -23,7 +25,7 @@ func TestHTMLInChromium(t *testing.T) {
 		}
 	}
 	if browser == "" {
-		t.Skip("no Chromium: apt-get install chromium to run the browser check of report.html")
+		testbin.SkipOrFail(t, "no Chromium: apt-get install chromium to run the browser check of report.html (make test installs it)")
 	}
 	dir := t.TempDir()
 	if _, err := Write(dir, reportFixture(), []string{"png"}); err != nil {

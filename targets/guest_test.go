@@ -133,10 +133,7 @@ func kernelRoot(k *linuximage.Kernel) string {
 }
 
 func TestOSvImageUnderQEMU(t *testing.T) {
-	img := os.Getenv("UKBENCH_OSV_IMAGE")
-	if img == "" {
-		t.Skip("UKBENCH_OSV_IMAGE not set: give an OSv image that runs `ukbench serve http` (see README, OSv)")
-	}
+	img := testbin.OSvImage(t)
 	needQEMU(t)
 	app := os.Getenv("UKBENCH_OSV_APP")
 	if app == "" {
@@ -194,17 +191,14 @@ func TestLinuxGuestUnderKVM(t *testing.T) {
 // UKBENCH_OSV_KERNEL (the user's: the project holds none) for each app and
 // boots them for real.
 func TestOSvComposedUnderQEMU(t *testing.T) {
-	kernel := os.Getenv("UKBENCH_OSV_KERNEL")
-	if kernel == "" {
-		t.Skip("UKBENCH_OSV_KERNEL not set: give an OSv kernel (loader-stripped.elf, or a release's osv-loader.elf.x86_64.gz; README, OSv)")
-	}
+	kernel := testbin.OSvKernel(t)
 	needQEMU(t)
-	pie := testbin.Cgo(t, "ukbench-pie", "-buildmode=pie", "-ldflags=-linkmode=external")
+	pie := testbin.PIE(t)
 	for _, app := range []string{"http", "dns", "lighttpd"} {
 		t.Run(app, func(t *testing.T) {
 			if app == "lighttpd" {
 				if _, err := exec.LookPath(app); err != nil {
-					t.Skipf("%s not installed on the host (make deps-apps installs it)", app)
+					skipOrFail(t, app+" not installed on the host (make deps-apps installs it)")
 				}
 			}
 			bootAndCheckBinary(t, Spec{Name: "osv-" + app, Kind: KindOSv, App: app, Kernel: kernel, Bootstrap: os.Getenv("UKBENCH_OSV_BOOTSTRAP"), VM: VMShape{MemoryMiB: 512}}, pie)

@@ -41,7 +41,7 @@ func testKernel(t *testing.T) *linuximage.Kernel {
 	}
 	cache, err := cachedir.Dir()
 	if err != nil {
-		t.Skip(err)
+		skipOrFail(t, fmt.Sprintf("no cache directory for the guest kernel: %v", err))
 	}
 	k, err := linuximage.FetchDebianKernel(context.Background(), filepath.Join(cache, "kernels"), "", nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -23,14 +24,14 @@ exec "$0" -test.run '^TestTapInsideNetns$' -test.v -test.count=1`
 func TestLinuxGuestOnTap(t *testing.T) {
 	needQEMU(t)
 	if os.Geteuid() != 0 {
-		t.Skip("tap networking needs root (to create a network namespace, a bridge and a tap device)")
+		skipOrFail(t, "tap networking needs root (to create a network namespace, a bridge and a tap device)")
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skipf("no /dev/net/tun: %v", err)
+		skipOrFail(t, fmt.Sprintf("no /dev/net/tun: %v", err))
 	}
 	for _, tool := range []string{"unshare", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			skipOrFail(t, tool+" not installed (scripts/install-deps.sh iproute2 util-linux)")
 		}
 	}
 	k := testKernel(t)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // BenchmarkResolveAccel measures what `auto` costs on this host, with the
@@ -14,7 +16,7 @@ import (
 func BenchmarkResolveAccel(b *testing.B) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		b.Skip("qemu-system-x86_64 not installed")
+		testbin.SkipOrFail(b, "qemu-system-x86_64 not installed")
 	}
 	b.Setenv("UKBENCH_CACHE", b.TempDir())
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/internal/cachedir"
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // fakeProbeHost points the probe at a fake host: an openable stand-in for
@@ -150,7 +152,7 @@ func TestKVMProbeIsCachedAndInvalidatedByItsKey(t *testing.T) {
 		{"a new QEMU binary", func() {
 			later := time.Now().Add(time.Hour)
 			if err := os.Chtimes(qemu, later, later); err != nil {
-				t.Skipf("cannot touch the test binary: %v", err)
+				testbin.SkipOrFail(t, fmt.Sprintf("cannot touch the test binary: %v", err))
 			}
 		}},
 	} {
@@ -295,12 +297,10 @@ func TestWantedAccel(t *testing.T) {
 // TestProbeGuestRunsUnderTCG boots the real probe guest with the real QEMU,
 // under TCG (which every host has): the bytes do what the marker says.
 func TestProbeGuestRunsUnderTCG(t *testing.T) {
+	testbin.NeedQEMU(t)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		if os.Getenv("UKBENCH_REQUIRE_QEMU") != "" {
-			t.Fatal("qemu-system-x86_64 not installed (UKBENCH_REQUIRE_QEMU is set)")
-		}
-		t.Skip("qemu-system-x86_64 not installed")
+		t.Fatal(err)
 	}
 	failure, cacheable, err := runProbeGuest(context.Background(), qemu, AccelTCG)
 	if err != nil || failure != "" || !cacheable {
@@ -313,7 +313,7 @@ func TestProbeGuestRunsUnderTCG(t *testing.T) {
 func TestProbeGuestMatchesItsSource(t *testing.T) {
 	for _, tool := range []string{"as", "objcopy"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s (binutils) not installed: cannot assemble testdata/probeguest.S", tool)
+			testbin.SkipOrFail(t, tool+" (binutils) not installed: cannot assemble testdata/probeguest.S")
 		}
 	}
 	dir := t.TempDir()

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukbench/ukbench/internal/testbin"
 	"github.com/ukbench/ukbench/results"
 )
 
@@ -41,11 +41,11 @@ func TestAgentsOverSSHInNetns(t *testing.T) {
 		t.Skip("builds ukbench and runs real sshd in network namespaces; skipped with -short")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: it creates network namespaces, a bridge and veth pairs, and runs sshd")
+		testbin.SkipOrFail(t, "needs root: it creates network namespaces, a bridge and veth pairs, and runs sshd")
 	}
 	for _, tool := range []string{"unshare", "ip", "ssh-keygen", "/usr/sbin/sshd"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh openssh-server iproute2 util-linux)", tool)
+			testbin.SkipOrFail(t, tool+" not installed (scripts/install-deps.sh openssh-server iproute2 util-linux)")
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "ukbench")
@@ -177,22 +177,37 @@ LogLevel ERROR
 		t.Logf("  agent %s: offered %.0f/s achieved %.1f/s p50 %.0fµs p99 %.0fµs, clock offset %.0fµs ±%.0fµs",
 			a.Agent, a.OfferedRPS, a.AchievedRPS, a.LatencyUS.P50, a.LatencyUS.P99, a.Clock.OffsetUS, a.Clock.BoundUS)
 	}
-	// Tolerances: the achieved rates within 1 % of each other; p50 within
-	// 50 % + 100 µs and p99 within a factor 3 + 1 ms (two 2-core runs of
-	// the same load, seconds apart, on a machine other work shares).
-	if math.Abs(l.AchievedRPS-m.AchievedRPS) > 0.01*l.AchievedRPS || len(m.Agents) != 2 || m.Agents[0].OfferedRPS != netnsRate/2 {
-		t.Errorf("achieved %.1f/s merged vs %.1f/s local (agents %+v): want the same within 1%%", m.AchievedRPS, l.AchievedRPS, m.Agents)
+	// How fast the server answered in each run is the host's business
+	// (on a busy host two runs seconds apart differ tenfold); what the
+	// coordinator owes, whatever the load, is the merge: the schedule
+	// split evenly, the agents' counts and achieved rates adding up to the
+	// step's, and the merged latency made of the agents' histograms.
+	due := uint64(netnsRate * 2) // 2 s steps
+	if len(m.Agents) != 2 || m.Sent+m.NeverSent != due || l.Sent+l.NeverSent != due {
+		t.Fatalf("sends: local %d+%d, merged %d+%d over %d agents; want the schedule's %d each", l.Sent, l.NeverSent, m.Sent, m.NeverSent, len(m.Agents), due)
 	}
-	if d := math.Abs(l.LatencyUS.P50 - m.LatencyUS.P50); d > 0.5*l.LatencyUS.P50+100 {
-		t.Errorf("p50 %.0fµs merged vs %.0fµs local: want within 50%% + 100µs", m.LatencyUS.P50, l.LatencyUS.P50)
+	var sent, answered uint64
+	var achieved float64
+	for _, a := range m.Agents {
+		if a.OfferedRPS != netnsRate/2 {
+			t.Errorf("agent %s offered %.0f/s, want half of %d/s", a.Agent, a.OfferedRPS, netnsRate)
+		}
+		sent, answered, achieved = sent+a.Sent, answered+a.Answered, achieved+a.AchievedRPS
 	}
-	// A p99 flagged generator-limited measures the generator's own
-	// stalls (on this shared machine), not the server: only the p99s of
-	// two steps that both measured the server are compared.
-	if l.IsGeneratorLimited("p99") || m.IsGeneratorLimited("p99") {
-		t.Logf("p99 not compared: generator-limited (send delay p99 %.0fµs local, %.0fµs merged)", l.SendDelayUS.P99, m.SendDelayUS.P99)
-	} else if m.LatencyUS.P99 > 3*l.LatencyUS.P99+1000 || l.LatencyUS.P99 > 3*m.LatencyUS.P99+1000 {
-		t.Errorf("p99 %.0fµs merged vs %.0fµs local: want within 3× + 1ms", m.LatencyUS.P99, l.LatencyUS.P99)
+	if sent != m.Sent || answered != m.Answered || achieved != m.AchievedRPS {
+		t.Errorf("merged sent %d answered %d achieved %.1f/s; the agents' sums are %d, %d, %.1f/s", m.Sent, m.Answered, m.AchievedRPS, sent, answered, achieved)
+	}
+	// The median of a sum of histograms lies between its parts' medians
+	// (HdrHistogram's rank rounding keeps this exact at 50 %, not at 99 %).
+	lo, hi := m.Agents[0].LatencyUS.P50, m.Agents[1].LatencyUS.P50
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	if p50 := m.LatencyUS.P50; p50 < lo || p50 > hi {
+		t.Errorf("merged p50 %.0fµs outside the agents' %.0f–%.0fµs", p50, lo, hi)
+	}
+	if m.LatencyUS.Max != max(m.Agents[0].LatencyUS.Max, m.Agents[1].LatencyUS.Max) {
+		t.Errorf("merged max %.0fµs, want the larger of the agents' (%+v, %+v)", m.LatencyUS.Max, m.Agents[0].LatencyUS, m.Agents[1].LatencyUS)
 	}
 	if info := merged.Load; info == nil || len(info.Agents) != 2 || !info.Agents[0].Copied || info.Agents[1].Copied {
 		t.Errorf("load info %+v: want 2 agents, the binary copied once (for the first)", merged.Load)
@@ -220,7 +235,7 @@ LogLevel ERROR
 	if s2.Valid || !strings.Contains(s2.InvalidReason, "agent "+netnsAgents[0].dest) || !strings.Contains(s2.InvalidReason, "signal KILL") {
 		t.Errorf("step 2 valid=%v reason %q: want invalid, naming agent %s and SIGKILL", s2.Valid, s2.InvalidReason, netnsAgents[0].dest)
 	}
-	if s2.Agents[1].Error != "" || s2.Agents[1].Answered == 0 {
+	if s2.Agents[1].Error != "" || s2.Agents[1].Sent == 0 {
 		t.Errorf("step 2's other agent: %+v: want its share kept", s2.Agents[1])
 	}
 	for _, i := range []int{0, 2} {

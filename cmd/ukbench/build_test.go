@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // TestBuildVariants builds the two binaries `make build` makes and checks
@@ -16,7 +18,7 @@ func TestBuildVariants(t *testing.T) {
 		t.Skip("builds the binary twice; skipped with -short")
 	}
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("the PIE build needs cgo and gcc: apt-get install gcc")
+		testbin.SkipOrFail(t, "the PIE build needs cgo and gcc: apt-get install gcc")
 	}
 	dir := t.TempDir()
 	build := func(name string, env []string, args ...string) *elf.File {

@@ -1,6 +1,7 @@
 // Package testbin serves the tests that run ukbench as a separate program
 // or boot guests: it builds the static ukbench once per test binary and
-// decides whether a test without QEMU or a kernel skips or fails.
+// decides, in one place (skip.go), whether a test that lacks something
+// skips or fails.
 package testbin
 
 import (
@@ -46,7 +47,7 @@ func Cgo(t testing.TB, name string, flags ...string) string {
 	t.Helper()
 	cc, _ := exec.Command("go", "env", "CC").Output()
 	if _, err := exec.LookPath(strings.Fields(string(cc) + " gcc")[0]); err != nil {
-		t.Skipf("no C compiler (go env CC: %q): a cgo build needs one: %v", strings.TrimSpace(string(cc)), err)
+		SkipOrFail(t, fmt.Sprintf("no C compiler (go env CC: %q): a cgo build needs one: %v", strings.TrimSpace(string(cc)), err))
 	}
 	cgoMu.Lock()
 	defer cgoMu.Unlock()
@@ -65,6 +66,14 @@ func Cgo(t testing.TB, name string, flags ...string) string {
 	}
 	cgoBuilt[name] = p
 	return p
+}
+
+// PIE is ukbench built as OSv runs it (an externally linked PIE, as make
+// build-pie makes), named ukbench-pie beside Static's binary, where the
+// OSv targets look for it. It skips or fails t as Cgo does.
+func PIE(t testing.TB) string {
+	t.Helper()
+	return Cgo(t, "ukbench-pie", "-buildmode=pie", "-ldflags=-linkmode=external")
 }
 
 var (
@@ -87,25 +96,6 @@ func makeDir() error {
 func Cleanup() {
 	if dir != "" {
 		os.RemoveAll(dir)
-	}
-}
-
-// SkipOrFail skips a test that lacks QEMU or a kernel, unless
-// UKBENCH_REQUIRE_QEMU is set (make test sets it: there the VM tests must
-// run).
-func SkipOrFail(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("UKBENCH_REQUIRE_QEMU") != "" {
-		t.Fatal(why + " (UKBENCH_REQUIRE_QEMU is set)")
-	}
-	t.Skip(why)
-}
-
-// NeedQEMU skips (or fails, see SkipOrFail) without qemu-system-x86_64.
-func NeedQEMU(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		SkipOrFail(t, "qemu-system-x86_64 not installed (make test installs it: scripts/install-deps.sh qemu-system-x86)")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // fakeModules makes a modules tree with a modules.dep, as depmod writes it.
@@ -125,7 +128,7 @@ func TestNewcReadBack(t *testing.T) {
 func TestCheckGuestBinary(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip(err)
+		testbin.SkipOrFail(t, fmt.Sprintf("no sh: %v", err))
 	}
 	if err := checkGuestBinary(sh); err != nil { // dynamically linked: fine now
 		t.Errorf("checkGuestBinary(%s) = %v", sh, err)
@@ -218,12 +221,12 @@ func dynamicInterp(t *testing.T, path string) string {
 func TestBuildPacksTheLoaderAndLibrariesOfADynamicInit(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip(err)
+		testbin.SkipOrFail(t, fmt.Sprintf("no sh: %v", err))
 	}
 	sh, _ = filepath.EvalSymlinks(sh)
 	interp := dynamicInterp(t, sh)
 	if interp == "" {
-		t.Skipf("%s is statically linked", sh)
+		testbin.SkipOrFail(t, sh+" is statically linked: this test needs a dynamically linked program")
 	}
 	out := filepath.Join(t.TempDir(), "image")
 	im, err := Build(context.Background(), Options{App: AppDNS, Kernel: fakeKernel(t), Binary: sh, OutDir: out})
@@ -307,7 +310,7 @@ func TestBuildAStaticInitAddsNoLibraries(t *testing.T) {
 // and that a library found through RUNPATH is packed where RUNPATH says.
 func TestWithLibrariesNamesWhatIsMissing(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not installed: cannot build a program with a library of its own")
+		testbin.SkipOrFail(t, "gcc not installed: cannot build a program with a library of its own")
 	}
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "lib")

@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ukbench/ukbench/internal/cachedir"
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // debianBzImage is the cached Debian kernel's bzImage, or a skip.
@@ -27,11 +29,11 @@ func debianBzImage(t *testing.T) string {
 	}
 	cache, err := cachedir.Dir()
 	if err != nil {
-		t.Skip(err)
+		testbin.SkipOrFail(t, fmt.Sprintf("no cache directory for the guest kernel: %v", err))
 	}
 	imgs, _ := filepath.Glob(filepath.Join(cache, "kernels", "linux-image-*", "boot", "vmlinuz-*"))
 	if len(imgs) == 0 {
-		t.Skip("no Debian kernel in ukbench's cache (the guest tests fetch it) and UKBENCH_KERNEL_ROOT unset")
+		testbin.SkipOrFail(t, "no Debian kernel in ukbench's cache (the guest tests fetch it) and UKBENCH_KERNEL_ROOT unset")
 	}
 	return imgs[0]
 }
@@ -113,7 +115,7 @@ func TestPVHKernelCachesOnlyWhatTheKernelIs(t *testing.T) {
 		{"ELF without PVH note", func(t *testing.T) string {
 			prog, err := os.ReadFile("/bin/true")
 			if err != nil {
-				t.Skip(err)
+				testbin.SkipOrFail(t, fmt.Sprintf("no /bin/true to compress: %v", err))
 			}
 			return fakeBzImage(t, xzCompress(t, prog, "--x86", "--lzma2", "--check=crc32"))
 		}, true},

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // xzCompress runs xz-utils over data with the given filter options (a
@@ -15,7 +17,7 @@ import (
 func xzCompress(t *testing.T, data []byte, args ...string) []byte {
 	t.Helper()
 	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("xz not found (xz-utils, installed on Debian by default): the xz fixtures are made with it")
+		testbin.SkipOrFail(t, "xz not found (xz-utils, installed on Debian by default): the xz fixtures are made with it")
 	}
 	cmd := exec.Command("xz", append(append([]string{"--format=xz"}, args...), "-c")...)
 	cmd.Stdin = bytes.NewReader(data)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // gcc compiles a C source into out with flags; the test skips without a C
@@ -23,7 +25,7 @@ import (
 func gcc(t *testing.T, src, out string, flags ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skipf("no gcc: the fake kernel and programs are compiled: %v", err)
+		testbin.SkipOrFail(t, fmt.Sprintf("no gcc: the fake kernel and programs are compiled: %v", err))
 	}
 	c := filepath.Join(t.TempDir(), "src.c")
 	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
@@ -188,7 +190,7 @@ func TestPreflight(t *testing.T) {
 func TestNSDRefused(t *testing.T) {
 	nsd, err := exec.LookPath("nsd")
 	if err != nil {
-		t.Skip("nsd not installed (make deps-apps installs it)")
+		testbin.SkipOrFail(t, "nsd not installed (make deps-apps installs it)")
 	}
 	k, err := ReadKernel(fakeKernel(t, undefinedOf(t, nsd), allLibs, ""))
 	if err != nil {

@@ -111,9 +111,9 @@ var pktinfoCheck = pktinfoUsable
 // guest with one address.
 type plainPacketConn struct{ net.PacketConn }
 
-// bindDNS binds sockets UDP sockets and a TCP listener on one port. With
-// port 0, the port the first UDP socket gets may be taken for TCP; then it
-// tries another (a few times).
+// bindDNS binds sockets UDP sockets (SO_REUSEPORT) and a TCP listener on
+// one port. With port 0, the port the first UDP socket gets may be taken
+// for TCP; then it tries another (a few times).
 func bindDNS(ctx context.Context, listen string, sockets int) ([]net.PacketConn, net.Listener, string, error) {
 	_, port, _ := net.SplitHostPort(listen)
 	lc := net.ListenConfig{Control: reusePort}
@@ -135,7 +135,11 @@ func bindDNS(ctx context.Context, listen string, sockets int) ([]net.PacketConn,
 			conns = append(conns, pc)
 			addr = pc.LocalAddr().String() // later sockets join the same port
 		}
-		tl, err := lc.Listen(ctx, "tcp", addr)
+		// One TCP listener: no SO_REUSEPORT. OSv v0.57 takes a TCP
+		// listener with it beside two reuse-port UDP sockets, then
+		// crashes (a page fault in in_pcbref from tcp_input) on the
+		// first connection.
+		tl, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 		if err == nil {
 			return conns, tl, addr, nil
 		}

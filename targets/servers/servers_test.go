@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 func startTestDNS(t *testing.T, cfg DNSConfig) *DNSServer {
@@ -195,5 +197,39 @@ func TestDNSWithoutControlMessages(t *testing.T) {
 	r, err := dns.Exchange(m, s.Addr)
 	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Fatalf("answer = %v, %v", r, err)
+	}
+}
+
+// TestDNSSocketsReusePortButNotTCP: the UDP sockets share their port
+// (SO_REUSEPORT), the one TCP listener does not ask to (OSv crashes on the
+// first TCP connection to a reuse-port listener beside reuse-port UDP
+// sockets), and both answer.
+func TestDNSSocketsReusePortButNotTCP(t *testing.T) {
+	conns, tl, addr, err := bindDNS(t.Context(), "127.0.0.1:0", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	reuse := func(c syscall.Conn) int {
+		t.Helper()
+		raw, err := c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := -1
+		raw.Control(func(fd uintptr) { v, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for i, pc := range conns {
+		defer pc.Close()
+		if v := reuse(pc.(*net.UDPConn)); v == 0 || pc.LocalAddr().String() != addr {
+			t.Errorf("UDP socket %d on %s: SO_REUSEPORT %d, want set, on %s", i, pc.LocalAddr(), v, addr)
+		}
+	}
+	if v := reuse(tl.(*net.TCPListener)); v != 0 || tl.Addr().String() != addr {
+		t.Errorf("TCP listener on %s: SO_REUSEPORT %d, want unset, on %s", tl.Addr(), v, addr)
 	}
 }
