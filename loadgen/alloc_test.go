@@ -38,33 +38,6 @@ func stepAllocs(t testing.TB, g *DNS, spec StepSpec) (mallocs, bytes uint64, out
 	return after.Mallocs - before.Mallocs, after.TotalAlloc - before.TotalAlloc, out
 }
 
-// TestDNSHotPathAllocFree: the allocations of a step do not grow with the
-// number of queries (setup only), and memory stays flat when the step is
-// ten times longer.
-func TestDNSHotPathAllocFree(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates on its own; run without -race")
-	}
-	g, err := NewDNS(DNSConfig{Server: startReflector(t), Sockets: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shortM, shortB, short := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 250 * time.Millisecond})
-	longM, longB, long := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 2500 * time.Millisecond})
-	if short.Step.Answered < 990 || long.Step.Answered < 9900 {
-		t.Fatalf("reflector answered %d and %d, want about 1000 and 10000", short.Step.Answered, long.Step.Answered)
-	}
-	extraQueries := long.Step.Sent - short.Step.Sent
-	perQuery := float64(longM-min(longM, shortM)) / float64(extraQueries)
-	t.Logf("short step: %d mallocs %d B; 10× longer: %d mallocs %d B; %.4f mallocs per extra query", shortM, shortB, longM, longB, perQuery)
-	if perQuery > 0.01 {
-		t.Errorf("%.4f allocations per query in the hot path, want none (short %d, long %d mallocs)", perQuery, shortM, longM)
-	}
-	if longB > shortB*3/2+64<<10 {
-		t.Errorf("a 10× longer step allocated %d B against %d B: memory grows with the step", longB, shortB)
-	}
-}
-
 // startTCPEcho is startReflector for DNS over TCP: it answers every frame
 // with itself, QR bit set, from fixed buffers.
 func startTCPEcho(t testing.TB) string {
@@ -101,31 +74,6 @@ func startTCPEcho(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// TestDNSOverTCPHotPathAllocFree is TestDNSHotPathAllocFree for DNS over
-// TCP.
-func TestDNSOverTCPHotPathAllocFree(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates on its own; run without -race")
-	}
-	g, err := NewDNS(DNSConfig{Server: startTCPEcho(t), Transport: "tcp", Sockets: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shortM, shortB, short := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 250 * time.Millisecond})
-	longM, longB, long := stepAllocs(t, g, StepSpec{Rate: 4000, Duration: 2500 * time.Millisecond})
-	if short.Step.Answered < 990 || long.Step.Answered < 9900 {
-		t.Fatalf("echo answered %d and %d, want about 1000 and 10000 (errors %v)", short.Step.Answered, long.Step.Answered, long.Step.Errors)
-	}
-	perQuery := float64(longM-min(longM, shortM)) / float64(long.Step.Sent-short.Step.Sent)
-	t.Logf("short step: %d mallocs %d B; 10× longer: %d mallocs %d B; %.4f mallocs per extra query", shortM, shortB, longM, longB, perQuery)
-	if perQuery > 0.01 {
-		t.Errorf("%.4f allocations per query in the hot path, want none (short %d, long %d mallocs)", perQuery, shortM, longM)
-	}
-	if longB > shortB*3/2+64<<10 {
-		t.Errorf("a 10× longer step allocated %d B against %d B: memory grows with the step", longB, shortB)
-	}
-}
-
 func TestDNSAnswerAllocFree(t *testing.T) {
 	g, err := NewDNS(DNSConfig{Server: "127.0.0.1:53"})
 	if err != nil {
@@ -146,65 +94,6 @@ func TestDNSAnswerAllocFree(t *testing.T) {
 	}
 	if s.answered != 1001 {
 		t.Errorf("answered %d of 1001", s.answered)
-	}
-}
-
-// TestHTTPWorkerAllocs: the HTTP event loop allocates nothing per
-// request, keep-alive or a new connection per request, on one thread or
-// on two (the lanes' setup only).
-func TestHTTPWorkerAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates on its own; run without -race")
-	}
-	for _, tc := range []struct {
-		newConn bool
-		threads int
-	}{{false, 1}, {true, 1}, {false, 2}, {true, 2}} {
-		newConn := tc.newConn
-		name := "keep-alive"
-		if newConn {
-			name = "new-connection"
-		}
-		name = fmt.Sprintf("%s/threads-%d", name, tc.threads)
-		t.Run(name, func(t *testing.T) {
-			var addr string
-			if newConn {
-				addr = serveRawCloseHTTP(t)
-			} else {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ln.Close()
-				go serveTinyHTTP(ln)
-				addr = ln.Addr().String()
-			}
-			g, err := NewHTTP(HTTPConfig{URL: "http://" + addr + "/", Connections: 2 * tc.threads, Threads: tc.threads, NewConnection: newConn})
-			if err != nil {
-				t.Fatal(err)
-			}
-			run := func(d time.Duration) (uint64, StepOutcome) {
-				runtime.GC()
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				out, err := g.RunStep(context.Background(), StepSpec{Rate: 2000, Duration: d})
-				if err != nil {
-					t.Fatal(err)
-				}
-				runtime.ReadMemStats(&after)
-				return after.Mallocs - before.Mallocs, out
-			}
-			shortM, short := run(250 * time.Millisecond)
-			longM, long := run(2500 * time.Millisecond)
-			if short.Step.Answered < 490 || long.Step.Answered < 4900 {
-				t.Fatalf("answered %d and %d (errors %v)", short.Step.Answered, long.Step.Answered, long.Step.Errors)
-			}
-			perReq := float64(longM-min(longM, shortM)) / float64(long.Step.Sent-short.Step.Sent)
-			t.Logf("http %s: %.4f mallocs per extra request (short %d, long %d)", name, perReq, shortM, longM)
-			if perReq > 0.05 {
-				t.Errorf("%.4f allocations per %s request, want none", perReq, name)
-			}
-		})
 	}
 }
 

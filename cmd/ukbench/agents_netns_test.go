@@ -37,6 +37,10 @@ var netnsAgents = []struct{ name, ip, dest string }{
 // serve dns in another, all behind a bridge in a namespace unshare makes
 // for the test: no traffic leaves the namespaces the test made.
 func TestAgentsOverSSHInNetns(t *testing.T) {
+	if os.Getenv("UKBENCH_AGENTS_NETNS") != "" {
+		agentsInsideNetns(t) // this test binary, run again inside the namespace below
+		return
+	}
 	if testing.Short() {
 		t.Skip("builds ukbench and runs real sshd in network namespaces; skipped with -short")
 	}
@@ -52,19 +56,19 @@ func TestAgentsOverSSHInNetns(t *testing.T) {
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
-	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestAgentsInsideNetns$", "-test.v", "-test.count=1")
+	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestAgentsOverSSHInNetns$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), "UKBENCH_AGENTS_NETNS=1", "UKBENCH_AGENTS_BINARY="+bin)
 	out, err := cmd.CombinedOutput()
 	t.Logf("inside the namespace:\n%s", out)
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestAgentsInsideNetns") {
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestAgentsOverSSHInNetns") {
 		t.Fatalf("agents test in network namespaces failed: %v", err)
 	}
 }
 
-func TestAgentsInsideNetns(t *testing.T) {
-	if os.Getenv("UKBENCH_AGENTS_NETNS") == "" {
-		t.Skip("runs only inside the namespace TestAgentsOverSSHInNetns creates")
-	}
+// agentsInsideNetns is TestAgentsOverSSHInNetns inside the namespace it
+// made: the bridge, the namespaces of the server and agents, the sshds,
+// and the loads.
+func agentsInsideNetns(t *testing.T) {
 	bin := os.Getenv("UKBENCH_AGENTS_BINARY")
 	tmp := t.TempDir()
 	sh := func(args ...string) {
