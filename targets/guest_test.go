@@ -132,7 +132,22 @@ func kernelRoot(k *linuximage.Kernel) string {
 	return strings.TrimSuffix(k.Image, "/boot/"+"vmlinuz-"+k.Version)
 }
 
+// TestOSvImageUnderQEMU boots an osv target's image: the disk image the
+// user built (UKBENCH_OSV_IMAGE, serving UKBENCH_OSV_APP, default http,
+// with UKBENCH_OSV_CMDLINE when set) or, without one, an image directory
+// composed from the kernel given (what `ukbench image osv -o DIR` writes,
+// then `image: DIR`), serving DNS over UDP and TCP.
 func TestOSvImageUnderQEMU(t *testing.T) {
+	if os.Getenv(testbin.EnvOSvImage) == "" {
+		kernel := testbin.OSvKernel(t)
+		needQEMU(t)
+		im, err := OSvImage(t.Context(), Spec{Kind: KindOSv, App: "dns", Kernel: kernel}, BootOptions{Binary: testbin.PIE(t), CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bootAndCheck(t, Spec{Name: "osv-image-dir", Kind: KindOSv, App: "dns", Image: im.Dir, VM: VMShape{MemoryMiB: 512}}, appChecks["dns"])
+		return
+	}
 	img := testbin.OSvImage(t)
 	needQEMU(t)
 	app := os.Getenv("UKBENCH_OSV_APP")

@@ -320,6 +320,8 @@ func prepareGuest(ctx context.Context, spec Spec, o BootOptions) (*guestPlan, er
 		// The composed disk, and the user's kernel file the booted (and
 		// uncompressed) copy came from.
 		p.files = append(p.files, File{Role: "disk", Path: cfg.Disk}, File{Role: "kernel_source", Path: spec.Kernel})
+	case spec.Kind == KindOSv && isOSvImageDir(spec.Image):
+		p.files = append(p.files, File{Role: "disk", Path: cfg.Disk}) // the composed disk in the image directory
 	case spec.Kind == KindOSv && !isELF(spec.Image):
 		p.files = append(p.files, File{Role: "disk", Path: spec.Image}) // the user's file, not our private copy
 	}

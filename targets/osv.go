@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ukbench/ukbench/internal/privdir"
+	"github.com/ukbench/ukbench/targets/osvimage"
 	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
@@ -56,7 +57,7 @@ func osvReady(cmdline string) string {
 }
 
 func prepareOSv(ctx context.Context, spec Spec, shape VMShape, o BootOptions, cfg *vm.Config, p *guestPlan) error {
-	if spec.Kernel != "" {
+	if spec.Kernel != "" || isOSvImageDir(spec.Image) {
 		return prepareComposedOSv(ctx, spec, shape, o, cfg, p)
 	}
 	p.ready = spec.ReadyLine
@@ -149,6 +150,16 @@ func writeOSvCmdline(raw, cmdline string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// isOSvImageDir reports whether path is a directory that `ukbench image
+// osv` wrote (it holds osvimage.ImageFile).
+func isOSvImageDir(path string) bool {
+	if path == "" {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(path, osvimage.ImageFile))
+	return err == nil && st.Mode().IsRegular()
 }
 
 // diskFormat tells a qcow2 image from a raw disk with a boot sector (the

@@ -14,8 +14,20 @@ import (
 // OSvImage returns the image an osv target composes from its kernel and
 // app (osvimage), cached by content in the cache's osv-images/: the same
 // kernel, programs, libraries and settings find the image built before.
-// Warnings of the preflight go to o.Log when the image is built.
+// Warnings of the preflight go to o.Log when the image is built. A target
+// whose image is a directory `ukbench image osv` wrote gets that image,
+// which must serve its app.
 func OSvImage(ctx context.Context, spec Spec, o BootOptions) (*osvimage.Image, error) {
+	if spec.Image != "" {
+		im, err := osvimage.ReadImage(spec.Image)
+		if err != nil {
+			return nil, err
+		}
+		if im.App != spec.App {
+			return nil, fmt.Errorf("image %s serves %q, the target says app %q", spec.Image, im.App, spec.App)
+		}
+		return im, nil
+	}
 	// Reading the kernel and hashing the inputs take a moment; a process
 	// that boots the same guest again (every repeat of a campaign) reuses
 	// what it found, as LinuxImage does.

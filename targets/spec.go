@@ -54,8 +54,10 @@ type Spec struct {
 	// servers.DefaultDNSSockets, at most servers.MaxDNSSockets).
 	DNSSockets int `yaml:"dns_sockets" json:"dns_sockets,omitempty"`
 
-	// osv: Image is a disk image (usr.img, booted as virtio-blk) or a kernel
-	// ELF (loader-stripped.elf, booted with -kernel); Cmdline is the
+	// osv: Image is a directory written by `ukbench image osv` (booted as
+	// a composed guest: its kernel, its disk, its command line; app must
+	// be the image's), a disk image (usr.img, booted as virtio-blk) or a
+	// kernel ELF (loader-stripped.elf, booted with -kernel); Cmdline is the
 	// application's command line; ReadyLine the console line that says the
 	// application is up (default: servers.ReadyPrefix when the command
 	// line runs ukbench, else OSv's "Booted up in").
@@ -88,12 +90,13 @@ type Spec struct {
 type VMShape = vm.Shape
 
 // FinishedOSvImage reports whether the target is an osv one that boots an
-// image the user built (image:), which serves the one protocol app names,
-// rather than one ukbench composes from a kernel for any app. An optional
-// osv target with neither (its variables unset: it is skipped) counts as
-// composed.
+// image the user built (image: a disk image or a kernel ELF), which serves
+// the one protocol app names, rather than one ukbench composes for an app:
+// from a kernel, or earlier into an image directory (`ukbench image osv`).
+// An optional osv target with neither (its variables unset: it is
+// skipped) counts as composed.
 func (s Spec) FinishedOSvImage() bool {
-	return s.Kind == KindOSv && s.Image != ""
+	return s.Kind == KindOSv && s.Image != "" && !isOSvImageDir(s.Image)
 }
 
 // Label is the target's name in results.

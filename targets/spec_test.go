@@ -1,19 +1,21 @@
 package targets
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ukbench/ukbench/targets/servers"
-
 	"github.com/ukbench/ukbench/internal/fielderr"
 	"github.com/ukbench/ukbench/internal/yamlstrict"
 	"github.com/ukbench/ukbench/targets/linuximage"
+	"github.com/ukbench/ukbench/targets/osvimage"
+	"github.com/ukbench/ukbench/targets/servers"
 	"github.com/ukbench/ukbench/vm"
 )
 
@@ -189,6 +191,42 @@ func TestOSvUnknownImageFormat(t *testing.T) {
 	p, err := prepareGuest(t.Context(), Spec{Kind: KindOSv, App: "http", Image: raw}, BootOptions{WorkDir: t.TempDir()})
 	if err != nil || p.cfg.Disk != raw || p.cfg.DiskFormat != "raw" {
 		t.Errorf("raw disk: %+v, %v; want the user's file attached as raw (snapshot)", p, err)
+	}
+}
+
+// An image directory `ukbench image osv` wrote boots as a composed guest:
+// its kernel with -kernel, its disk, its command line and ready line; it
+// takes the host app it was composed for (not a finished image's protocol
+// only), and a target of another app is refused naming both.
+func TestOSvImageDirectoryBootsAsComposed(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "loader.elf"), []byte("\x7fELF"), 0o644)
+	os.WriteFile(filepath.Join(dir, "disk.raw"), make([]byte, 4096), 0o644)
+	im, _ := json.Marshal(osvimage.Image{App: "lighttpd", Kernel: "loader.elf", Disk: "disk.raw",
+		Cmdline: "--rootfs=rofs /lighttpd -D -f /etc/lighttpd.conf", Ready: "server started"})
+	os.WriteFile(filepath.Join(dir, osvimage.ImageFile), im, 0o644)
+	spec := Spec{Kind: KindOSv, App: "lighttpd", Image: dir}
+	if spec.FinishedOSvImage() {
+		t.Error("an image directory counted as a finished image")
+	}
+	if err := spec.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	p, err := prepareGuest(t.Context(), spec, BootOptions{WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	if p.cfg.Kernel != filepath.Join(dir, "loader.elf") || p.cfg.Disk != filepath.Join(dir, "disk.raw") || p.cfg.DiskFormat != "raw" ||
+		p.cfg.Append != "--rootfs=rofs /lighttpd -D -f /etc/lighttpd.conf" || p.ready != "server started" {
+		t.Errorf("cfg kernel %q disk %q (%s) append %q, ready %q: want the directory's", p.cfg.Kernel, p.cfg.Disk, p.cfg.DiskFormat, p.cfg.Append, p.ready)
+	}
+	if disk := slices.IndexFunc(p.files, func(f File) bool { return f.Role == "disk" }); disk < 0 || p.files[disk].Path != p.cfg.Disk {
+		t.Errorf("files %+v: want the directory's disk recorded", p.files)
+	}
+	spec.App = "http"
+	if _, err := prepareGuest(t.Context(), spec, BootOptions{WorkDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `serves "lighttpd", the target says app "http"`) {
+		t.Errorf("another app: %v, want the mismatch named", err)
 	}
 }
 

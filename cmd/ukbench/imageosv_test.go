@@ -14,8 +14,8 @@ import (
 
 // TestImageOSvWithTheGivenKernel runs `ukbench image osv` as a user does,
 // with the OSv kernel given (testbin.EnvOSvKernel) and ukbench-pie beside
-// ukbench, for each app OSv runs, then `ukbench boot` of a target composed
-// from the same kernel: it must answer.
+// ukbench, for each app OSv runs, then `ukbench boot` of a target whose
+// image is the directory it wrote: it must answer.
 func TestImageOSvWithTheGivenKernel(t *testing.T) {
 	kernel := testbin.OSvKernel(t)
 	bin := staticUkbench(t)
@@ -23,8 +23,10 @@ func TestImageOSvWithTheGivenKernel(t *testing.T) {
 	if _, err := exec.LookPath("lighttpd"); err != nil {
 		testbin.SkipOrFail(t, "lighttpd not installed (make deps-apps installs it)")
 	}
+	dirs := map[string]string{}
 	for _, app := range []string{"http", "dns", "lighttpd"} {
 		out := filepath.Join(t.TempDir(), "osv-"+app)
+		dirs[app] = out
 		stdout, err := exec.Command(bin, "image", "osv", "--kernel", kernel, "--app", app, "-o", out).CombinedOutput()
 		if err != nil {
 			t.Fatalf("image osv --app %s: %v\n%s", app, err, stdout)
@@ -47,7 +49,7 @@ func TestImageOSvWithTheGivenKernel(t *testing.T) {
 	}
 
 	target := filepath.Join(t.TempDir(), "osv.yaml")
-	os.WriteFile(target, []byte("{name: osv, kind: osv, app: http, kernel: "+kernel+", vm: {memory_mib: 512}}\n"), 0o644)
+	os.WriteFile(target, []byte("{name: osv, kind: osv, app: lighttpd, image: "+dirs["lighttpd"]+", vm: {memory_mib: 512}}\n"), 0o644)
 	figures := filepath.Join(t.TempDir(), "boot.json")
 	if out, err := exec.Command(bin, "boot", target, "--runs", "1", "--out", figures).CombinedOutput(); err != nil {
 		t.Fatalf("boot %s: %v\n%s", target, err, out)
