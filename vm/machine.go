@@ -42,7 +42,12 @@ var (
 var ErrQMPCommandTimeout = errors.New("QMP command timed out")
 
 // connectWithin does the QMP handshake, giving up after timeout (go-qemu's
-// Connect reads the greeting without a deadline).
+// Connect reads the greeting without a deadline). An abandoned handshake
+// is disconnected once its Connect returns: go-qemu's Disconnect must not
+// run beside Connect (both use the monitor's fields unlocked), and Connect
+// returns when QEMU greets or the connection ends (QEMU exits, or is
+// killed when the start gives up). Until then QEMU serves no other QMP
+// client, so a later attempt waits for this one.
 func connectWithin(mon qmp.Monitor, timeout time.Duration) error {
 	c := make(chan error, 1)
 	go func() { c <- mon.Connect() }()
@@ -52,7 +57,10 @@ func connectWithin(mon qmp.Monitor, timeout time.Duration) error {
 	case err := <-c:
 		return err
 	case <-t.C:
-		mon.Disconnect() // ends the abandoned handshake
+		go func() {
+			<-c
+			mon.Disconnect()
+		}()
 		return fmt.Errorf("%w: no QMP greeting within %v", ErrQMPCommandTimeout, timeout)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -361,5 +362,48 @@ func TestOnShutdownRunsLastOnceQEMUIsGone(t *testing.T) {
 	pid, dir = m.PID(), m.dir
 	if err := m.Shutdown(context.Background()); !ran || err == nil || !strings.Contains(err.Error(), "check failed") {
 		t.Errorf("Shutdown = %v, ran %v; want the cleanup run and its error returned", err, ran)
+	}
+}
+
+// slowGreeting is a QMP monitor whose handshake waits for release, and
+// which records a Disconnect made while Connect still runs (go-qemu's
+// socket monitor races there).
+type slowGreeting struct {
+	qmp.Monitor
+	release      chan struct{}
+	connecting   atomic.Bool
+	disconnected chan struct{}
+	during       atomic.Bool // Disconnect came while Connect ran
+}
+
+func (m *slowGreeting) Connect() error {
+	m.connecting.Store(true)
+	defer m.connecting.Store(false)
+	<-m.release
+	return nil
+}
+
+func (m *slowGreeting) Disconnect() error {
+	m.during.Store(m.connecting.Load())
+	close(m.disconnected)
+	return nil
+}
+
+// A handshake given up on is disconnected, but only once its Connect has
+// returned: never beside it.
+func TestAbandonedHandshakeDisconnectsAfterConnect(t *testing.T) {
+	mon := &slowGreeting{release: make(chan struct{}), disconnected: make(chan struct{})}
+	if err := connectWithin(mon, 10*time.Millisecond); !errors.Is(err, ErrQMPCommandTimeout) {
+		t.Fatalf("connectWithin = %v, want ErrQMPCommandTimeout", err)
+	}
+	select {
+	case <-mon.disconnected:
+		t.Fatal("disconnected while the handshake still ran")
+	default:
+	}
+	close(mon.release)
+	<-mon.disconnected
+	if mon.during.Load() {
+		t.Error("Disconnect ran beside Connect")
 	}
 }
