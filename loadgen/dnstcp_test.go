@@ -223,13 +223,13 @@ func TestDNSOverTCPUnreachableIsLossNotHang(t *testing.T) {
 	}
 }
 
-func TestDNSOverTCPCancelStopsWithinASecond(t *testing.T) {
+func TestDNSOverTCPCancelStopsPromptly(t *testing.T) {
 	addr := startDNS(t, servers.Faults{StallFor: 5 * time.Second})
 	g, err := loadgen.NewDNS(tcpDNS(addr, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopsWithinASecond(t, g)
+	stopsPromptly(t, g)
 }
 
 func TestDNSTransportMustBeUDPOrTCP(t *testing.T) {

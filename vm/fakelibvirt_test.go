@@ -24,11 +24,15 @@ type fakeLibvirt struct {
 	clock     float64            // the fake's time, a second on per volume made
 	uploads   int
 	created   []string // XML of each DomainCreateXML
+	resumes   int      // DomainResume calls
 	destroyed []string
 	conns     int // connections open
 	lost      chan struct{}
 	console   []string // lines every domain prints once resumed
 	caps      string
+	// openHeld, when set, holds the daemon's opening of a console until
+	// it is closed (a daemon slow to answer).
+	openHeld chan struct{}
 }
 
 type fakeDomain struct {
@@ -37,6 +41,10 @@ type fakeDomain struct {
 	console  *io.PipeWriter
 	resumed  chan struct{}
 	gone     chan struct{}
+	// held is closed once a console stream holds the guest's console:
+	// lines printed before are lost, as QEMU drops a pty's output while
+	// nothing holds its other end.
+	held chan struct{}
 }
 
 func newFakeLibvirt() *fakeLibvirt {
@@ -75,7 +83,7 @@ func (f *fakeLibvirt) loseConnection() {
 func (f *fakeLibvirt) addDomain(name, metadata string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.domains[name] = &fakeDomain{metadata: metadata, running: true, resumed: make(chan struct{}), gone: make(chan struct{})}
+	f.domains[name] = &fakeDomain{metadata: metadata, running: true, resumed: make(chan struct{}), gone: make(chan struct{}), held: make(chan struct{})}
 }
 
 func (f *fakeLibvirt) domainNames() []string {
@@ -176,6 +184,9 @@ func (c *fakeConn) DomainResume(d libvirt.Domain) error {
 	if err != nil {
 		return err
 	}
+	c.f.mu.Lock()
+	c.f.resumes++
+	c.f.mu.Unlock()
 	close(dom.resumed)
 	return nil
 }
@@ -203,10 +214,12 @@ func (c *fakeConn) DomainGetState(d libvirt.Domain, _ uint32) (int32, int32, err
 	return int32(libvirt.DomainRunning), 0, nil
 }
 
-// DomainOpenConsole streams the console lines once the domain is resumed
-// and returns when it is destroyed or the connection is lost, as the
-// daemon's stream does.
-func (c *fakeConn) DomainOpenConsole(d libvirt.Domain, _ libvirt.OptString, w io.Writer, _ uint32) error {
+// DomainOpenConsoleBidirectional opens the console (after openHeld, when
+// set), then, as go-libvirt does once the daemon has answered, reads the
+// input r; it streams the console lines once the domain is resumed (none
+// when it was resumed before the console was held) and returns when it is
+// destroyed or the connection is lost, as the daemon's stream does.
+func (c *fakeConn) DomainOpenConsoleBidirectional(d libvirt.Domain, _ libvirt.OptString, r io.Reader, w io.Writer, _ uint32) error {
 	if err := c.f.err("DomainOpenConsole"); err != nil {
 		return err
 	}
@@ -214,10 +227,27 @@ func (c *fakeConn) DomainOpenConsole(d libvirt.Domain, _ libvirt.OptString, w io
 	if err != nil {
 		return err
 	}
+	c.f.mu.Lock()
+	held := c.f.openHeld
+	c.f.mu.Unlock()
+	if held != nil {
+		<-held
+	}
 	select {
 	case <-dom.resumed:
-		for _, l := range c.f.console {
-			fmt.Fprintln(w, l)
+		// Resumed before the console was held: its lines are gone.
+	default:
+		close(dom.held)
+	}
+	go io.Copy(io.Discard, r)
+	select {
+	case <-dom.resumed:
+		select {
+		case <-dom.held:
+			for _, l := range c.f.console {
+				fmt.Fprintln(w, l)
+			}
+		default:
 		}
 	case <-dom.gone:
 		return nil

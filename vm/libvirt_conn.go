@@ -33,7 +33,7 @@ type libvirtAPI interface {
 	DomainResume(dom libvirt.Domain) error
 	DomainDestroyFlags(dom libvirt.Domain, flags libvirt.DomainDestroyFlagsValues) error
 	DomainGetState(dom libvirt.Domain, flags uint32) (int32, int32, error)
-	DomainOpenConsole(dom libvirt.Domain, dev libvirt.OptString, in io.Writer, flags uint32) error
+	DomainOpenConsoleBidirectional(dom libvirt.Domain, dev libvirt.OptString, out io.Reader, in io.Writer, flags uint32) error
 	DomainMemoryStats(dom libvirt.Domain, maxStats uint32, flags uint32) ([]libvirt.DomainMemoryStat, error)
 
 	StoragePoolLookupByName(name string) (libvirt.StoragePool, error)

@@ -22,6 +22,9 @@ var (
 	// a daemon that went away, to destroy the guest it runs.
 	libvirtReconnectTimeout = 60 * time.Second
 	libvirtReconnectPoll    = 200 * time.Millisecond
+	// consoleOpenTimeout bounds the wait for the daemon to open the
+	// console before the guest is resumed.
+	consoleOpenTimeout = 60 * time.Second
 	// consoleDrainTimeout bounds the wait for the console stream's end
 	// after the domain is destroyed.
 	consoleDrainTimeout = 5 * time.Second
@@ -402,7 +405,7 @@ func (m *LibvirtMachine) watchConnection(api libvirtAPI) {
 	}
 }
 
-func (m *LibvirtMachine) openConsole(context.Context) error {
+func (m *LibvirtMachine) openConsole(ctx context.Context) error {
 	log, err := os.OpenFile(m.cfg.ConsoleLog, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("console log: %w", err)
@@ -412,11 +415,15 @@ func (m *LibvirtMachine) openConsole(context.Context) error {
 	done := make(chan struct{})
 	m.locked(func() { dom = m.dom })
 	pr, pw := io.Pipe()
+	keys := newConsoleKeys()
 	streamErr := make(chan error, 1)
+	ended := make(chan struct{}) // the call returned: the stream is over or never opened
 	go func() {
-		err := api.DomainOpenConsole(dom, nil, pw, 0)
+		err := api.DomainOpenConsoleBidirectional(dom, nil, keys, pw, 0)
+		keys.close()
 		streamErr <- err
 		pw.CloseWithError(err)
+		close(ended)
 	}()
 	go func() {
 		m.con.copy(pr, log)
@@ -435,8 +442,47 @@ func (m *LibvirtMachine) openConsole(context.Context) error {
 		}
 		return log.Close()
 	})
-	return nil
+	// The guest is resumed only once the daemon holds the console: QEMU
+	// drops what the guest writes to a pty nobody holds, and a fast guest
+	// (the KVM probe's) would print its marker into the void. The daemon
+	// has opened it when it answers the call, and go-libvirt reads the
+	// keys to send only after that answer.
+	timer := time.NewTimer(consoleOpenTimeout)
+	defer timer.Stop()
+	select {
+	case <-keys.attached:
+		return nil
+	case <-ended:
+		return nil // why it ended is domainGone's to say
+	case <-timer.C:
+		return fmt.Errorf("%w: console of domain %s: not open after %v", ErrLibvirt, m.name, consoleOpenTimeout)
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
+
+// consoleKeys is the console stream's input (nothing is typed at the
+// guest): its first Read says the daemon has opened the console; it ends
+// when the stream does.
+type consoleKeys struct {
+	attached chan struct{} // closed at the first Read
+	once     sync.Once
+	closed   chan struct{}
+	stop     sync.Once
+}
+
+func newConsoleKeys() *consoleKeys {
+	return &consoleKeys{attached: make(chan struct{}), closed: make(chan struct{})}
+}
+
+// Read blocks until close, then reports the end of the input.
+func (k *consoleKeys) Read([]byte) (int, error) {
+	k.once.Do(func() { close(k.attached) })
+	<-k.closed
+	return 0, io.EOF
+}
+
+func (k *consoleKeys) close() { k.stop.Do(func() { close(k.closed) }) }
 
 // domainGone runs when the console stream has ended: it finds out why
 // and marks the guest exited: QEMU gone, or a console that failed while

