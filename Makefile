@@ -58,8 +58,10 @@ TESTJSON ?= $(BIN)/test.json
 # tests (which -race would distort), then the race-enabled suite with
 # UKBENCH_REQUIRE_QEMU set (what make test installs must be there: a test
 # that lacks it fails instead of skipping) and the OSv kernel, when there
-# is one (then every OSv test runs, and one that cannot fails). It ends
-# with the list of the tests that skipped, and why (gotestsum's summary).
+# is one (then every OSv test runs, and one that cannot fails). It prints
+# a line per test (its result and time) and the output of a failed one,
+# and ends with the list of the tests that skipped, and why (gotestsum's
+# summary).
 test: deps-test
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -68,7 +70,7 @@ test: deps-test
 	@echo "OSv tests: $(if $(UKBENCH_OSV_KERNEL),kernel $(UKBENCH_OSV_KERNEL),no kernel (UKBENCH_OSV_KERNEL unset, no ../shared/osv/loader-stripped.elf): they skip)"
 	@mkdir -p $(dir $(TESTJSON))
 	UKBENCH_REQUIRE_QEMU=1 UKBENCH_OSV_KERNEL=$(UKBENCH_OSV_KERNEL) $(GO) tool gotestsum \
-		--format pkgname-and-test-fails --format-hide-empty-pkg --jsonfile $(TESTJSON) \
+		--format testname --format-hide-empty-pkg --jsonfile $(TESTJSON) \
 		-- -race -count=1 -timeout 45m $(PKGS)
 
 # The main job on its built-in default: configs/quickstart.yaml (native vs
