@@ -50,8 +50,9 @@ func TestSSHRoundTripCopiesOnce(t *testing.T) {
 	// exchanges, the start lead, the drain and the result.
 	t.Logf("control overhead: %v beyond the step's %v", time.Since(began)-stepLength(spec), stepLength(spec))
 	s := o.Step
-	if s.Sent != 600 || s.Agents[0].Sent != 200 || s.Agents[1].Sent != 400 {
-		t.Errorf("sent %d (agents %d, %d), want 600 split 1:2 by weight", s.Sent, s.Agents[0].Sent, s.Agents[1].Sent)
+	a0, a1 := s.Agents[0], s.Agents[1]
+	if s.Sent+s.NeverSent != 600 || a0.Sent+a0.NeverSent != 200 || a1.Sent+a1.NeverSent != 400 {
+		t.Errorf("sent + never sent %d+%d (agents %d+%d, %d+%d), want 600 split 1:2 by weight", s.Sent, s.NeverSent, a0.Sent, a0.NeverSent, a1.Sent, a1.NeverSent)
 	}
 	if strings.Contains(s.InvalidReason, "no result") || s.Answered == 0 {
 		t.Errorf("step %q answered %d: want both agents' results", s.InvalidReason, s.Answered)
