@@ -149,7 +149,7 @@ func TestReadFileBoundsTheSize(t *testing.T) {
 		if !errors.Is(err, ErrConfig) || !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), p+": file too large: over 256 KiB") {
 			t.Errorf("ReadFile(%s) = %v, want ErrTooLarge naming it", p, err)
 		}
-		if n > 4*MaxFileSize {
+		if n > 8*MaxFileSize { // the buffer's growth: a bound, whatever the file's length
 			t.Errorf("ReadFile(%s) allocated %d bytes", p, n)
 		}
 	}
