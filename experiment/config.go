@@ -124,17 +124,29 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 // D is the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// Load reads an experiment file: strict YAML (an unknown key or a wrong
-// type is an error), ${VAR} expanded in paths, defaults filled, validated.
-// Every error names the file, the line and the field.
+// Load reads an experiment file (at most yamlstrict.MaxFileSize bytes) and
+// returns it as LoadBytes does, with the bytes read.
 func Load(path string) (*Config, []byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlstrict.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	c, err := LoadBytes(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, data, nil
+}
+
+// LoadBytes reads the experiment file path holds data: strict YAML (an
+// unknown key, a wrong type, an anchor or alias is an error), ${VAR}
+// expanded in paths, defaults filled, validated (the files it names are
+// looked for, and a queries file read). Every error wraps
+// yamlstrict.ErrConfig and names the file, the line and the field.
+func LoadBytes(path string, data []byte) (*Config, error) {
 	var c Config
 	if err := yamlstrict.Decode(path, data, &c); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for i := range c.Targets {
 		c.Targets[i].ExpandPaths()
@@ -145,13 +157,13 @@ func Load(path string) (*Config, []byte, error) {
 	c.Output = os.ExpandEnv(c.Output)
 	doc := yamlstrict.Parse(data)
 	if err := c.explicitZeros(doc.Has); err != nil {
-		return nil, nil, yamlstrict.Locate(path, data, err)
+		return nil, yamlstrict.Locate(path, data, err)
 	}
 	c.fillDefaults(path, doc.Has)
 	if err := c.Validate(); err != nil {
-		return nil, nil, yamlstrict.Locate(path, data, err)
+		return nil, yamlstrict.Locate(path, data, err)
 	}
-	return &c, data, nil
+	return &c, nil
 }
 
 // explicitZeros reports a field the file sets to 0 where 0 means nothing

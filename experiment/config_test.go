@@ -2,8 +2,10 @@ package experiment
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +129,7 @@ func TestBadConfigs(t *testing.T) {
 		{"host_cpus beyond the host", "name: b\n    kind: native", "name: b\n    host_cpus: [99]\n    kind: native", ":10: targets[1].host_cpus: CPU 99: this host lets ukbench use CPUs"},
 		{"bad queries line", "step: 1s", "step: 1s\n    queries: ${UKBENCH_TEST_BAD_QUERIES}", ":16: workloads[0].queries: bad query file: " + queries + ":2: \"NOTATYPE\" is not a DNS record type"},
 		{"a choice of fields has a line", "kind: native\n    app: http", "kind: linux\n    app: http\n    kernel_root: /k\n    kernel_package: linux-image-amd64", ":12: targets[1].image/kernel_root/kernel_package: give at most one"},
+		{"a memory size twice", "repeats: 2", "repeats: 2\nmemory_sweep: [256, 128, 256]", ":3: memory_sweep[2]: 256 MiB is given twice"},
 		{"no targets", "targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", "targets: []\n", "targets: none given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,5 +207,92 @@ func TestBadConfigErrorsCarryTheirField(t *testing.T) {
 		if !errors.Is(err, yamlstrict.ErrConfig) || !ok || fe.Field() != tc.field {
 			t.Errorf("%s: Load = %v, want an ErrConfig holding a *fielderr.Error for %s", tc.to, err, tc.field)
 		}
+	}
+}
+
+// aliasBomb is ten levels of ten YAML aliases (about 500 bytes) in the
+// field that the line "FIELD:" opens: 10^10 values once expanded.
+func aliasBomb(field string) string {
+	var b strings.Builder
+	b.WriteString(field + " [&l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]")
+	for i := 1; i < 10; i++ {
+		p := fmt.Sprintf("*l%d", i-1)
+		fmt.Fprintf(&b, ", &l%d [%s]", i, strings.Repeat(p+",", 9)+p)
+	}
+	return b.String() + "]"
+}
+
+// TestLoadRefusesAnAliasBomb: an alias bomb in a known field (a list, a
+// string, a list of mappings) is refused, naming the file, the line and
+// the field, before anything expands: the refusal allocates a few hundred
+// KiB, not the gigabytes the expansion takes (6.4 GB, then out of memory).
+func TestLoadRefusesAnAliasBomb(t *testing.T) {
+	for _, tc := range []struct{ from, to, want string }{
+		{"repeats: 2", "repeats: 2\n" + aliasBomb("memory_sweep:"), ":3: memory_sweep[0]: anchor &l0: YAML anchors and aliases are not accepted"},
+		{"rates: 1000,2000", aliasBomb("rates:"), ":14: workloads[0].rates[0]: anchor &l0: YAML anchors and aliases are not accepted"},
+		{"targets:\n  - name: a\n    kind: native\n  - name: b\n    kind: native\n    app: http\n", aliasBomb("targets:") + "\n", ":6: targets[0]: anchor &l0: YAML anchors and aliases are not accepted"},
+	} {
+		if !strings.Contains(goodConfig, tc.from) {
+			t.Fatalf("test case edits %q, which the config lacks", tc.from)
+		}
+		p := writeConfig(t, strings.Replace(goodConfig, tc.from, tc.to, 1))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := Load(p)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, yamlstrict.ErrConfig) || !errors.Is(err, yamlstrict.ErrAlias) || !strings.Contains(err.Error(), p+tc.want) {
+			t.Errorf("Load(bomb in %s) = %v\nwant an ErrAlias containing %q", tc.from, err, p+tc.want)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+			t.Errorf("Load(bomb in %s) allocated %d bytes, want at most 4 MiB", tc.from, n)
+		}
+	}
+}
+
+// TestLoadRefusesAFileTooLarge: a config over yamlstrict.MaxFileSize is
+// refused by name, unread past the bound.
+func TestLoadRefusesAFileTooLarge(t *testing.T) {
+	p := writeConfig(t, goodConfig+"# "+strings.Repeat("x", yamlstrict.MaxFileSize)+"\n")
+	if _, _, err := Load(p); !errors.Is(err, yamlstrict.ErrConfig) || !errors.Is(err, yamlstrict.ErrTooLarge) || !strings.Contains(err.Error(), p+": file too large") {
+		t.Errorf("Load(large) = %v, want ErrTooLarge naming %s", err, p)
+	}
+}
+
+// TestLoadRefusesAPlanTooLarge: a few lines that multiply into more than
+// MaxRuns runs (repeats × memory sizes × workloads × targets) are refused
+// before any plan is built; MaxRuns itself is accepted.
+func TestLoadRefusesAPlanTooLarge(t *testing.T) {
+	mems := make([]string, 100)
+	for i := range mems {
+		mems[i] = fmt.Sprint(64 + i)
+	}
+	config := func(workloads int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "name: big\nrepeats: 1000\nmemory_sweep: [%s]\n", strings.Join(mems, ", "))
+		b.WriteString("targets:\n  - name: a\n    kind: native\n  - name: o\n    kind: osv\n    app: dns\n    optional: true\n    image: /no/such/usr.img\nworkloads:\n")
+		for i := range workloads {
+			fmt.Fprintf(&b, "  - name: w%d\n    kind: dns\n", i)
+		}
+		return b.String()
+	}
+	// Per repeat and workload: the native target once, the osv one per
+	// memory size; 1000 * (1 + 100) runs a workload.
+	_, _, err := Load(writeConfig(t, config(1)))
+	if err == nil || !strings.Contains(err.Error(), "the plan has more than 100000 runs") {
+		t.Errorf("Load(101,000 runs) = %v, want the plan refused", err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err = Load(writeConfig(t, config(1000)))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, yamlstrict.ErrConfig) || !strings.Contains(err.Error(), "the plan has more than 100000 runs") {
+		t.Errorf("Load(101 million runs) = %v, want the plan refused", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+		t.Errorf("Load(101 million runs) allocated %d bytes", n)
+	}
+	mems = mems[:99] // 1000 * (1 + 99): MaxRuns
+	if c, _, err := Load(writeConfig(t, config(1))); err != nil || len(c.Plan()) != MaxRuns {
+		t.Errorf("Load(MaxRuns runs) = %v", err)
 	}
 }

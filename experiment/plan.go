@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ukbench/ukbench/targets"
+	"github.com/ukbench/ukbench/targets/servers"
 )
 
 // RunKey identifies one run: target × workload × repeat (and memory size
@@ -77,4 +78,42 @@ func (c *Config) specFor(t targets.Spec, app string, memMiB int) targets.Spec {
 		}
 	}
 	return s
+}
+
+// MaxRuns is the most runs a plan may hold. A campaign's plan is built
+// whole before its first run; a few lines of YAML (repeats: 1000, a long
+// memory_sweep, many workloads and targets) could otherwise ask for
+// billions. A run takes seconds at the least, so 100,000 is weeks.
+const MaxRuns = 100_000
+
+// planExceeds reports whether Plan would hold more than limit runs,
+// counting them without building it (and without overflowing).
+func (c *Config) planExceeds(limit int) bool {
+	mems := max(len(c.MemorySweep), 1)
+	type count struct{ native, guest int }
+	byKind := map[servers.Protocol]count{}
+	perRepeat := 0
+	for _, w := range c.Workloads {
+		n, ok := byKind[w.Kind]
+		if !ok {
+			for _, t := range c.Targets {
+				switch {
+				case !serves(t, w.Kind):
+				case t.Kind == targets.KindNative:
+					n.native++ // once, at the sweep's first size
+				default:
+					n.guest++
+				}
+			}
+			byKind[w.Kind] = n
+		}
+		if n.guest > limit/mems {
+			return true
+		}
+		perRepeat += n.native + n.guest*mems
+		if perRepeat > limit {
+			return true
+		}
+	}
+	return c.Repeats > 0 && perRepeat > limit/c.Repeats
 }

@@ -27,10 +27,15 @@ func (c *Config) Validate() error {
 	if err := c.VM.Validate(); err != nil {
 		return fielderr.In(err, "vm")
 	}
+	mems := map[int]bool{}
 	for i, m := range c.MemorySweep {
 		if m < 32 {
 			return fielderr.In(fmt.Errorf("%d MiB: want at least 32", m), "memory_sweep", fielderr.Index(i))
 		}
+		if mems[m] { // its runs would have the same keys as the first's
+			return fielderr.In(fmt.Errorf("%d MiB is given twice", m), "memory_sweep", fielderr.Index(i))
+		}
+		mems[m] = true
 	}
 	if c.BootTimeout < 0 {
 		return fielderr.Errorf("boot_timeout", "must not be negative")
@@ -52,6 +57,9 @@ func (c *Config) Validate() error {
 		if err := c.validateWorkload(w, wnames); err != nil {
 			return fielderr.In(err, "workloads", fielderr.Index(i))
 		}
+	}
+	if c.planExceeds(MaxRuns) {
+		return fmt.Errorf("the plan has more than %d runs (repeats × memory sizes × workloads × the targets serving each): want at most %d", MaxRuns, MaxRuns)
 	}
 	if c.Load != nil {
 		if err := c.Load.validate(c); err != nil {

@@ -14,13 +14,21 @@ func (s *Spec) ExpandPaths() {
 	}
 }
 
-// LoadSpec reads a target file: strict YAML, paths expanded, validated;
-// errors name the file, line and field.
+// LoadSpec reads a target file (at most yamlstrict.MaxFileSize bytes) and
+// returns it as LoadSpecBytes does.
 func LoadSpec(path string) (Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlstrict.ReadFile(path)
 	if err != nil {
 		return Spec{}, err
 	}
+	return LoadSpecBytes(path, data)
+}
+
+// LoadSpecBytes reads the target file path holds data: strict YAML (no
+// anchors or aliases), paths expanded, validated (the files it names are
+// looked for). Every error wraps yamlstrict.ErrConfig and names the file,
+// the line and the field.
+func LoadSpecBytes(path string, data []byte) (Spec, error) {
 	var s Spec
 	if err := yamlstrict.Decode(path, data, &s); err != nil {
 		return Spec{}, err

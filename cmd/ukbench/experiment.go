@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ukbench/ukbench/loadgen"
 
 	"github.com/ukbench/ukbench/experiment"
@@ -24,8 +26,8 @@ const experimentUsage = `Usage: ukbench run CONFIG [flags]
 Runs an experiment (configs/*.yaml): for each repeat it boots every target
 on a fresh guest, targets interleaved, sweeps each workload against it, and
 appends each finished run to DIR/runs.jsonl at once. At the end it writes
-the report to DIR/report/. Ctrl-C stops every VM and keeps what finished;
---resume continues.
+the report to DIR/report/. Ctrl-C (SIGTERM, a hangup) stops every VM and
+keeps what finished, a second Ctrl-C quits at once; --resume continues.
 `
 
 func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -93,6 +95,10 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usage(err)
 	}
 	if errors.Is(err, experiment.ErrInterrupted) {
+		var sc stopCause
+		if errors.As(context.Cause(ctx), &sc) {
+			err = fmt.Errorf("%w by %s", err, unix.SignalName(sc.sig))
+		}
 		return fmt.Errorf("%w: finished runs are kept; continue with: ukbench run %s -o %s --resume", err, args[0], sum.OutDir)
 	}
 	return err

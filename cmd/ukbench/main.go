@@ -5,10 +5,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/ukbench/ukbench/targets/guestinit"
 )
@@ -18,7 +17,11 @@ func main() {
 	if os.Getpid() == 1 && filepath.Base(os.Args[0]) == "init" {
 		guestinit.Main(os.Stdout)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var notice io.Writer
+	if isTerminal(os.Stderr) {
+		notice = os.Stderr
+	}
+	ctx, stop := stopOnSignals(context.Background(), notice, os.Stderr, os.Exit)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {

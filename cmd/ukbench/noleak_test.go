@@ -99,6 +99,7 @@ func TestNoQEMUOutlivesUkbench(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	testbin.FakeGuestMain() // when run as a test's QEMU
 	code := m.Run()
 	testbin.Cleanup()
 	os.Exit(code)

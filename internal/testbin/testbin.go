@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -100,8 +101,13 @@ func Cleanup() {
 }
 
 // Main builds the static ukbench into *bin, runs the tests and exits,
-// removing the binary: a TestMain body for packages that boot guests.
+// removing the binary: a TestMain body for packages that boot guests. A
+// fuzzing worker (go test -fuzz starts one or more, and restarts them)
+// runs only the fuzz target, which boots nothing: it builds no binary.
 func Main(m *testing.M, bin *string) {
+	if slices.Contains(os.Args[1:], "-test.fuzzworker") {
+		os.Exit(m.Run())
+	}
 	var err error
 	if *bin, err = Static(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

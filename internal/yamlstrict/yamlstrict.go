@@ -27,9 +27,15 @@ var ErrConfig = errors.New("bad config")
 // wrong types. Its errors are FILE:LINE: FIELD: WHAT, FIELD the path of
 // the YAML field at fault (workloads[0].step; an unknown key is named in
 // WHAT, after the path of the mapping that holds it) in a
-// *fielderr.Error.
-func Decode(file string, data []byte, v any) error {
-	err := yaml.UnmarshalWithOptions(data, v, yaml.Strict(), yaml.DisallowUnknownField())
+// *fielderr.Error. What guard refuses (over MaxFileSize, an anchor, alias
+// or tag, deeper than MaxDepth) is refused before anything is decoded.
+// A panic of the YAML library is returned as ErrDecoderFailed.
+func Decode(file string, data []byte, v any) (err error) {
+	if err := guard(file, data); err != nil {
+		return err
+	}
+	defer recoverInto(file, &err)
+	err = yaml.UnmarshalWithOptions(data, v, yaml.Strict(), yaml.DisallowUnknownField())
 	if err == nil {
 		return nil
 	}
@@ -300,7 +306,15 @@ func Locate(file string, data []byte, err error) error {
 // lineOf finds the line of a field path such as targets, [1], vm, cpus,
 // falling back to its parents. A step that is a choice among fields
 // (image/kernel_root) is the first of them the document sets.
-func lineOf(data []byte, path []string) int {
+func lineOf(data []byte, path []string) (line int) {
+	if guard("", data) != nil {
+		return 0
+	}
+	defer func() {
+		if recover() != nil {
+			line = 0 // the YAML library panicked: no line
+		}
+	}()
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return 0
@@ -347,9 +361,13 @@ func lineOf(data []byte, path []string) int {
 // an absent one takes the default).
 type Doc struct{ f *ast.File }
 
-// Parse parses data for Has; a document that does not parse sets nothing.
+// Parse parses data for Has; a document that does not parse, or that
+// Decode would refuse unparsed, sets nothing.
 func Parse(data []byte) *Doc {
-	f, err := parser.ParseBytes(data, 0)
+	if guard("", data) != nil {
+		return &Doc{}
+	}
+	f, err := parseBytes(data)
 	if err != nil {
 		return &Doc{}
 	}
