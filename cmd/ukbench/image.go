@@ -100,7 +100,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	vmlinux, noPVH, err := linuximage.BootKernel(k, cache)
+	vmlinux, noPVH, err := linuximage.BootKernel(k, cache, stderr)
 	if err != nil {
 		return err
 	}

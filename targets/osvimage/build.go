@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ukbench/ukbench/internal/filesum"
+	"github.com/ukbench/ukbench/internal/regfile"
 	"github.com/ukbench/ukbench/targets/linuximage"
 	"github.com/ukbench/ukbench/targets/servers"
 )
@@ -96,6 +98,9 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	}
 	if o.Sockets == 0 {
 		o.Sockets = servers.DefaultDNSSockets
+	}
+	if o.Sockets < 0 || o.Sockets > servers.MaxDNSSockets {
+		return nil, fmt.Errorf("image: sockets %d: want 1 to %d", o.Sockets, servers.MaxDNSSockets)
 	}
 	a, err := appFor(o.App, o.Binary, o.Sockets)
 	if err != nil {
@@ -293,24 +298,40 @@ func readVDSO(bootstrap string) ([]byte, error) {
 	}
 }
 
-// ReadImage reads an image directory written by Build.
+// ReadImage reads an image directory written by Build and checks its
+// files against what image.json records: their sizes every time, their
+// SHA-256 when they changed since last checked (filesum). A file that is
+// missing or differs is an error naming it (filesum.ErrMismatch).
 func ReadImage(dir string) (*Image, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ImageFile))
+	desc := filepath.Join(dir, ImageFile)
+	data, err := regfile.ReadFile(desc, maxImageFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("osv image: %w", err)
 	}
 	var im Image
 	if err := json.Unmarshal(data, &im); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ImageFile), err)
+		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
 	im.Dir = dir
-	for _, p := range []string{im.KernelPath(), im.DiskPath()} {
-		if _, err := os.Stat(p); err != nil {
+	for _, f := range []struct {
+		field, name string
+		sum         filesum.Sum
+	}{
+		{"kernel", im.Kernel, filesum.Sum{Bytes: im.KernelBytes, SHA256: im.KernelSHA256}},
+		{"disk", im.Disk, filesum.Sum{Bytes: im.DiskBytes, SHA256: im.DiskSHA256}},
+	} {
+		if f.name == "" || f.name != filepath.Base(f.name) || f.name == "." || f.name == ".." {
+			return nil, fmt.Errorf("%s: %s %q: want a file name in the image directory", desc, f.field, f.name)
+		}
+		if err := filesum.Verify(filepath.Join(dir, f.name), f.sum); err != nil {
 			return nil, fmt.Errorf("osv image %s: %w", dir, err)
 		}
 	}
 	return &im, nil
 }
+
+// maxImageFileBytes bounds image.json (bytes): a few KB in use.
+const maxImageFileBytes = 1 << 20
 
 // writeFile writes a file through write and returns its size and SHA-256.
 func writeFile(p string, write func(io.Writer) error) (int64, string, error) {
