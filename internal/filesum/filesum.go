@@ -5,13 +5,16 @@
 // is checked every time, the hash again only when the file changed since.
 //
 // The stamp of DIR/NAME is DIR/.NAME.sum (StampPath), a small JSON file.
-// A change the stamp notices is any write, truncation, replacement or
-// rename onto the file, including one that restores the modification
-// time (the inode change time moves with it; only root could reset it).
-// File times tick coarsely (a few ms; seconds on some file systems), so a
-// change within the same tick as the check would go unseen: a file
-// changed less than settle ago is hashed every time, as git does with
-// its "racily clean" entries.
+// A change the stamp notices is one that moves the file's device, inode,
+// size or modification time: any write, truncation, replacement or rename
+// onto it, short of one that puts the modification time back (the inode
+// change time is not compared: hard-linking the file, as Linux images do
+// with the cached vmlinux, moves it, and would make every image that
+// shares it hash again). File times tick coarsely (a few ms; seconds on
+// some file systems), so a write within the same tick as the check would
+// go unseen: a file modified less than settle ago is hashed every time,
+// as git does with its "racily clean" entries. A byte that rots on the
+// disk moves nothing, and is found only where the file is hashed.
 package filesum
 
 import (
@@ -72,13 +75,12 @@ type stamp struct {
 }
 
 // identity is what changes when a file's content may have: device,
-// inode, size, modification and inode change times (ns).
+// inode, size, modification time (ns).
 type identity struct {
 	Dev   uint64 `json:"dev"`
 	Ino   uint64 `json:"ino"`
 	Size  int64  `json:"size"`
 	Mtime int64  `json:"mtime_ns"`
-	Ctime int64  `json:"ctime_ns"`
 }
 
 func identityOf(st os.FileInfo) (identity, bool) {
@@ -86,7 +88,7 @@ func identityOf(st os.FileInfo) (identity, bool) {
 	if !ok {
 		return identity{}, false
 	}
-	return identity{Dev: uint64(s.Dev), Ino: s.Ino, Size: s.Size, Mtime: s.Mtim.Nano(), Ctime: s.Ctim.Nano()}, true
+	return identity{Dev: uint64(s.Dev), Ino: s.Ino, Size: s.Size, Mtime: s.Mtim.Nano()}, true
 }
 
 // maxStampBytes bounds a stamp file read (bytes): a few hundred in use.
@@ -181,11 +183,11 @@ const settle = 3 * time.Second
 var now = time.Now
 
 // writeStamp records that the file, as st describes it, matched s. A file
-// changed within settle gets a stamp without its identity: the sum is
-// recorded, the next check hashes.
+// modified within settle (or in the future) gets a stamp without its
+// identity: the sum is recorded, the next check hashes.
 func writeStamp(path string, s Sum, st os.FileInfo) error {
 	id, ok := identityOf(st)
-	if !ok || max(id.Ctime, id.Mtime) > now().Add(-settle).UnixNano() {
+	if !ok || id.Mtime > now().Add(-settle).UnixNano() {
 		id = identity{}
 	}
 	b, _ := json.Marshal(stamp{Sum: s, Identity: id})

@@ -23,16 +23,21 @@ func write(t *testing.T, path string, data []byte) Sum {
 }
 
 // TestVerifyHashesOnlyWhatChanged: a file whose stamp says it is
-// unchanged is not hashed again (a stamp that lies passes), the same
-// file touched is hashed (and the lie found); a stamp is written when a
-// hash matches.
+// unchanged is not hashed again (a stamp that lies passes), even once
+// hard-linked (which moves the inode change time); the same file written
+// in place at the same size, or only touched, is hashed (and the lie
+// found); a stamp is written when a hash matches.
 func TestVerifyHashesOnlyWhatChanged(t *testing.T) {
 	defer func() { now = time.Now }()
 	now = func() time.Time { return time.Now().Add(time.Hour) } // the file has settled
-	p := filepath.Join(t.TempDir(), "vmlinux")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "vmlinux")
 	real := write(t, p, bytes.Repeat([]byte("A"), 4096))
 	other := Sum{Bytes: real.Bytes, SHA256: strings.Repeat("0", 64)}
 	if err := Record(p, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(p, filepath.Join(dir, "image-vmlinux")); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := VerifyRecorded(p); err != nil || got != other {
@@ -47,16 +52,27 @@ func TestVerifyHashesOnlyWhatChanged(t *testing.T) {
 	if err := Verify(p, real); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := readStamp(p); err != nil || s.Sum != real {
+	if s, err := readStamp(p); err != nil || s.Sum != real || s.Identity.Ino == 0 {
 		t.Fatalf("stamp after a match: %+v, %v", s, err)
+	}
+	// One byte written in place: the modification time moves.
+	os.Chtimes(p, st.ModTime().Add(-time.Hour), st.ModTime().Add(-time.Hour))
+	if err := Verify(p, real); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(p, os.O_WRONLY, 0)
+	f.WriteAt([]byte("B"), 100)
+	f.Close()
+	if err := Verify(p, real); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("written in place at the same size: %v; want ErrMismatch on the SHA-256", err)
 	}
 }
 
 // TestVerifyFindsDamage: a truncated file (by its size, whatever its
 // stamp), and one corrupted in place at the same size with its
-// modification time put back (within the same tick of the file times as
-// the check before: a stamp for a file that has not settled is not
-// believed), are ErrMismatch naming the file.
+// modification time put back within the tick of the check before (a
+// stamp for a file modified less than settle ago is not believed), are
+// ErrMismatch naming the file.
 func TestVerifyFindsDamage(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "initramfs.cpio.gz")
