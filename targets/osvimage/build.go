@@ -268,9 +268,18 @@ func collect(ctx context.Context, k *Kernel, a *app) (objs []*elfObject, libs []
 	return queue, libs, nil
 }
 
-// readVDSO takes libvdso.so out of an OSv bootstrap package (a gzip tar).
+// Bounds of readVDSO, in bytes: an OSv release's bootstrap package is
+// about 1 MB (a few MB decompressed), its libvdso.so about 20 KB.
+const (
+	maxBootstrapBytes     = 256 << 20 // the file and what it decompresses to
+	maxBootstrapVDSOBytes = 16 << 20
+)
+
+// readVDSO takes libvdso.so out of an OSv bootstrap package (a gzip tar):
+// a regular file within maxBootstrapBytes, compressed and not, holding a
+// libvdso.so within maxBootstrapVDSOBytes.
 func readVDSO(bootstrap string) ([]byte, error) {
-	f, err := os.Open(bootstrap)
+	f, _, err := regfile.Open(bootstrap, maxBootstrapBytes)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
@@ -279,9 +288,13 @@ func readVDSO(bootstrap string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap %s: %w (want an OSv release's osv.bootstrap.mpm.x86_64, a gzip tar)", bootstrap, err)
 	}
-	tr := tar.NewReader(zr)
+	lr := &io.LimitedReader{R: zr, N: maxBootstrapBytes}
+	tr := tar.NewReader(lr)
 	for {
 		h, err := tr.Next()
+		if lr.N == 0 {
+			return nil, fmt.Errorf("bootstrap %s: decompresses to more than %s (want an OSv release's osv.bootstrap.mpm.x86_64)", bootstrap, regfile.Size(maxBootstrapBytes))
+		}
 		if err == io.EOF {
 			return nil, fmt.Errorf("bootstrap %s: holds no libvdso.so", bootstrap)
 		}
@@ -289,6 +302,9 @@ func readVDSO(bootstrap string) ([]byte, error) {
 			return nil, fmt.Errorf("bootstrap %s: %w (truncated or corrupt?)", bootstrap, err)
 		}
 		if path.Base(h.Name) == "libvdso.so" && h.Typeflag == tar.TypeReg {
+			if h.Size > maxBootstrapVDSOBytes {
+				return nil, fmt.Errorf("bootstrap %s: %s: %d bytes, over the %s a libvdso.so may have", bootstrap, h.Name, h.Size, regfile.Size(maxBootstrapVDSOBytes))
+			}
 			b, err := io.ReadAll(tr)
 			if err != nil {
 				return nil, fmt.Errorf("bootstrap %s: %w", bootstrap, err)
