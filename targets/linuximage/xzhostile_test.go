@@ -132,6 +132,7 @@ func TestUnxzKernelHostileStreams(t *testing.T) {
 			if n > budget {
 				t.Errorf("%d-byte stream: %d bytes allocated, want at most %d", len(stream), n, budget)
 			}
+			t.Logf("%d-byte stream: %d bytes allocated, %v", len(stream), n, err)
 			if tc.want == "" {
 				if err != nil || !bytes.Equal(got, data) {
 					t.Fatalf("%d bytes, %v; want the %d bytes compressed", len(got), err, len(data))

@@ -11,8 +11,8 @@ import (
 // OSv's are laid out, with and without libvdso.so, and cut
 // (testdata/fuzz/FuzzReadVDSO).
 func FuzzReadVDSO(f *testing.F) {
+	path := filepath.Join(f.TempDir(), "osv.bootstrap.mpm.x86_64") // rewritten by each execution
 	f.Fuzz(func(t *testing.T, file []byte) {
-		path := filepath.Join(t.TempDir(), "osv.bootstrap.mpm.x86_64")
 		if err := os.WriteFile(path, file, 0o644); err != nil {
 			t.Fatal(err)
 		}

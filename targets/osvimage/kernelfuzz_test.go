@@ -18,8 +18,8 @@ import (
 func FuzzReadKernel(f *testing.F) {
 	defer func(m int64) { maxKernelBytes = m }(maxKernelBytes)
 	maxKernelBytes = 16 << 20
+	path := filepath.Join(f.TempDir(), "kernel") // rewritten by each execution
 	f.Fuzz(func(t *testing.T, file []byte) {
-		path := filepath.Join(t.TempDir(), "kernel")
 		if err := os.WriteFile(path, file, 0o644); err != nil {
 			t.Fatal(err)
 		}
