@@ -99,7 +99,7 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 	if err != nil {
 		return nil, err
 	}
-	vmlinux, noPVH, err := linuximage.BootKernel(k, cache)
+	vmlinux, noPVH, err := linuximage.BootKernel(k, cache, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func linuxImage(ctx context.Context, spec Spec, machine string, o BootOptions) (
 		pruneImages(filepath.Join(cache, "images"), spec.App, linuximage.ImageFile, keepImages)
 		o.logf("image: building the %s guest (kernel %s) in %s", spec.App, k.Version, dir)
 		return linuximage.Build(ctx, linuximage.Options{App: spec.App, Kernel: k, Vmlinux: vmlinux, NoPVH: noPVH, Binary: binary, Machine: machine, Sockets: spec.DNSSockets, OutDir: tmp})
-	})
+	}, o.logf)
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func composeOSv(ctx context.Context, spec Spec, o BootOptions) (*osvimage.Image,
 			}
 		}
 		return im, err
-	})
+	}, o.logf)
 	if err != nil {
 		return nil, err
 	}

@@ -189,7 +189,7 @@ func (s Spec) Validate() error {
 			return fielderr.Errorf("image/kernel_root/kernel_package", "give at most one")
 		}
 		if s.KernelPackage != "" {
-			if err := linuximage.CheckPackageName(s.KernelPackage); err != nil {
+			if err := linuximage.CheckKernelPackage(s.KernelPackage); err != nil {
 				return fielderr.Wrap("kernel_package", err)
 			}
 		}

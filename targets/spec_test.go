@@ -55,6 +55,7 @@ func TestSpecValidateNamesTheField(t *testing.T) {
 		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "-o=APT::Get::Download-Only=false"}, "kernel_package:"},
 		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "Linux-Image"}, "kernel_package:"},
 		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "linux-image-amd64 x"}, "kernel_package:"},
+		{Spec{Kind: KindLinux, App: "dns", KernelPackage: "bash"}, "kernel_package:"},
 		{Spec{Kind: KindOSv, App: "http", Image: elf, Cmdline: "/ukbench serve\x00http"}, "cmdline:"},
 		{Spec{Kind: KindOSv, App: "http", Image: elf, Cmdline: "/ukbench serve\nhttp"}, "cmdline:"},
 		{Spec{Kind: KindOSv, App: "http", Image: elf + "\r\nx", Cmdline: "x", Optional: true}, "image:"},

@@ -41,12 +41,12 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	app := fs.String("app", linuximage.AppDNS, "server: "+linuximage.AppNames+" (osv: dns, http or lighttpd)")
 	out := fs.String("o", "", "output directory (required)")
 	kroot := fs.String("kernel-root", "", "linux: an unpacked kernel package or root tree (boot/vmlinuz-V, lib/modules/V)")
-	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "linux: Debian kernel package to fetch")
+	kpkg := fs.String("kernel-package", linuximage.DefaultPackage, "linux: Debian kernel image package to fetch (linux-image-…)")
 	machine := fs.String("machine", "pc", "linux: machine type the image is for: pc, q35 or microvm")
 	kernel := fs.String("kernel", "", "osv: your OSv kernel, ELF or gzip (required)")
 	bootstrap := fs.String("bootstrap", "", "osv: an OSv release's osv.bootstrap.mpm.x86_64, for the /libvdso.so a v0.57.0 kernel needs for Go programs")
 	binary := fs.String("binary", "", "ukbench to put in the image (linux: static or dynamically linked, default this executable; osv: a PIE, default this executable if it is one, else ukbench-pie beside it)")
-	sockets := fs.Int("sockets", servers.DefaultDNSSockets, "UDP sockets of the guest's DNS server")
+	sockets := fs.Int("sockets", servers.DefaultDNSSockets, "UDP sockets of the guest's DNS server (1 to 256)")
 	args, err := parseFlags(fs, args, stdout)
 	switch {
 	case err != nil:
@@ -73,7 +73,18 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return wrong
 	case *out == "":
 		return usageError("image %s: -o DIR is required", kind)
-	case kind == "osv":
+	case *sockets < 1 || *sockets > servers.MaxDNSSockets:
+		return usageError("image %s: --sockets %d: want 1 to %d", kind, *sockets, servers.MaxDNSSockets)
+	case kind == "osv" && !osvimage.IsApp(*app):
+		return usageError("image osv: --app %q: want %s", *app, osvimage.AppNames)
+	case kind == "linux" && !linuximage.IsApp(*app):
+		return usageError("image linux: --app %q: want %s", *app, linuximage.AppNames)
+	case kind == "linux" && *kroot == "":
+		if err := linuximage.CheckKernelPackage(*kpkg); err != nil {
+			return usage(fmt.Errorf("image linux: --kernel-package %w", err))
+		}
+	}
+	if kind == "osv" {
 		return imageOSv(ctx, osvimage.Options{App: *app, Binary: *binary, Bootstrap: *bootstrap, Sockets: *sockets, OutDir: *out}, *kernel, stdout, stderr)
 	}
 	if *binary == "" {
@@ -100,7 +111,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	vmlinux, noPVH, err := linuximage.BootKernel(k, cache)
+	vmlinux, noPVH, err := linuximage.BootKernel(k, cache, stderr)
 	if err != nil {
 		return err
 	}

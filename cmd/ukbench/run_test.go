@@ -105,6 +105,15 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 		{"image-osv-no-kernel", []string{"image", "osv", "--app", "http", "-o", "OUT"}, 2},
 		{"image-osv-not-a-kernel", []string{"image", "osv", "--kernel", "testdata/run/native.yaml", "--app", "http", "-o", "OUT"}, 2},
 		{"image-osv-linux-flag", []string{"image", "osv", "--kernel-root", "/k", "-o", "OUT"}, 2},
+		// Refused before anything is fetched or built.
+		{"image-linux-bad-app", []string{"image", "linux", "--app", "bogus", "-o", "OUT"}, 2},
+		{"image-osv-bad-app", []string{"image", "osv", "--app", "bogus", "--kernel", "testdata/run/native.yaml", "-o", "OUT"}, 2},
+		{"image-kernel-package-not-a-kernel", []string{"image", "linux", "--kernel-package", "bash", "-o", "OUT"}, 2},
+		{"image-kernel-package-option", []string{"image", "linux", "--kernel-package", "-o=APT::Get::Foo", "-o", "OUT"}, 2},
+		{"image-kernel-package-dbg", []string{"image", "linux", "--kernel-package", "linux-image-6.1.0-18-amd64-dbg", "-o", "OUT"}, 2},
+		{"image-sockets-negative", []string{"image", "linux", "--sockets", "-5", "-o", "OUT"}, 2},
+		{"image-sockets-0", []string{"image", "osv", "--sockets", "0", "--kernel", "testdata/run/native.yaml", "-o", "OUT"}, 2},
+		{"image-sockets-over", []string{"image", "linux", "--sockets", "257", "-o", "OUT"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

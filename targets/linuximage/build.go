@@ -15,6 +15,8 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/ukbench/ukbench/internal/filesum"
+	"github.com/ukbench/ukbench/internal/regfile"
 	"github.com/ukbench/ukbench/targets/guestinit"
 	"github.com/ukbench/ukbench/targets/servers"
 )
@@ -77,6 +79,9 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	}
 	if o.Sockets == 0 {
 		o.Sockets = servers.DefaultDNSSockets
+	}
+	if o.Sockets < 0 || o.Sockets > servers.MaxDNSSockets {
+		return nil, fmt.Errorf("image: sockets %d: want 1 to %d", o.Sockets, servers.MaxDNSSockets)
 	}
 	if o.OutDir == "" {
 		return nil, fmt.Errorf("image: no output directory")
@@ -169,6 +174,13 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 		// ukbench's own cached file: linked, not copied (66 MB per image).
 		im.Kernel, im.BootPath, im.NoPVH = "vmlinux", BootPVH, ""
 		im.KernelBytes, im.KernelSHA256, err = linkOrCopy(o.Vmlinux, im.KernelPath())
+		got := filesum.Sum{Bytes: im.KernelBytes, SHA256: im.KernelSHA256}
+		if want, rerr := filesum.Recorded(o.Vmlinux); err == nil && rerr == nil && got != want {
+			// Never an image of a damaged kernel: PVHKernel checks it
+			// before; this holds for every caller.
+			os.Remove(im.KernelPath())
+			err = fmt.Errorf("vmlinux %s: %w: %d bytes, SHA-256 %.16s; extracted as %d bytes, %.16s", o.Vmlinux, filesum.ErrMismatch, got.Bytes, got.SHA256, want.Bytes, want.SHA256)
+		}
 	} else {
 		im.KernelBytes, im.KernelSHA256, err = copyFile(o.Kernel.Image, im.KernelPath())
 	}
@@ -187,23 +199,48 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	return im, nil
 }
 
-// ReadImage reads an image directory written by Build.
+// ReadImage reads an image directory written by Build and checks its
+// files against what image.json records: their sizes every time, their
+// SHA-256 when they changed since last checked (filesum). A file that is
+// missing or differs is an error naming it (filesum.ErrMismatch).
 func ReadImage(dir string) (*Image, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ImageFile))
+	desc := filepath.Join(dir, ImageFile)
+	data, err := regfile.ReadFile(desc, maxImageFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("linux image: %w", err)
 	}
 	var im Image
 	if err := json.Unmarshal(data, &im); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ImageFile), err)
+		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
 	im.Dir = dir
-	for _, p := range []string{im.KernelPath(), im.InitrdPath()} {
-		if _, err := os.Stat(p); err != nil {
+	for _, f := range []struct {
+		field, name string
+		sum         filesum.Sum
+	}{
+		{"kernel", im.Kernel, filesum.Sum{Bytes: im.KernelBytes, SHA256: im.KernelSHA256}},
+		{"initrd", im.Initrd, filesum.Sum{Bytes: im.InitrdBytes, SHA256: im.InitrdSHA256}},
+	} {
+		if err := checkImageFile(dir, f.field, f.name, f.sum); err != nil {
 			return nil, fmt.Errorf("linux image %s: %w", dir, err)
 		}
 	}
 	return &im, nil
+}
+
+// maxImageFileBytes bounds image.json (bytes): a few KB in use.
+const maxImageFileBytes = 1 << 20
+
+// checkImageFile checks a file an image.json names (field): a plain name
+// in dir, whose size and SHA-256 are sum.
+func checkImageFile(dir, field, name string, sum filesum.Sum) error {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return fmt.Errorf("%s: %s %q: want a file name in the image directory", ImageFile, field, name)
+	}
+	if len(sum.SHA256) != 64 {
+		return fmt.Errorf("%s: %s_sha256 %q: want 64 hex digits", ImageFile, field, sum.SHA256)
+	}
+	return filesum.Verify(filepath.Join(dir, name), sum)
 }
 
 // Boot is the image's boot path (BootBzImage for an image written before

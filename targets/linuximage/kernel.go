@@ -56,8 +56,8 @@ func FindKernel(root string) (*Kernel, error) {
 // DefaultPackage is the Debian package whose kernel the guest runs.
 const DefaultPackage = "linux-image-amd64"
 
-// FetchDebianKernel makes sure the kernel of a Debian package is unpacked
-// under cacheDir and returns it. A metapackage (linux-image-amd64) is
+// FetchDebianKernel makes sure the kernel of a Debian kernel image package
+// (CheckKernelPackage) is unpacked under cacheDir and returns it. A metapackage (linux-image-amd64) is
 // resolved to the versioned package it depends on. It runs apt-cache,
 // apt-get download and dpkg -x; nothing is installed. An unpacked kernel
 // already in the cache is reused.
@@ -67,14 +67,14 @@ func FetchDebianKernel(ctx context.Context, cacheDir, pkg string, log io.Writer)
 	if pkg == "" {
 		pkg = DefaultPackage
 	}
-	if err := CheckPackageName(pkg); err != nil {
+	if err := CheckKernelPackage(pkg); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoKernel, err)
 	}
 	real, err := resolvePackage(ctx, pkg)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckPackageName(real); err != nil {
+	if err := CheckKernelPackage(real); err != nil {
 		return nil, fmt.Errorf("%w: apt-cache depends %s named %w", ErrNoKernel, pkg, err)
 	}
 	root := filepath.Join(cacheDir, real)

@@ -8,11 +8,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/ukbench/ukbench/internal/elfnote"
+	"github.com/ukbench/ukbench/internal/filesum"
+	"github.com/ukbench/ukbench/internal/privdir"
+	"github.com/ukbench/ukbench/internal/regfile"
 )
 
 // Boot paths of a Linux guest: QEMU's -kernel given the uncompressed ELF
@@ -30,22 +34,31 @@ var ErrNoPVH = errors.New("no PVH boot")
 
 // PVHKernel returns the uncompressed kernel (vmlinux) inside a bzImage,
 // extracted once into dir (dir/vmlinux-SHA16, SHA16 the bzImage's digest)
-// and reused after. It fails with ErrNoPVH when the bzImage's payload is
+// and reused after, once checked against the size and SHA-256 recorded
+// when it was extracted (filesum; a stamp beside it): one that differs,
+// or was extracted without a record, is extracted again, saying so to
+// log (if not nil). It fails with ErrNoPVH when the bzImage's payload is
 // not xz (Debian's is) or the vmlinux has no PVH entry note
 // (XEN_ELFNOTE_PHYS32_ENTRY, CONFIG_PVH): properties of the kernel, so
 // the verdict is remembered beside (noPVHSuffix). Every other failure (a
 // file that is no bzImage, a corrupt or undecodable payload, I/O) is an
 // error and remembered nowhere: a decoder bug or a bad read must not
-// downgrade a kernel to the bzImage for good.
-func PVHKernel(bzImage, dir string) (string, error) {
-	data, err := os.ReadFile(bzImage)
+// downgrade a kernel to the bzImage for good. The extraction is written
+// in a private directory in dir (internal/privdir), whose leftovers, of
+// an extraction that was killed, are removed first.
+func PVHKernel(bzImage, dir string, log io.Writer) (string, error) {
+	data, err := regfile.ReadFile(bzImage, maxBzImageBytes)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("kernel: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	dst := filepath.Join(dir, "vmlinux-"+hex.EncodeToString(sum[:8]))
 	if _, err := os.Stat(dst); err == nil {
-		return dst, nil
+		_, err := filesum.VerifyRecorded(dst)
+		if err == nil {
+			return dst, nil
+		}
+		logTo(log, "kernel: the cached vmlinux cannot be used (%v): extracting it again from %s", err, bzImage)
 	}
 	if why, err := os.ReadFile(dst + noPVHSuffix); err == nil {
 		return "", fmt.Errorf("%w: %s", ErrNoPVH, why)
@@ -67,27 +80,54 @@ func PVHKernel(bzImage, dir string) (string, error) {
 		os.WriteFile(dst+noPVHSuffix, []byte(why), 0o644)
 		return "", fmt.Errorf("%w: %s", ErrNoPVH, why)
 	}
-	tmp := fmt.Sprintf("%s.tmp%d", dst, os.Getpid())
-	if err := os.WriteFile(tmp, vmlinux, 0o644); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return "", err
+	if err := writeVmlinux(dst, vmlinux, log); err != nil {
+		return "", fmt.Errorf("kernel: writing %s: %w", dst, err)
 	}
 	return dst, nil
 }
 
+// maxBzImageBytes bounds a bzImage read (bytes). Debian's is about 8 MB;
+// a boot loader puts the whole file in low memory.
+const maxBzImageBytes = 256 << 20
+
+// writeVmlinux writes the extracted vmlinux to dst through a private
+// directory beside it, then records its size and digest.
+func writeVmlinux(dst string, vmlinux []byte, log io.Writer) error {
+	dir := filepath.Dir(dst)
+	if removed, _ := privdir.SweepIn(dir); len(removed) > 0 {
+		logTo(log, "kernel: removed %v, left by an interrupted extraction", removed)
+	}
+	priv, err := privdir.MakeIn(dir, "vmlinux")
+	if err != nil {
+		return err
+	}
+	defer priv.Remove()
+	tmp := filepath.Join(priv.Path, filepath.Base(dst))
+	if err := os.WriteFile(tmp, vmlinux, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(vmlinux)
+	return filesum.Record(dst, filesum.Sum{Bytes: int64(len(vmlinux)), SHA256: hex.EncodeToString(sum[:])})
+}
+
+func logTo(log io.Writer, format string, args ...any) {
+	if log != nil {
+		fmt.Fprintf(log, format+"\n", args...)
+	}
+}
+
 // BootKernel returns the vmlinux an image of k boots through PVH
 // (PVHKernel, kept in k.VmlinuxDir, else in cacheDir/vmlinux), or "" and
-// why not, when the image must boot the bzImage.
-func BootKernel(k *Kernel, cacheDir string) (vmlinux, noPVH string, err error) {
+// why not, when the image must boot the bzImage. log is PVHKernel's.
+func BootKernel(k *Kernel, cacheDir string, log io.Writer) (vmlinux, noPVH string, err error) {
 	dir := k.VmlinuxDir
 	if dir == "" {
 		dir = filepath.Join(cacheDir, "vmlinux")
 	}
-	vmlinux, err = PVHKernel(k.Image, dir)
+	vmlinux, err = PVHKernel(k.Image, dir, log)
 	if errors.Is(err, ErrNoPVH) {
 		return "", err.Error(), nil
 	}

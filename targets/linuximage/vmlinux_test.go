@@ -52,7 +52,7 @@ func TestPVHKernelFromDebianBzImage(t *testing.T) {
 		}
 	}
 	begun := time.Now()
-	path, err := PVHKernel(bz, dir)
+	path, err := PVHKernel(bz, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestPVHKernelFromDebianBzImage(t *testing.T) {
 	}
 	f.Close()
 	st, _ := os.Stat(path)
-	again, err := PVHKernel(bz, dir)
+	again, err := PVHKernel(bz, dir, nil)
 	if err != nil || again != path {
 		t.Fatalf("second call: %q, %v; want %q", again, err, path)
 	}
@@ -134,7 +134,7 @@ func TestPVHKernelCachesOnlyWhatTheKernelIs(t *testing.T) {
 			bz := tc.bz(t)
 			dir := t.TempDir()
 			for call := 1; call <= 2; call++ {
-				_, err := PVHKernel(bz, dir)
+				_, err := PVHKernel(bz, dir, nil)
 				if err == nil {
 					t.Fatalf("call %d: no error", call)
 				}

@@ -23,6 +23,20 @@ const (
 	AppNSD      = linuximage.AppNSD
 )
 
+// AppNames lists the apps an OSv image can serve, for errors and usage
+// lines.
+const AppNames = "dns, http or lighttpd"
+
+// IsApp reports whether app is one Build knows: one of AppNames, or NSD,
+// which it refuses saying why (ErrUnsupported).
+func IsApp(app string) bool {
+	switch app {
+	case AppDNS, AppHTTP, AppLighttpd, AppNSD:
+		return true
+	}
+	return false
+}
+
 // Errors of the application's files.
 var (
 	// ErrAppBinary: a file of the application is not an x86-64 ELF file,
@@ -104,7 +118,7 @@ func appFor(name, binary string, sockets int) (*app, error) {
 		a.command = []string{"/usr/sbin/nsd", "-d", "-c", "/etc/nsd/nsd.conf"}
 		a.forks = "NSD forks its server processes, whatever server-count says"
 	default:
-		return nil, fmt.Errorf("app %q: want dns, http or lighttpd", name)
+		return nil, fmt.Errorf("app %q: want %s", name, AppNames)
 	}
 	return a, nil
 }

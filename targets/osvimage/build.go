@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ukbench/ukbench/internal/filesum"
+	"github.com/ukbench/ukbench/internal/regfile"
 	"github.com/ukbench/ukbench/targets/linuximage"
 	"github.com/ukbench/ukbench/targets/servers"
 )
@@ -96,6 +98,9 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	}
 	if o.Sockets == 0 {
 		o.Sockets = servers.DefaultDNSSockets
+	}
+	if o.Sockets < 0 || o.Sockets > servers.MaxDNSSockets {
+		return nil, fmt.Errorf("image: sockets %d: want 1 to %d", o.Sockets, servers.MaxDNSSockets)
 	}
 	a, err := appFor(o.App, o.Binary, o.Sockets)
 	if err != nil {
@@ -263,9 +268,18 @@ func collect(ctx context.Context, k *Kernel, a *app) (objs []*elfObject, libs []
 	return queue, libs, nil
 }
 
-// readVDSO takes libvdso.so out of an OSv bootstrap package (a gzip tar).
+// Bounds of readVDSO, in bytes: an OSv release's bootstrap package is
+// about 1 MB (a few MB decompressed), its libvdso.so about 20 KB.
+const (
+	maxBootstrapBytes     = 256 << 20 // the file and what it decompresses to
+	maxBootstrapVDSOBytes = 16 << 20
+)
+
+// readVDSO takes libvdso.so out of an OSv bootstrap package (a gzip tar):
+// a regular file within maxBootstrapBytes, compressed and not, holding a
+// libvdso.so within maxBootstrapVDSOBytes.
 func readVDSO(bootstrap string) ([]byte, error) {
-	f, err := os.Open(bootstrap)
+	f, _, err := regfile.Open(bootstrap, maxBootstrapBytes)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
@@ -274,9 +288,13 @@ func readVDSO(bootstrap string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap %s: %w (want an OSv release's osv.bootstrap.mpm.x86_64, a gzip tar)", bootstrap, err)
 	}
-	tr := tar.NewReader(zr)
+	lr := &io.LimitedReader{R: zr, N: maxBootstrapBytes}
+	tr := tar.NewReader(lr)
 	for {
 		h, err := tr.Next()
+		if lr.N == 0 {
+			return nil, fmt.Errorf("bootstrap %s: decompresses to more than %s (want an OSv release's osv.bootstrap.mpm.x86_64)", bootstrap, regfile.Size(maxBootstrapBytes))
+		}
 		if err == io.EOF {
 			return nil, fmt.Errorf("bootstrap %s: holds no libvdso.so", bootstrap)
 		}
@@ -284,6 +302,9 @@ func readVDSO(bootstrap string) ([]byte, error) {
 			return nil, fmt.Errorf("bootstrap %s: %w (truncated or corrupt?)", bootstrap, err)
 		}
 		if path.Base(h.Name) == "libvdso.so" && h.Typeflag == tar.TypeReg {
+			if h.Size > maxBootstrapVDSOBytes {
+				return nil, fmt.Errorf("bootstrap %s: %s: %d bytes, over the %s a libvdso.so may have", bootstrap, h.Name, h.Size, regfile.Size(maxBootstrapVDSOBytes))
+			}
 			b, err := io.ReadAll(tr)
 			if err != nil {
 				return nil, fmt.Errorf("bootstrap %s: %w", bootstrap, err)
@@ -293,24 +314,40 @@ func readVDSO(bootstrap string) ([]byte, error) {
 	}
 }
 
-// ReadImage reads an image directory written by Build.
+// ReadImage reads an image directory written by Build and checks its
+// files against what image.json records: their sizes every time, their
+// SHA-256 when they changed since last checked (filesum). A file that is
+// missing or differs is an error naming it (filesum.ErrMismatch).
 func ReadImage(dir string) (*Image, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ImageFile))
+	desc := filepath.Join(dir, ImageFile)
+	data, err := regfile.ReadFile(desc, maxImageFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("osv image: %w", err)
 	}
 	var im Image
 	if err := json.Unmarshal(data, &im); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ImageFile), err)
+		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
 	im.Dir = dir
-	for _, p := range []string{im.KernelPath(), im.DiskPath()} {
-		if _, err := os.Stat(p); err != nil {
+	for _, f := range []struct {
+		field, name string
+		sum         filesum.Sum
+	}{
+		{"kernel", im.Kernel, filesum.Sum{Bytes: im.KernelBytes, SHA256: im.KernelSHA256}},
+		{"disk", im.Disk, filesum.Sum{Bytes: im.DiskBytes, SHA256: im.DiskSHA256}},
+	} {
+		if f.name == "" || f.name != filepath.Base(f.name) || f.name == "." || f.name == ".." {
+			return nil, fmt.Errorf("%s: %s %q: want a file name in the image directory", desc, f.field, f.name)
+		}
+		if err := filesum.Verify(filepath.Join(dir, f.name), f.sum); err != nil {
 			return nil, fmt.Errorf("osv image %s: %w", dir, err)
 		}
 	}
 	return &im, nil
 }
+
+// maxImageFileBytes bounds image.json (bytes): a few KB in use.
+const maxImageFileBytes = 1 << 20
 
 // writeFile writes a file through write and returns its size and SHA-256.
 func writeFile(p string, write func(io.Writer) error) (int64, string, error) {

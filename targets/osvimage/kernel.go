@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/ukbench/ukbench/internal/elfnote"
+	"github.com/ukbench/ukbench/internal/regfile"
 )
 
 // ErrKernel: the file is not an OSv kernel QEMU can boot with -kernel.
@@ -61,28 +63,32 @@ type Kernel struct {
 
 var versionRE = regexp.MustCompile(`OSv (v[0-9]+\.[0-9]+[0-9A-Za-z.+_-]*)`)
 
+// maxKernelBytes bounds an OSv kernel, in bytes: the file, and what a
+// gzip file decompresses to. OSv's loader-stripped.elf is about 7 MB
+// (tens of MB with its debug symbols), and QEMU copies the kernel into a
+// guest of a few hundred MiB; a larger file is not a kernel ukbench can
+// boot, and reading it whole would cost that much memory. A variable so
+// that a test can lower it.
+var maxKernelBytes int64 = 256 << 20
+
+// kernelWanted says what ReadKernel wants, for its errors.
+const kernelWanted = "want loader-stripped.elf from an OSv build or a release's osv-loader.elf.x86_64.gz"
+
 // ReadKernel reads and checks an OSv kernel: an x86-64 ELF with OSv's Xen
-// guest note and a PVH entry, plain or gzip-compressed. Errors wrap
+// guest note and a PVH entry, plain or gzip-compressed. Only a regular
+// file of at most maxKernelBytes is read, and only when its first bytes
+// are an ELF or gzip header (a gzip file's decompressed ones an ELF
+// header); it decompresses to at most maxKernelBytes. Errors wrap
 // ErrKernel and name the file.
 func ReadKernel(path string) (*Kernel, error) {
-	data, err := os.ReadFile(path)
+	data, gz, err := readKernelFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("kernel: %w", err)
+		return nil, err
 	}
-	k := &Kernel{Path: path}
-	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err == nil {
-			data, err = io.ReadAll(zr)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: gzip: %v (truncated or corrupt download?)", ErrKernel, path, err)
-		}
-		k.Gzip = true
-	}
+	k := &Kernel{Path: path, Gzip: gz}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: not an ELF file (%v); want loader-stripped.elf from an OSv build or a release's osv-loader.elf.x86_64.gz", ErrKernel, path, err)
+		return nil, fmt.Errorf("%w: %s: not an ELF file (%v); %s", ErrKernel, path, err, kernelWanted)
 	}
 	defer f.Close()
 	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
@@ -132,4 +138,77 @@ func xenNotes(f *elf.File) (guest string, pvh bool) {
 	}
 	_, pvh = elfnote.Find(notes, elfnote.XenOwner, elfnote.XenPhys32Entry)
 	return guest, pvh
+}
+
+// readKernelFile reads the kernel file at path: an ELF file as it is, a
+// gzip file decompressed (gz true). It looks at the first bytes before
+// reading on, and reads at most maxKernelBytes of either.
+func readKernelFile(path string) (data []byte, gz bool, err error) {
+	f, st, err := regfile.Open(path, maxKernelBytes)
+	switch {
+	case errors.Is(err, regfile.ErrNotRegular) || errors.Is(err, regfile.ErrTooLarge):
+		return nil, false, fmt.Errorf("%w: %w; %s", ErrKernel, err, kernelWanted)
+	case err != nil:
+		return nil, false, fmt.Errorf("kernel: %w", err)
+	}
+	defer f.Close()
+	var head [4]byte
+	n, err := io.ReadFull(f, head[:])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, false, fmt.Errorf("kernel: %s: %w", path, err)
+	}
+	switch {
+	case bytes.Equal(head[:n], []byte(elf.ELFMAG)):
+		data = make([]byte, st.Size())
+		copy(data, head[:])
+		if _, err := io.ReadFull(f, data[n:]); err != nil {
+			return nil, false, fmt.Errorf("kernel: %s: %w (it changed while read?)", path, err)
+		}
+		return data, false, nil
+	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		data, err := gunzipKernel(f, st.Size())
+		if err != nil {
+			return nil, true, fmt.Errorf("%w: %s: gzip: %w", ErrKernel, path, err)
+		}
+		return data, true, nil
+	}
+	return nil, false, fmt.Errorf("%w: %s: not an ELF file (it starts % x, not 7f 45 4c 46) nor a gzip one (1f 8b); %s", ErrKernel, path, head[:n], kernelWanted)
+}
+
+// errGzipNoELF: a gzip file that does not hold an ELF file.
+var errGzipNoELF = errors.New("does not hold an ELF file")
+
+// gunzipKernel decompresses the gzip file f (size bytes) holding an ELF
+// kernel: its first four decompressed bytes must be the ELF magic, and it
+// must end within maxKernelBytes.
+func gunzipKernel(f *os.File, size int64) ([]byte, error) {
+	// The last member's ISIZE (its size mod 2^32) sizes the buffer: a
+	// hint, believed up to 16 times the file's size (a kernel compresses
+	// about 3 to 1); the buffer grows with what really decompresses.
+	var isize [4]byte
+	hint := int64(0)
+	if _, err := f.ReadAt(isize[:], size-4); err == nil {
+		hint = min(int64(binary.LittleEndian.Uint32(isize[:])), 16*size, maxKernelBytes)
+	}
+	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("%v (truncated or corrupt download?)", err)
+	}
+	var head [4]byte
+	if n, err := io.ReadFull(zr, head[:]); err != nil || !bytes.Equal(head[:], []byte(elf.ELFMAG)) {
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return nil, fmt.Errorf("%v (truncated or corrupt download?)", err)
+		}
+		return nil, fmt.Errorf("%w: it decompresses to bytes starting % x, not an ELF header (7f 45 4c 46)", errGzipNoELF, head[:n])
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, max(hint, 4)))
+	buf.Write(head[:])
+	n, err := buf.ReadFrom(io.LimitReader(zr, maxKernelBytes+1-4))
+	if err != nil {
+		return nil, fmt.Errorf("%v (truncated or corrupt download?)", err)
+	}
+	if n+4 > maxKernelBytes {
+		return nil, fmt.Errorf("it decompresses to more than %s, the most an OSv kernel may have", regfile.Size(maxKernelBytes))
+	}
+	return buf.Bytes(), nil
 }
