@@ -222,22 +222,25 @@ func TestMergeJudgesEveryShare(t *testing.T) {
 		}
 		return r
 	}
-	kept := results.Step{Valid: true, Sent: 500, Answered: 500, AchievedRPS: 1000, Lag: results.Lag{SentInWindow: 500}}
+	kept := plausibleShare(1000, 500*time.Millisecond, rec(500, false))
 	late := kept
 	late.Valid, late.InvalidReason, late.Lag.SentInWindow = false, "schedule not delivered: 90.00% of sends left within the measured window", 450
 	spec := loadgen.StepSpec{Rate: 2000, Duration: 500 * time.Millisecond}
+	share := func(name string, s results.Step, r *loadgen.Recorder) part {
+		return part{name: name, rate: 1000, lanes: 1, res: result{Step: s}, rec: r}
+	}
 	for _, tc := range []struct {
 		name    string
 		parts   []part
 		reason  string // "" for a valid step
 		notName string
 	}{
-		{"both kept", []part{{name: "a1", res: result{Step: kept}, rec: rec(500, false)}, {name: "a2", res: result{Step: kept}, rec: rec(500, false)}}, "", ""},
-		{"a2 fell behind", []part{{name: "a1", res: result{Step: kept}, rec: rec(500, false)}, {name: "a2", res: result{Step: late}, rec: rec(500, false)}},
+		{"both kept", []part{share("a1", kept, rec(500, false)), share("a2", kept, rec(500, false))}, "", ""},
+		{"a2 fell behind", []part{share("a1", kept, rec(500, false)), share("a2", late, rec(500, false))},
 			"agent a2 did not deliver its share: " + late.InvalidReason, "agent a1"},
-		{"a1 gave none", []part{{name: "a1", err: errors.New("connection lost")}, {name: "a2", res: result{Step: kept}, rec: rec(500, false)}},
+		{"a1 gave none", []part{{name: "a1", err: errors.New("connection lost")}, share("a2", kept, rec(500, false))},
 			"agent a1 gave no result: connection lost", "agent a2"},
-		{"bursts in the merge", []part{{name: "a1", res: result{Step: kept}, rec: rec(500, true)}, {name: "a2", res: result{Step: kept}, rec: rec(500, true)}},
+		{"bursts in the merge", []part{share("a1", kept, rec(500, true)), share("a2", kept, rec(500, true))},
 			"they left in bursts", "agent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,10 +271,10 @@ func TestMergeSendDelayFromProbes(t *testing.T) {
 		}
 		return r
 	}
-	ok := results.Step{Valid: true, Sent: 10, Answered: 10}
+	load, probe := mk(900, 10), mk(5, 3)
 	parts := []part{
-		{name: "load", role: RoleLoad, res: result{Step: ok}, rec: mk(900, 10)},
-		{name: "probe", role: RoleProbe, res: result{Step: ok}, rec: mk(5, 3)},
+		{name: "load", role: RoleLoad, rate: 10, lanes: 1, res: result{Step: plausibleShare(10, time.Second, load)}, rec: load},
+		{name: "probe", role: RoleProbe, rate: 10, lanes: 1, res: result{Step: plausibleShare(10, time.Second, probe)}, rec: probe},
 	}
 	o := merge(loadgen.StepSpec{Rate: 20, Duration: time.Second}, loadgen.Limits{}, parts)
 	if n := o.Hist.SendDelay.TotalCount(); n != 3 {
@@ -283,6 +286,16 @@ func TestMergeSendDelayFromProbes(t *testing.T) {
 	if n := o.Hist.GapActual.TotalCount(); n != 13 {
 		t.Errorf("merged gaps hold %d, want every agent's 13", n)
 	}
+}
+
+// plausibleShare is the record of an agent's share that rec describes,
+// at rate over d: every send answered, none blocked, all within the
+// window, its percentiles rec's.
+func plausibleShare(rate float64, d time.Duration, rec *loadgen.Recorder) results.Step {
+	n := uint64(rec.Latency.TotalCount())
+	return results.Step{OfferedRPS: rate, DurationS: d.Seconds(), Valid: true, Sent: n, Answered: n,
+		AchievedRPS: float64(n) / d.Seconds(), Lag: results.Lag{SentInWindow: n},
+		LatencyUS: loadgen.Summarize(rec.Latency), ServiceUS: loadgen.Summarize(rec.Service), SendDelayUS: loadgen.Summarize(rec.SendDelay)}
 }
 
 // silentTCP accepts connections and never says a word (a host whose sshd

@@ -28,6 +28,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ukbench/ukbench/loadgen"
 	"github.com/ukbench/ukbench/results"
@@ -37,9 +38,16 @@ import (
 // an agent of different versions refuse each other (ErrVersion).
 const Version = 1
 
-// maxMessage bounds one protocol line, in bytes: a result holds five
-// compressed histograms, a few KiB each.
-const maxMessage = 16 << 20
+// maxMessage bounds one protocol line, in bytes, and so what one message
+// of an agent can cost the coordinator before it is decoded: a result
+// holds five compressed histograms, a few KiB each and at most 0.76 MB
+// together (decodeHist bounds each to its geometry's largest encoding),
+// and a step record of a few KiB.
+const maxMessage = 4 << 20
+
+// maxAgentError bounds the text of an agent's error message that reaches
+// a record, in bytes.
+const maxAgentError = 4 << 10
 
 // Errors of the protocol, wrapped with the agent's name.
 var (
@@ -175,4 +183,15 @@ func (c *wire) recv() (message, error) {
 		return message{}, fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
 	return m, nil
+}
+
+// clip cuts s to at most n bytes (on a rune boundary), marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + " …(cut)"
 }

@@ -276,6 +276,9 @@ func (r *Remote) launch(ctx context.Context, a *remoteAgent) error {
 	}
 	p.TimerProbe = r.cfg.TimerProbe
 	rd, err := s.prepare(ctx, p)
+	if err == nil {
+		err = checkReady(rd)
+	}
 	if err != nil {
 		s.close()
 		return fmt.Errorf("agent %s: prepare: %w", a.Name, err)
@@ -349,7 +352,10 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 	parts := make([]part, len(r.agents))
 	var maxRTT time.Duration
 	for i, a := range r.agents {
-		parts[i] = part{name: a.Name, role: a.Role}
+		parts[i] = part{name: a.Name, role: a.Role, rate: r.cfg.ProbeRate, lanes: a.lanes}
+		if a.Role == RoleLoad {
+			parts[i].rate = loadRate * float64(a.lanes) / float64(r.lanes)
+		}
 		c, err := a.sess.syncClock(ctx)
 		if err != nil {
 			parts[i].err = err
@@ -369,11 +375,7 @@ func (r *Remote) RunStep(ctx context.Context, spec loadgen.StepSpec) (loadgen.St
 		if parts[i].err != nil {
 			continue
 		}
-		rate := r.cfg.ProbeRate
-		if a.Role == RoleLoad {
-			rate = loadRate * float64(a.lanes) / float64(r.lanes)
-		}
-		st := start{Rate: rate, WarmupNS: int64(spec.Warmup), DurationNS: int64(spec.Duration),
+		st := start{Rate: parts[i].rate, WarmupNS: int64(spec.Warmup), DurationNS: int64(spec.Duration),
 			At: at.UnixNano() + int64(parts[i].clock.OffsetUS*1e3)}
 		parts[i].at = st.At
 		parts[i].err = a.sess.start(st)

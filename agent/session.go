@@ -54,6 +54,9 @@ func newSession(ctx context.Context, name string, conn io.ReadWriteCloser) (*ses
 	if err == nil && m.Hello.Version != Version {
 		err = fmt.Errorf("%w: the agent speaks version %d, this ukbench %d (copy the same ukbench there)", ErrVersion, m.Hello.Version, Version)
 	}
+	if err == nil {
+		err = checkHello(*m.Hello)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("agent %s: %w", name, err)
@@ -89,14 +92,14 @@ func (s *session) next(ctx context.Context, limit time.Duration) (message, error
 	select {
 	case m := <-s.msgs:
 		if m.Type == typeError {
-			return m, fmt.Errorf("%w: %s", ErrAgent, m.Error)
+			return m, fmt.Errorf("%w: %s", ErrAgent, clip(m.Error, maxAgentError))
 		}
 		return m, nil
 	case <-s.done:
 		select { // a message read before the end still counts
 		case m := <-s.msgs:
 			if m.Type == typeError {
-				return m, fmt.Errorf("%w: %s", ErrAgent, m.Error)
+				return m, fmt.Errorf("%w: %s", ErrAgent, clip(m.Error, maxAgentError))
 			}
 			return m, nil
 		default:

@@ -21,8 +21,11 @@ const (
 // finished run survives whatever happens next. The record is written whole
 // or not at all: after a failed or short write (a full disk) or a failed
 // sync, the file is cut back to the line before it, and the error says
-// the run was not recorded.
+// the run was not recorded. It is checked first (results.Writable): a value
+// JSON cannot hold, or one a reader would refuse, makes its step invalid
+// and the record's error say so, rather than fail the write.
 func appendRun(path string, r results.Run) error {
+	results.Writable(&r)
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -68,11 +71,13 @@ func appendRun(path string, r results.Run) error {
 	return nil
 }
 
-// finishedRuns reads the keys of the runs already in runs.jsonl. A torn
-// final line (a record whose write was cut short: a full disk, a machine
-// that died mid-write) is an unfinished run: it is cut off the file, so
-// that the next record starts on a line of its own, and said in a note;
-// the run is done again. Corruption anywhere else is an error.
+// finishedRuns reads the keys of the runs already in runs.jsonl (those the
+// reader believes: results.ReadRunsWarn). A torn final line (a record
+// whose write was cut short: a full disk, a machine that died mid-write)
+// is an unfinished run: it is cut off the file, so that the next record
+// starts on a line of its own, and said in a note; the run is done again.
+// A record the reader refuses is left where it is, said in a note, and
+// its run done again. Corruption anywhere else is an error.
 func finishedRuns(path string) (done map[RunKey]bool, notes []string, err error) {
 	done = map[RunKey]bool{}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -83,6 +88,13 @@ func finishedRuns(path string) (done map[RunKey]bool, notes []string, err error)
 		return nil, nil, err
 	}
 	for _, w := range warns {
+		if !errors.Is(w.Err, results.ErrTorn) {
+			// A record the reader refused (implausible, or a run recorded
+			// twice) stays in the file; its run, unless read already, is
+			// done again.
+			notes = append(notes, w.String())
+			continue
+		}
 		if err := os.Truncate(path, w.Offset); err != nil {
 			return nil, nil, fmt.Errorf("%s: cutting off a torn final line: %w", w, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,5 +206,47 @@ func TestResumeAfterTornRecord(t *testing.T) {
 	os.WriteFile(runsPath, append([]byte(`{"target":"a","workload":"dns","rep`+"\n"), got...), 0o644)
 	if _, err := Run(context.Background(), cfg, opts); !errors.Is(err, results.ErrResults) || !strings.Contains(err.Error(), runsPath+":1:") {
 		t.Errorf("resume with a damaged first line: %v, want ErrResults naming %s:1", err, runsPath)
+	}
+}
+
+// A record the reader refuses (here a step at −500/s) is no torn line:
+// --resume leaves it in the file, says so, and does its run again; only
+// a torn final line is cut off.
+func TestFinishedRunsKeepsRefusedRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), results.RunsFile)
+	good := `{"target":"a","workload":"dns","repeat":1,"steps":[]}` + "\n"
+	refused := `{"target":"a","workload":"dns","repeat":2,"steps":[{"offered_rps":-500,"duration_s":1}]}` + "\n"
+	torn := `{"target":"a","workload":"dns","rep`
+	os.WriteFile(path, []byte(good+refused+torn), 0o644)
+	done, notes, err := finishedRuns(path)
+	if err != nil || len(done) != 1 || !done[RunKey{"a", "dns", 1}] {
+		t.Fatalf("done %v, %v: want run 1 alone", done, err)
+	}
+	if len(notes) != 2 || !strings.Contains(notes[0], path+":2: run a dns #2 refused") || !strings.Contains(notes[1], path+":3: torn final line") {
+		t.Errorf("notes %q: want run 2 refused, line 3 torn", notes)
+	}
+	if got, _ := os.ReadFile(path); string(got) != good+refused {
+		t.Errorf("runs.jsonl now %q: want the torn line cut off, the refused record kept", got)
+	}
+}
+
+// A record holding a value JSON cannot encode (+Inf: two agents' rates
+// that overflowed) is written all the same, its step invalid and the
+// run's error saying why; before, the write failed and the run was lost.
+func TestAppendRunWritesNonFinite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), results.RunsFile)
+	ok := results.Step{OfferedRPS: 100, DurationS: 1, Sent: 100, Answered: 100, AchievedRPS: 100, Valid: true, Sustainable: true}
+	bad := ok
+	bad.OfferedRPS, bad.AchievedRPS = 200, math.Inf(1)
+	if err := appendRun(path, results.Run{Target: "a", Workload: "dns", Repeat: 1, Steps: []results.Step{ok, bad}}); err != nil {
+		t.Fatalf("appendRun: %v", err)
+	}
+	runs, err := results.ReadRuns(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runs[0]
+	if len(r.Steps) != 2 || !r.Steps[0].Sustainable || r.Steps[1].Valid || r.Steps[1].Sustainable || !strings.Contains(r.Error, "steps[1].achieved_rps: not finite") {
+		t.Errorf("record %+v: want both steps, the second invalid, the error naming its achieved rate", r)
 	}
 }

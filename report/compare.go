@@ -116,9 +116,19 @@ type metric struct {
 // A comparison that compares no metric is ErrNothingCompared, with the
 // reason: a metric prefix that names no metric, a side's Target without
 // runs, or no metric measured on both sides.
+//
+// A run that results.CheckRun refuses, or a second record of a run (which
+// the rank test would count twice), is left out, with a warning.
 func Compare(base, new Side, opt CompareOptions) (Comparison, error) {
 	opt = opt.withDefaults()
 	c := Comparison{Base: base.Label, New: new.Label, Options: opt}
+	for _, s := range []*Side{&base, &new} {
+		var left []string
+		s.Runs, left = believed(s.Runs)
+		for _, msg := range left {
+			c.Warnings = append(c.Warnings, s.Label+": "+msg)
+		}
+	}
 	for _, p := range opt.Metrics {
 		if !knownMetric(p) {
 			return c, fmt.Errorf("%w: metric %q: no such metric; want a prefix of %s", ErrNothingCompared, p, strings.Join(MetricNames(), ", "))

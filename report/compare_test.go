@@ -14,10 +14,14 @@ import (
 func runsOf(target, accel string, vals ...float64) []results.Run {
 	var runs []results.Run
 	for i, v := range vals {
+		var lat results.Latency
+		if v > 0 {
+			lat = results.Latency{P50: 5e5 / v, P90: 5e5 / v, P99: 1e6 / v, P999: 1e6 / v, Max: 1e6 / v, Mean: 5e5 / v}
+		}
 		runs = append(runs, results.Run{
 			Target: target, Workload: "dns", Repeat: i + 1, Accel: accel, MaxSustainableRPS: v,
-			Steps: []results.Step{{OfferedRPS: 1000, Sent: 1000, Answered: 1000, AchievedRPS: 1000,
-				LatencyUS: results.Latency{P50: 5e5 / v, P99: 1e6 / v}, Phase: "sweep"}},
+			Steps: []results.Step{{OfferedRPS: 1000, DurationS: 1, Sent: 1000, Answered: 1000, AchievedRPS: 1000,
+				LatencyUS: lat, Phase: "sweep"}},
 		})
 	}
 	return runs

@@ -9,8 +9,10 @@ import (
 	"github.com/ukbench/ukbench/results"
 )
 
-// WriteCSV writes one tidy row per source × run × step.
+// WriteCSV writes one tidy row per source × run × step, of the runs a
+// report believes (Write).
 func WriteCSV(w io.Writer, sources []Source) error {
+	sources, _ = believedSources(sources)
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"source", "target", "workload", "repeat", "accel", "phase", "offered_rps", "duration_s",
 		"sent", "answered", "achieved_rps", "loss", "valid", "sustainable", "late_sends", "errors",

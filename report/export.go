@@ -20,8 +20,10 @@ import (
 // with every metric of compare as a value-unit pair, and unit metadata lines
 // telling benchstat which direction is better. Units put the metric name
 // first ("max_rps", "p99_us@5000") so that benchstat keeps them apart.
+//
+// Runs results.CheckRun refuses, and second records of a run, are left out.
 func WriteGoBench(w io.Writer, runs []results.Run) error {
-	groups := groupRuns(Side{Runs: runs})
+	groups := groupRuns(Side{Runs: believedRuns(runs)})
 	keys := sortedKeys(groups)
 	fmt.Fprintln(w, "pkg: ukbench")
 	units := map[string]bool{}
@@ -74,7 +76,8 @@ func benchName(s string) string {
 // WriteBMF writes runs as Bencher Metric Format JSON: one benchmark per
 // target and workload ("osv/dns"), one measure per metric, its value the
 // median over repeats with the 95 % confidence interval as lower and upper
-// values (omitted when there are too few repeats for one).
+// values (omitted when there are too few repeats for one). Runs
+// results.CheckRun refuses, and second records of a run, are left out.
 func WriteBMF(w io.Writer, runs []results.Run) error {
 	type measure struct {
 		Value float64  `json:"value"`
@@ -82,7 +85,7 @@ func WriteBMF(w io.Writer, runs []results.Run) error {
 		Upper *float64 `json:"upper_value,omitempty"`
 	}
 	out := map[string]map[string]measure{}
-	groups := groupRuns(Side{Runs: runs})
+	groups := groupRuns(Side{Runs: believedRuns(runs)})
 	th := &benchmath.DefaultThresholds
 	for _, k := range sortedKeys(groups) {
 		g := groups[k]

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,19 +38,22 @@ func TestWriteSurvivesAnyRecordedData(t *testing.T) {
 		name  string
 		runs  []results.Run
 		hists map[int]*hdrhistogram.Histogram // run index -> the histogram of its first step
+		// refused: no run records it (results.CheckRun refuses it): Write
+		// leaves it out with a warning instead of drawing it.
+		refused bool
 	}{
-		{name: "a step of zero duration", runs: []results.Run{hostileRun("osv", results.Step{})}},
+		{name: "a step of zero duration", runs: []results.Run{hostileRun("osv", results.Step{})}, refused: true},
 		{name: "a 1ns step (huge achieved rate, no latency)", runs: []results.Run{hostileRun("osv",
 			results.Step{OfferedRPS: 1000, DurationS: 1e-9, Sent: 1, Answered: 1, AchievedRPS: 1e9})}},
 		{name: "all zeros with a boot and memory", runs: []results.Run{{Target: "osv", Workload: "dns", Repeat: 1,
-			Boot: zeroBoot, Memory: zeroMem, Steps: []results.Step{{}}}}},
+			Boot: zeroBoot, Memory: zeroMem, Steps: []results.Step{{}}}}, refused: true},
 		{name: "a single point", runs: []results.Run{hostileRun("osv",
 			results.Step{OfferedRPS: 100, DurationS: 1, Sent: 100, Answered: 100, AchievedRPS: 100,
-				LatencyUS: results.Latency{P50: 100, P99: 200}})}},
+				LatencyUS: results.Latency{P50: 100, P90: 150, P99: 200, P999: 200, Max: 200, Mean: 110}})}},
 		{name: "zero latencies with answers", runs: []results.Run{hostileRun("osv",
 			results.Step{OfferedRPS: 100, DurationS: 1, Sent: 100, Answered: 100, AchievedRPS: 100})}},
 		{name: "offered rate zero", runs: []results.Run{hostileRun("osv",
-			results.Step{OfferedRPS: 0, DurationS: 1, Sent: 0, Answered: 0})}},
+			results.Step{OfferedRPS: 0, DurationS: 1, Sent: 0, Answered: 0})}, refused: true},
 		{name: "all targets failed", runs: []results.Run{
 			{Target: "osv", Workload: "dns", Repeat: 1, Error: "boot failed"},
 			{Target: "linux", Workload: "http", Repeat: 1, Error: "boot failed", Boot: zeroBoot}}},
@@ -60,13 +64,13 @@ func TestWriteSurvivesAnyRecordedData(t *testing.T) {
 			results.Step{OfferedRPS: 100, DurationS: 1, Sent: 1, Answered: 1, AchievedRPS: 1})},
 			hists: map[int]*hdrhistogram.Histogram{0: histOf(0)}},
 		{name: "a histogram of one sample", runs: []results.Run{hostileRun("osv",
-			results.Step{OfferedRPS: 100, DurationS: 1, Sent: 1, Answered: 1, AchievedRPS: 1, LatencyUS: results.Latency{P50: 7, P99: 7}})},
+			results.Step{OfferedRPS: 100, DurationS: 1, Sent: 1, Answered: 1, AchievedRPS: 1, LatencyUS: results.Latency{P50: 7, P90: 7, P99: 7, P999: 7, Max: 7, Mean: 7}})},
 			hists: map[int]*hdrhistogram.Histogram{0: histOf(7)}},
 		{name: "an empty histogram", runs: []results.Run{hostileRun("osv",
 			results.Step{OfferedRPS: 100, DurationS: 1, Sent: 1})},
 			hists: map[int]*hdrhistogram.Histogram{0: histOf()}},
 		{name: "identical samples", runs: []results.Run{hostileRun("osv",
-			results.Step{OfferedRPS: 100, DurationS: 1, Sent: 1000, Answered: 1000, AchievedRPS: 1000, LatencyUS: results.Latency{P50: 50, P99: 50}})},
+			results.Step{OfferedRPS: 1000, DurationS: 1, Sent: 1000, Answered: 1000, AchievedRPS: 1000, LatencyUS: results.Latency{P50: 50, P90: 50, P99: 50, P999: 50, Max: 50, Mean: 50}})},
 			hists: map[int]*hdrhistogram.Histogram{0: histOf(50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50)}},
 		{name: "a maximum rate of zero", runs: []results.Run{{Target: "osv", Workload: "dns", Repeat: 1, MaxSustainableRPS: 0,
 			Steps: []results.Step{{OfferedRPS: 5, DurationS: 1}}}}},
@@ -88,6 +92,12 @@ func TestWriteSurvivesAnyRecordedData(t *testing.T) {
 				w, err := Write(filepath.Join(dir, "report"), []Source{{Label: "x", Runs: tc.runs, Dir: dir}}, []string{"png", "svg"})
 				if err != nil {
 					t.Fatalf("Write: %v", err)
+				}
+				if tc.refused {
+					if len(w.Warnings) == 0 || !errors.Is(w.Warnings[0].Err, results.ErrImplausible) || !strings.Contains(w.Warnings[0].Msg, "left out") {
+						t.Errorf("warnings %v, want the refused run left out", w.Warnings)
+					}
+					return
 				}
 				if len(w.Figures) == 0 {
 					t.Errorf("no figure written")

@@ -73,7 +73,7 @@ func TestPercentileFigureFromResultDirectory(t *testing.T) {
 	var runs []results.Run
 	for rep, n := range []int64{1000, 3000} {
 		r := results.Run{Target: "linux", Workload: "dns", Repeat: rep + 1, Accel: "tcg", Hist: "hist/linux-dns-r" + string(rune('1'+rep)),
-			Steps: []results.Step{{OfferedRPS: 100, Sent: 10, Answered: 10, AchievedRPS: 100, Valid: true}, {OfferedRPS: 200, Sent: 10, Answered: 10, AchievedRPS: 200, Valid: true}}}
+			Steps: []results.Step{{OfferedRPS: 100, DurationS: 0.05, Sent: 10, Answered: 10, AchievedRPS: 100, Valid: true}, {OfferedRPS: 200, DurationS: 0.05, Sent: 10, Answered: 10, AchievedRPS: 200, Valid: true}}}
 		for i, st := range r.Steps {
 			writeHistLog(t, filepath.Join(dir, r.Hist, results.HistFileName(i+1, st.OfferedRPS)), uniformHist(n, "latency"))
 		}
@@ -81,7 +81,7 @@ func TestPercentileFigureFromResultDirectory(t *testing.T) {
 	}
 	// A second target without histograms draws no line and does not stop the figure.
 	runs = append(runs, results.Run{Target: "native", Workload: "dns", Repeat: 1, Accel: "none",
-		Steps: []results.Step{{OfferedRPS: 200, Sent: 10, Answered: 10, AchievedRPS: 200, Valid: true}}})
+		Steps: []results.Step{{OfferedRPS: 200, DurationS: 0.05, Sent: 10, Answered: 10, AchievedRPS: 200, Valid: true}}})
 	ss := buildSeries([]Source{{Label: dir, Runs: runs, Dir: dir}})
 	rate, ok := percentileRate(ss)
 	if !ok || rate != 200 {

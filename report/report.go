@@ -23,9 +23,12 @@ type Written struct {
 
 // Write renders sources into dir: results.csv, the figures in each format,
 // report.md with a summary table per target and workload, and, when PNG
-// figures are made, the self-contained report.html.
+// figures are made, the self-contained report.html. A run that
+// results.CheckRun refuses, or a second record of a run, is left out of
+// all of them, with a warning.
 func Write(dir string, sources []Source, formats []string) (Written, error) {
 	var w Written
+	sources, w.Warnings = believedSources(sources)
 	if err := ensureDir(dir); err != nil {
 		return w, err
 	}
@@ -39,7 +42,7 @@ func Write(dir string, sources []Source, formats []string) (Written, error) {
 	}
 	w.Files = append(w.Files, "results.csv")
 	ss := buildSeries(sources)
-	w.Warnings = dropBadHists(ss)
+	w.Warnings = append(w.Warnings, dropBadHists(ss)...)
 	tcg := false
 	for _, s := range ss {
 		tcg = tcg || s.Accel == "tcg" || s.Accel == "mixed"

@@ -4,6 +4,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 
@@ -42,7 +43,7 @@ func (t *StepTable) Row(s results.Step) {
 	first := "" // the first generator-limited percentile
 	for i, name := range results.LatencyPercentiles {
 		us, _ := s.LatencyUS.Percentile(name)
-		lat[i] = fmt.Sprintf("%.3f", us/1000)
+		lat[i] = fmtFinite("%.3f", us/1000)
 		if s.IsGeneratorLimited(name) {
 			lat[i] = lat[i].(string) + "*"
 			if first == "" {
@@ -51,9 +52,9 @@ func (t *StepTable) Row(s results.Step) {
 		}
 	}
 	fmt.Fprintf(t.w, stepRowFormat, append(append([]any{
-		fmt.Sprintf("%.0f", s.OfferedRPS), fmt.Sprintf("%.1f", s.AchievedRPS),
-		fmt.Sprint(s.Sent), fmt.Sprint(s.Answered), fmt.Sprintf("%.2f", 100*s.LossFraction())},
-		lat...), fmt.Sprintf("%.2f", late), yesNo(s.Valid), yesNo(s.Sustainable), FormatCounts(s.Errors))...)
+		fmtFinite("%.0f", s.OfferedRPS), fmtFinite("%.1f", s.AchievedRPS),
+		fmt.Sprint(s.Sent), fmt.Sprint(s.Answered), fmtFinite("%.2f", 100*s.LossFraction())},
+		lat...), fmtFinite("%.2f", late), yesNo(s.Valid), yesNo(s.Sustainable), FormatCounts(s.Errors))...)
 	if !s.Sustainable && s.NotSustainableReason != "" {
 		fmt.Fprintf(t.w, "%9s  ↳ %s\n", "", s.NotSustainableReason)
 	}
@@ -63,6 +64,16 @@ func (t *StepTable) Row(s results.Step) {
 		fmt.Fprintf(t.w, "%9s  * generator-limited: the generator's own send delay at that percentile (%s %.3f ms here) is a material share of it; the figure is an upper bound of the server's\n",
 			"", first, d/1000)
 	}
+}
+
+// fmtFinite formats v, or "?" when it is NaN or infinite: a figure no step
+// can have (the merged step of agents is checked so that it never has
+// one) is not printed as "+Inf".
+func fmtFinite(format string, v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "?"
+	}
+	return fmt.Sprintf(format, v)
 }
 
 func yesNo(b bool) string {

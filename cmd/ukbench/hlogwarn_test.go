@@ -16,7 +16,7 @@ import (
 func TestCLIReportWarnsOfAGarbageHistogram(t *testing.T) {
 	dir := t.TempDir()
 	run := `{"target":"native","workload":"dns","repeat":1,"accel":"none","hist":"hist/r1",` +
-		`"steps":[{"offered_rps":100,"duration_s":1,"sent":100,"answered":100,"achieved_rps":100,"valid":true,"latency_us":{"p50":50,"p99":90}}],"error":""}` + "\n"
+		`"steps":[{"offered_rps":100,"duration_s":1,"sent":100,"answered":100,"achieved_rps":100,"valid":true,"latency_us":{"p50":50,"p90":70,"p99":90,"p999":90,"max":90,"mean":55}}],"error":""}` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, results.RunsFile), []byte(run), 0o644); err != nil {
 		t.Fatal(err)
 	}

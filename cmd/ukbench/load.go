@@ -283,7 +283,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, maxLine(rec))
 	if lf.out != "" {
-		if err := writeRecord(lf.out, rec); err != nil {
+		if err := writeRecord(lf.out, rec, stderr); err != nil {
 			return errors.Join(sweepErr, err)
 		}
 	}
@@ -310,8 +310,14 @@ func maxLine(rec results.Run) string {
 	return fmt.Sprintf("max sustainable rate: %.0f/s", rec.MaxSustainableRPS)
 }
 
-// writeRecord writes the run record as one JSON line (a valid runs.jsonl).
-func writeRecord(path string, rec results.Run) error {
+// writeRecord writes the run record as one JSON line (a valid runs.jsonl),
+// readied by results.Writable: a value JSON cannot hold, or one a reader
+// would refuse, makes its step invalid and the record's error say so
+// (and a warning on stderr) rather than fail the write.
+func writeRecord(path string, rec results.Run, stderr io.Writer) error {
+	if err := results.Writable(&rec); err != nil {
+		fmt.Fprintf(stderr, "warning: %v\n", err)
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
