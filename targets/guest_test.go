@@ -85,6 +85,10 @@ func bootAndCheckBinary(t *testing.T, spec Spec, binary string, checks ...func(*
 	if spec.Kind == KindLinux && b.Path != linuximage.BootPVH && b.Path != linuximage.BootBzImage {
 		t.Errorf("boot path = %q, want pvh or bzimage", b.Path)
 	}
+	// A busy host must not make the kernel's timer check panic the guest.
+	if spec.Kind == KindLinux && !strings.Contains(strings.Join(inst.Command, " "), " no_timer_check ") {
+		t.Errorf("command %q: the kernel's command line lacks no_timer_check", inst.Command)
+	}
 	log, _ := os.ReadFile(inst.ConsoleLog)
 	ready := linuximage.ReadyLine(spec.App)
 	if spec.Kind == KindOSv && spec.Kernel != "" {
