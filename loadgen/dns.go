@@ -18,6 +18,7 @@ const (
 	dnsIDs       = 1 << 16 // DNS IDs, hence in-flight queries, per socket
 	dnsBatch     = 64      // messages per sendmmsg/recvmmsg
 	dnsMaxAnswer = 4096
+	dnsMaxQuery  = 512 // a packed query; a question's name packs to at most 255 bytes
 )
 
 // DNSConfig configures a DNS load generator.
@@ -91,6 +92,9 @@ func NewDNS(cfg DNSConfig) (*DNS, error) {
 	d := &DNS{cfg: cfg, addr: addr}
 	for _, q := range cfg.Queries {
 		b, err := packQuery(q)
+		if err == nil && len(b) > dnsMaxQuery {
+			err = fmt.Errorf("packs to %d bytes, more than %d", len(b), dnsMaxQuery)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: query %s %s: %v", ErrConfig, q.Name, dns.TypeToString[q.Type], err)
 		}
@@ -225,7 +229,7 @@ func (d *DNS) openSocket(i int, spec StepSpec) (dnsLane, error) {
 	s.sendMsgs = make([][]byte, dnsBatch)
 	s.sendBufs = make([][]byte, dnsBatch)
 	for i := range s.sendBufs {
-		s.sendBufs[i] = make([]byte, 512)
+		s.sendBufs[i] = make([]byte, dnsMaxQuery)
 	}
 	return l, nil
 }

@@ -73,7 +73,7 @@ func newTCPStream(addr *net.UDPAddr) (*tcpStream, error) {
 		return nil, err
 	}
 	return &tcpStream{sa: sockaddrOf(addr.IP, addr.Port), fd: -1, epfd: epfd,
-		wbuf: make([]byte, 0, dnsBatch*(2+512)), rbuf: make([]byte, 2*tcpFrameMax)}, nil
+		wbuf: make([]byte, 0, dnsBatch*(2+dnsMaxQuery)), rbuf: make([]byte, 2*tcpFrameMax)}, nil
 }
 
 // connect opens the connection, waiting at most limit for the handshake.

@@ -138,6 +138,17 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	return h, nil
 }
 
+// userAgentGiven reports whether the user's headers hold a User-Agent,
+// which then replaces the generator's own ("ukbench").
+func (h *HTTP) userAgentGiven() bool {
+	for _, hd := range h.cfg.Headers {
+		if name, _, _ := strings.Cut(hd, ":"); strings.EqualFold(strings.TrimSpace(name), "User-Agent") {
+			return true
+		}
+	}
+	return false
+}
+
 // Describe implements Generator.
 func (h *HTTP) Describe() results.LoadInfo {
 	info := results.LoadInfo{
