@@ -70,3 +70,26 @@ func TestParseZoneBounds(t *testing.T) {
 		t.Errorf("a zone of exactly the limit: %v", err)
 	}
 }
+
+// TestDNSAnyAnswersEachRecordOnce: records of type 255 in a zone (a type
+// a master file may hold, RFC 3597) are not answered twice to ANY, nor is
+// the zone's own slice of them appended to (a race between queries).
+func TestDNSAnyAnswersEachRecordOnce(t *testing.T) {
+	z, err := ParseZone(strings.NewReader(DefaultZone+"www IN TYPE255 \\# 1 00\nwww IN TYPE255 \\# 1 01\nwww IN TYPE255 \\# 1 02\n"), "", "any.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := z.names["www.example.com."][dns.TypeANY]
+	req := new(dns.Msg)
+	req.SetQuestion("www.example.com.", dns.TypeANY)
+	w := &recorder{}
+	(&dnsHandler{zone: z, faults: &faultState{}}).ServeDNS(w, req)
+	if n := len(w.msgs[0].Answer); n != 5 { // A, AAAA and three of type 255
+		t.Errorf("%d answers, want 5:\n%v", n, w.msgs[0])
+	}
+	for i, rr := range own[len(own):cap(own)] {
+		if rr != nil {
+			t.Errorf("the zone's slice was appended to: %v at %d", rr, len(own)+i)
+		}
+	}
+}
