@@ -196,23 +196,19 @@ func (r *httpResponse) parseHeader(h []byte) (interim bool, err error) {
 	for len(rest) > 2 {
 		var l []byte
 		l, rest, _ = bytes.Cut(rest, crlf)
-		if len(l) == 0 || bytes.IndexByte(l, '\r') >= 0 || bytes.IndexByte(l, '\n') >= 0 || bytes.IndexByte(l, 0) >= 0 {
-			return false, errField
-		}
-		if l[0] == ' ' || l[0] == '\t' {
+		if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
 			// obs-fold (RFC 9112 section 5.2): the previous field's value
 			// goes on. Not one that frames the message, whose value must
 			// be read whole.
-			if !folding {
+			if !folding || !fieldValue(l) {
 				return false, errField
 			}
 			continue
 		}
-		name, value, ok := bytes.Cut(l, []byte(":"))
-		if !ok || !isTokenBytes(name) {
+		name, value, ok := splitField(l)
+		if !ok {
 			return false, errField
 		}
-		value = trimOWS(value)
 		folding = false
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
@@ -285,6 +281,30 @@ func (r *httpResponse) parseHeader(h []byte) (interim bool, err error) {
 		r.untilEOF, r.close = true, true
 	}
 	return false, nil
+}
+
+// splitField splits a field line into its name, a token, and its value,
+// without surrounding spaces, holding no CR, LF or NUL.
+func splitField(l []byte) (name, value []byte, ok bool) {
+	i := 0
+	for i < len(l) && tchar[l[i]] {
+		i++
+	}
+	if i == 0 || i == len(l) || l[i] != ':' || !fieldValue(l[i+1:]) {
+		return nil, nil, false
+	}
+	return l[:i], trimOWS(l[i+1:]), true
+}
+
+// fieldValue reports whether v holds no CR, LF or NUL (RFC 9110 section
+// 5.5: other control characters a recipient may keep).
+func fieldValue(v []byte) bool {
+	for _, c := range v {
+		if c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseStatusLine reads "HTTP/1.x SP 3DIGIT SP reason" (the space after
