@@ -142,7 +142,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 // which then replaces the generator's own ("ukbench").
 func (h *HTTP) userAgentGiven() bool {
 	for _, hd := range h.cfg.Headers {
-		if name, _, _ := strings.Cut(hd, ":"); strings.EqualFold(strings.TrimSpace(name), "User-Agent") {
+		if name, _, _ := strings.Cut(hd, ":"); strings.EqualFold(name, "User-Agent") {
 			return true
 		}
 	}

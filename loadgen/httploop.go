@@ -95,7 +95,7 @@ func (h *HTTP) buildRawRequest() {
 	}
 	for _, hd := range h.cfg.Headers {
 		name, value, _ := strings.Cut(hd, ":")
-		b = append(b, strings.TrimSpace(name)+": "+strings.TrimSpace(value)+"\r\n"...)
+		b = append(b, name+": "+strings.Trim(value, " \t")+"\r\n"...)
 	}
 	if h.cfg.NewConnection {
 		b = append(b, "Connection: close\r\n"...)

@@ -147,7 +147,7 @@ func (h *HTTP) newWorker() *httpWorker {
 	for _, hd := range h.cfg.Headers {
 		// Add: a header given twice is sent twice, as the event loop does.
 		name, value, _ := strings.Cut(hd, ":")
-		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+		req.Header.Add(name, strings.Trim(value, " \t"))
 	}
 	if len(h.cfg.Body) > 0 {
 		req.SetBody(h.cfg.Body)

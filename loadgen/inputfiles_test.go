@@ -54,15 +54,18 @@ func TestReadHTTPHeaders(t *testing.T) {
 }
 
 // TestHTTPUserAgentReplacesTheGenerators: a User-Agent given replaces
-// "ukbench" on the event loop's wire, as fasthttp's Set does on the pool.
+// "ukbench" on the event loop's wire, as fasthttp's Set does on the pool;
+// a header given twice is sent twice on both; a value loses its spaces
+// and tabs at either end, nothing else (RFC 9110 section 5.5).
 func TestHTTPUserAgentReplacesTheGenerators(t *testing.T) {
-	g, err := NewHTTP(HTTPConfig{URL: "http://127.0.0.1:8080/", Headers: []string{"user-agent: wrk", "Accept: a", "Accept: b"}})
+	g, err := NewHTTP(HTTPConfig{URL: "http://127.0.0.1:8080/", Headers: []string{"user-agent: wrk", "Accept: a", "Accept: b", "X-Nbsp: \ta\u00a0 "}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := string(g.rawRequest)
-	if strings.Contains(req, "ukbench") || strings.Count(req, "user-agent: wrk\r\n") != 1 || strings.Count(req, "Accept: ") != 2 {
-		t.Errorf("request %q: want the user's User-Agent alone and both Accept headers", req)
+	if strings.Contains(req, "ukbench") || strings.Count(req, "user-agent: wrk\r\n") != 1 || strings.Count(req, "Accept: ") != 2 ||
+		!strings.Contains(req, "X-Nbsp: a\u00a0\r\n") {
+		t.Errorf("request %q: want the user's User-Agent alone, both Accept headers, X-Nbsp's value a and a no-break space", req)
 	}
 	w := g.newWorker()
 	defer w.release()
