@@ -18,7 +18,7 @@ var (
 	errField = fmt.Errorf("%w: header line: want \"Name: value\" (a token, a colon, no CR, LF or NUL)", errMalformed)
 	// errContentLength: a length that is not a decimal count, or two that
 	// differ (RFC 9110 section 8.6).
-	errContentLength = fmt.Errorf("%w: Content-Length: want one decimal byte count (repeated only with the same value)", errMalformed)
+	errContentLength = fmt.Errorf("%w: Content-Length: want one decimal byte count (repeated only on another line, with the same value)", errMalformed)
 	// errTransferEncoding: an empty or unparsable coding list, chunked
 	// applied twice, or any Transfer-Encoding in an HTTP/1.0 response
 	// (RFC 9112 section 6.1: its framing is faulty).
@@ -216,10 +216,7 @@ func (r *httpResponse) parseHeader(h []byte) (interim bool, err error) {
 				return false, err
 			}
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			if len(value) == 0 {
-				return false, errTransferEncoding
-			}
-			te = true
+			codings := 0
 			for v := value; len(v) > 0; {
 				var elem []byte
 				if elem, v = nextElement(v); len(elem) == 0 {
@@ -230,6 +227,7 @@ func (r *httpResponse) parseHeader(h []byte) (interim bool, err error) {
 				if !isTokenBytes(coding) {
 					return false, errTransferEncoding
 				}
+				codings++
 				teLastChunked = bytes.EqualFold(coding, []byte("chunked"))
 				if teLastChunked {
 					if teChunked {
@@ -238,6 +236,10 @@ func (r *httpResponse) parseHeader(h []byte) (interim bool, err error) {
 					teChunked = true
 				}
 			}
+			if codings == 0 {
+				return false, errTransferEncoding
+			}
+			te = true
 		case bytes.EqualFold(name, []byte("Connection")):
 			for v := value; len(v) > 0; {
 				var elem []byte
@@ -328,27 +330,16 @@ func (r *httpResponse) parseStatusLine(line []byte) (http10 bool, err error) {
 	return line[7] == '0', nil
 }
 
-// parseContentLength reads a Content-Length value: a decimal count, or a
-// list of the same count; a count differing from one seen before is an
-// error (RFC 9110 section 8.6).
+// parseContentLength reads a Content-Length value: one decimal count. A
+// count differing from one seen before is an error (RFC 9110 section
+// 8.6); the same one repeated is taken. A list ("5, 5"), which a recipient
+// may take too, is refused, as net/http and fasthttp refuse it.
 func (r *httpResponse) parseContentLength(value []byte) error {
-	if len(value) == 0 {
+	n, ok := parseDecimal(value)
+	if !ok || (r.contentLn >= 0 && n != r.contentLn) {
 		return errContentLength
 	}
-	for v := value; len(v) > 0; {
-		var elem []byte
-		if elem, v = nextElement(v); len(elem) == 0 {
-			continue
-		}
-		n, ok := parseDecimal(elem)
-		if !ok || (r.contentLn >= 0 && n != r.contentLn) {
-			return errContentLength
-		}
-		r.contentLn = n
-	}
-	if r.contentLn < 0 { // nothing but commas
-		return errContentLength
-	}
+	r.contentLn = n
 	return nil
 }
 

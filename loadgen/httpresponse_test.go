@@ -55,6 +55,7 @@ func TestHTTPResponseReader(t *testing.T) {
 		{"chunked, gzip runs until close", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false, 200, 13, true, false, nil},
 		{"chunked twice", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", false, 0, 0, false, false, errTransferEncoding},
 		{"empty transfer-encoding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: \r\n\r\n", false, 0, 0, false, false, errTransferEncoding},
+		{"transfer-encoding of commas", "HTTP/1.1 200 OK\r\nTransfer-Encoding: , ,\r\n\r\n", false, 0, 0, false, false, errTransferEncoding},
 		{"transfer-encoding in HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false, 0, 0, false, false, errTransferEncoding},
 		{"transfer-encoding wins over length, then close", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false, 200, 3, true, true, nil},
 		// The status code is three digits, then a space or the end.
@@ -66,7 +67,8 @@ func TestHTTPResponseReader(t *testing.T) {
 		{"no reason", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", false, 200, 0, false, true, nil},
 		// Content-Length: repeated only with the same value.
 		{"same length twice", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", false, 200, 2, false, true, nil},
-		{"same length as a list", "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", false, 200, 2, false, true, nil},
+		{"same length as a list", "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", false, 0, 0, false, false, errContentLength},
+		{"length and a comma", "HTTP/1.1 200 OK\r\nContent-Length: 0,\r\n\r\n", false, 0, 0, false, false, errContentLength},
 		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", false, 0, 0, false, false, errContentLength},
 		{"two lengths as a list", "HTTP/1.1 200 OK\r\nContent-Length: 2,3\r\n\r\nok", false, 0, 0, false, false, errContentLength},
 		{"empty length", "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", false, 0, 0, false, false, errContentLength},
@@ -121,7 +123,7 @@ func TestHTTPResponseReader(t *testing.T) {
 func TestHTTPResponseReaderAllocs(t *testing.T) {
 	for _, resp := range [][]byte{
 		[]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello"),
-		[]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nConnection: keep-alive, close\r\nX-A: 1\r\n 2\r\n\r\nhello"),
+		[]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: keep-alive, close\r\nX-A: 1\r\n 2\r\n\r\nhello"),
 		[]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"),
 	} {
 		var r httpResponse
