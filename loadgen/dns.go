@@ -375,11 +375,14 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 		s.stale++
 		return
 	}
+	rcode := b[3] & 0x0f
+	good := rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
 	question := s.gen.questions[slot.query]
 	if len(b) < 12+len(question) || !bytes.Equal(b[12:12+len(question)], question) {
 		// An error answer without a question section (FORMERR and the
-		// like) still answers this ID; anything else is a mismatch.
-		if !(b[4] == 0 && b[5] == 0 && b[3]&0x0f != 0) {
+		// like) still answers this ID; anything else, a good rcode
+		// without the question included, is a mismatch.
+		if good || b[4] != 0 || b[5] != 0 {
 			s.mismatch++
 			return
 		}
@@ -393,8 +396,6 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 		}
 		return
 	}
-	rcode := b[3] & 0x0f
-	good := rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
 	if !slot.measured {
 		if good {
 			s.live.answered.Add(1)

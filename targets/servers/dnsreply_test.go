@@ -57,7 +57,8 @@ func TestDNSReplyFitsTheClient(t *testing.T) {
 }
 
 // TestParseZoneBounds (issue 24): a zone's bytes and records are bounded
-// (one $GENERATE line makes 65,536 records), the error naming the file.
+// (one $GENERATE line makes 65,536 records), every record has an owner,
+// the error naming the file.
 func TestParseZoneBounds(t *testing.T) {
 	gen := "$ORIGIN example.com.\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 3600\n$GENERATE 0-65535 h$ A 192.0.2.1\n"
 	if _, err := parseZone(strings.NewReader(gen), "", "gen.zone", 1<<20, 1000); !errors.Is(err, ErrZone) || !strings.Contains(err.Error(), "gen.zone: more than 1000 records") {
@@ -65,6 +66,11 @@ func TestParseZoneBounds(t *testing.T) {
 	}
 	if _, err := parseZone(strings.NewReader(DefaultZone), "", "big.zone", 100, 1000); !errors.Is(err, ErrZone) || !strings.Contains(err.Error(), "big.zone: larger than 100 bytes") {
 		t.Errorf("bytes: %v", err)
+	}
+	// Found by FuzzZone: a blank first owner with origin "0" made a zone
+	// whose origin was "", every name inside it.
+	if _, err := ParseZone(strings.NewReader(" SOA "), "0", "blank.zone"); !errors.Is(err, ErrZone) || !strings.Contains(err.Error(), "blank.zone") {
+		t.Errorf("a blank owner: %v", err)
 	}
 	if _, err := parseZone(strings.NewReader(DefaultZone), "", "exact.zone", int64(len(DefaultZone)), 1000); err != nil {
 		t.Errorf("a zone of exactly the limit: %v", err)

@@ -67,6 +67,11 @@ func parseZone(r io.Reader, origin, file string, maxBytes int64, maxRecords int)
 			return nil, fmt.Errorf("%w: %s: more than %d records", ErrZone, file, maxRecords)
 		}
 		h := rr.Header()
+		if !dns.IsFqdn(h.Name) {
+			// miekg/dns leaves the owner empty when a file starts with a
+			// blank one and no $ORIGIN or origin was given.
+			return nil, fmt.Errorf("%w: %s: %q: no owner name (give one, $ORIGIN or an origin)", ErrZone, file, rr.String())
+		}
 		name := strings.ToLower(h.Name)
 		if h.Rrtype == dns.TypeSOA {
 			if z.soa != nil {
