@@ -65,7 +65,7 @@ type httpResponse struct {
 	noBody    bool // HEAD request, 204, 304
 
 	// chunked decoding
-	chState  int   // chSize, chExt, chSizeLF, chData, chDataCR, chDataLF, chTrailer…
+	chState  int   // chSize, chSizeWS, chExt, chSizeLF, chData, chDataCR, chDataLF, chTrailer…
 	chRemain int64 // data bytes left in the current chunk
 	chSize   int64
 	chDigits int // hex digits of the current size
@@ -75,6 +75,7 @@ type httpResponse struct {
 
 const (
 	chSize = iota
+	chSizeWS // spaces after the size: a ';' or the line's end must follow
 	chExt
 	chSizeLF
 	chData
@@ -382,7 +383,7 @@ func (r *httpResponse) feedChunked(p []byte) (bool, error) {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch r.chState {
-		case chSize, chExt:
+		case chSize, chSizeWS, chExt:
 			if r.chLine++; r.chLine > maxChunkLine {
 				return false, errChunk
 			}
@@ -393,8 +394,18 @@ func (r *httpResponse) feedChunked(p []byte) (bool, error) {
 				r.chState = chSizeLF
 				continue
 			}
-			if r.chState == chExt {
+			switch r.chState {
+			case chExt:
 				continue // chunk extensions are ignored
+			case chSizeWS:
+				switch c {
+				case ' ', '\t':
+				case ';':
+					r.chState = chExt
+				default:
+					return false, errChunk
+				}
+				continue
 			}
 			switch {
 			case c >= '0' && c <= '9':
@@ -403,8 +414,11 @@ func (r *httpResponse) feedChunked(p []byte) (bool, error) {
 				r.chSize = r.chSize<<4 | int64(c-'a'+10)
 			case c >= 'A' && c <= 'F':
 				r.chSize = r.chSize<<4 | int64(c-'A'+10)
-			case (c == ';' || c == ' ' || c == '\t') && r.chDigits > 0:
+			case c == ';' && r.chDigits > 0:
 				r.chState = chExt
+				continue
+			case (c == ' ' || c == '\t') && r.chDigits > 0:
+				r.chState = chSizeWS // RFC 9112 section 7.1.1: BWS before ';'
 				continue
 			default:
 				return false, errChunk

@@ -83,6 +83,8 @@ func TestHTTPResponseReader(t *testing.T) {
 		{"connection list with close", "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 2\r\n\r\nok", false, 200, 2, true, true, nil},
 		{"http/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok", false, 200, 2, false, true, nil},
 		// Chunked framing.
+		{"spaces then an extension", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \t;x=y\r\nok\r\n0 \r\n\r\n", false, 200, 2, false, true, nil},
+		{"spaces then digits", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0 00\r\n\r\n", false, 0, 0, false, false, errChunk},
 		{"empty chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n\r\n", false, 0, 0, false, false, errChunk},
 		{"extension without size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n", false, 0, 0, false, false, errChunk},
 		{"endless extension", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + strings.Repeat("x", maxChunkLine), false, 0, 0, false, false, errChunk},
