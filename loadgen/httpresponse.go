@@ -74,7 +74,7 @@ type httpResponse struct {
 }
 
 const (
-	chSize = iota
+	chSize   = iota
 	chSizeWS // spaces after the size: a ';' or the line's end must follow
 	chExt
 	chSizeLF
