@@ -18,6 +18,7 @@ const (
 	dnsIDs       = 1 << 16 // DNS IDs, hence in-flight queries, per socket
 	dnsBatch     = 64      // messages per sendmmsg/recvmmsg
 	dnsMaxAnswer = 4096
+	dnsMaxQuery  = 512 // a packed query; a question's name packs to at most 255 bytes
 )
 
 // DNSConfig configures a DNS load generator.
@@ -91,6 +92,9 @@ func NewDNS(cfg DNSConfig) (*DNS, error) {
 	d := &DNS{cfg: cfg, addr: addr}
 	for _, q := range cfg.Queries {
 		b, err := packQuery(q)
+		if err == nil && len(b) > dnsMaxQuery {
+			err = fmt.Errorf("packs to %d bytes, more than %d", len(b), dnsMaxQuery)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: query %s %s: %v", ErrConfig, q.Name, dns.TypeToString[q.Type], err)
 		}
@@ -225,7 +229,7 @@ func (d *DNS) openSocket(i int, spec StepSpec) (dnsLane, error) {
 	s.sendMsgs = make([][]byte, dnsBatch)
 	s.sendBufs = make([][]byte, dnsBatch)
 	for i := range s.sendBufs {
-		s.sendBufs[i] = make([]byte, 512)
+		s.sendBufs[i] = make([]byte, dnsMaxQuery)
 	}
 	return l, nil
 }
@@ -371,11 +375,14 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 		s.stale++
 		return
 	}
+	rcode := b[3] & 0x0f
+	good := rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
 	question := s.gen.questions[slot.query]
 	if len(b) < 12+len(question) || !bytes.Equal(b[12:12+len(question)], question) {
 		// An error answer without a question section (FORMERR and the
-		// like) still answers this ID; anything else is a mismatch.
-		if !(b[4] == 0 && b[5] == 0 && b[3]&0x0f != 0) {
+		// like) still answers this ID; anything else, a good rcode
+		// without the question included, is a mismatch.
+		if good || b[4] != 0 || b[5] != 0 {
 			s.mismatch++
 			return
 		}
@@ -389,8 +396,6 @@ func (s *dnsSocket) answer(b []byte, now time.Duration) {
 		}
 		return
 	}
-	rcode := b[3] & 0x0f
-	good := rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
 	if !slot.measured {
 		if good {
 			s.live.answered.Add(1)

@@ -73,7 +73,7 @@ func newTCPStream(addr *net.UDPAddr) (*tcpStream, error) {
 		return nil, err
 	}
 	return &tcpStream{sa: sockaddrOf(addr.IP, addr.Port), fd: -1, epfd: epfd,
-		wbuf: make([]byte, 0, dnsBatch*(2+512)), rbuf: make([]byte, 2*tcpFrameMax)}, nil
+		wbuf: make([]byte, 0, dnsBatch*(2+dnsMaxQuery)), rbuf: make([]byte, 2*tcpFrameMax)}, nil
 }
 
 // connect opens the connection, waiting at most limit for the handshake.
@@ -254,18 +254,27 @@ func (s *dnsTCP) receive() {
 			at = s.clk.now()
 		}
 		t.rlen += nr
-		off := 0
-		for t.rlen-off >= 2 {
-			size := int(t.rbuf[off])<<8 | int(t.rbuf[off+1])
-			if t.rlen-off-2 < size {
-				break
-			}
-			s.answer(t.rbuf[off+2:off+2+size], at)
-			off += 2 + size
-		}
-		t.rlen = copy(t.rbuf, t.rbuf[off:t.rlen])
+		s.frames(at)
 		if nr < space {
 			return // the socket is empty
 		}
 	}
+}
+
+// frames takes every whole frame in the bytes read (rbuf[:rlen]) as an
+// answer arrived at at, and moves the rest, a frame not yet whole, to the
+// start of rbuf. What stays is shorter than tcpFrameMax, so rbuf (twice
+// that) always has room for the next read.
+func (s *dnsTCP) frames(at time.Duration) {
+	t := s.tcp
+	off := 0
+	for t.rlen-off >= 2 {
+		size := int(t.rbuf[off])<<8 | int(t.rbuf[off+1])
+		if t.rlen-off-2 < size {
+			break
+		}
+		s.answer(t.rbuf[off+2:off+2+size], at)
+		off += 2 + size
+	}
+	t.rlen = copy(t.rbuf, t.rbuf[off:t.rlen])
 }

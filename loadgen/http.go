@@ -112,8 +112,8 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Timeout, err = timeoutOrDefault(cfg.Timeout); err != nil {
 		return nil, err
 	}
-	if cfg.ExpectStatus != 0 && (cfg.ExpectStatus < 100 || cfg.ExpectStatus >= maxStatus) {
-		return nil, fmt.Errorf("%w: expected status %d: want 100 to 599", ErrConfig, cfg.ExpectStatus)
+	if cfg.ExpectStatus != 0 && (cfg.ExpectStatus < 200 || cfg.ExpectStatus >= maxStatus) {
+		return nil, fmt.Errorf("%w: expected status %d: want a final status, 200 to 599", ErrConfig, cfg.ExpectStatus)
 	}
 	if cfg.ExpectBodySize < 0 {
 		return nil, fmt.Errorf("%w: expected body size %d: want a byte count, or 0 for any size", ErrConfig, cfg.ExpectBodySize)
@@ -136,6 +136,17 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	h := &HTTP{cfg: cfg, uri: u, addr: addr, isTLS: u.Scheme == "https"}
 	h.buildRawRequest()
 	return h, nil
+}
+
+// userAgentGiven reports whether the user's headers hold a User-Agent,
+// which then replaces the generator's own ("ukbench").
+func (h *HTTP) userAgentGiven() bool {
+	for _, hd := range h.cfg.Headers {
+		if name, _, _ := strings.Cut(hd, ":"); strings.EqualFold(name, "User-Agent") {
+			return true
+		}
+	}
+	return false
 }
 
 // Describe implements Generator.
@@ -168,8 +179,11 @@ func (t *httpTally) answer(h *HTTP, at, sentAt, done, warmup time.Duration, stat
 		}
 		return
 	}
-	if status < 100 || status >= maxStatus {
-		t.errs.malformed++ // not an HTTP status
+	if status < 200 || status >= maxStatus {
+		// Not an HTTP status, or not a final one: interim responses are
+		// skipped (httpResponse, fasthttp), and a 101 switches the
+		// connection away from HTTP, which the generator never asks for.
+		t.errs.malformed++
 		return
 	}
 	t.status[status]++
@@ -188,7 +202,7 @@ func (t *httpTally) answer(h *HTTP, at, sentAt, done, warmup time.Duration, stat
 type httpErrors struct {
 	timeout, connect, reset, other, badBody uint64
 	// malformed: a response that does not parse whole (or has a status
-	// outside 100–599).
+	// outside 200–599 as its final one).
 	malformed uint64
 }
 

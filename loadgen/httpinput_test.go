@@ -33,6 +33,18 @@ func TestCheckHTTPInput(t *testing.T) {
 		{"ftp://example/", "GET", nil, "want http://"},
 		{"http:///x", "GET", nil, "want http://"},
 		{"http://127.0.0.1/a b", "GET", nil, "space or a control"},
+		// Issue 24: fields that frame the request or the connection.
+		{url, "GET", []string{"Content-Length: 5"}, "Content-Length may not be given"},
+		{url, "GET", []string{"transfer-encoding: chunked"}, "transfer-encoding may not be given"},
+		{url, "GET", []string{"Host: other.example"}, "Host may not be given"},
+		{url, "GET", []string{"Connection: Upgrade"}, "Connection may not be given"},
+		{url, "GET", []string{"Upgrade: websocket"}, "Upgrade may not be given"},
+		{url, "GET", []string{"TE: trailers"}, "TE may not be given"},
+		{url, "GET", []string{"Trailer: X-Sum"}, "Trailer may not be given"},
+		{url, "GET", []string{"X-Long: " + strings.Repeat("x", MaxHeaderLine)}, "bytes: want at most"},
+		{url, "GET", make([]string, MaxHeaders+1), "headers: want at most"},
+		{"http://127.0.0.1/" + strings.Repeat("x", MaxHeaderLine), "GET", nil, "bytes: want at most"},
+		{url, "GET", []string{"User-Agent: wrk", "Accept: a", "Accept: b", "Expect: 100-continue", "X-Long: " + strings.Repeat("x", MaxHeaderLine-8)}, ""},
 	} {
 		err := CheckHTTPInput(tc.url, tc.method, tc.headers)
 		if tc.want == "" {

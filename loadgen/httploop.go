@@ -89,10 +89,13 @@ func (h *HTTP) useLoop() bool {
 // buildRawRequest writes the request once, as it goes on the wire.
 func (h *HTTP) buildRawRequest() {
 	path := h.uri.RequestURI()
-	b := []byte(h.cfg.Method + " " + path + " HTTP/1.1\r\nHost: " + h.uri.Host + "\r\nUser-Agent: ukbench\r\n")
+	b := []byte(h.cfg.Method + " " + path + " HTTP/1.1\r\nHost: " + h.uri.Host + "\r\n")
+	if !h.userAgentGiven() {
+		b = append(b, "User-Agent: ukbench\r\n"...)
+	}
 	for _, hd := range h.cfg.Headers {
 		name, value, _ := strings.Cut(hd, ":")
-		b = append(b, strings.TrimSpace(name)+": "+strings.TrimSpace(value)+"\r\n"...)
+		b = append(b, name+": "+strings.Trim(value, " \t")+"\r\n"...)
 	}
 	if h.cfg.NewConnection {
 		b = append(b, "Connection: close\r\n"...)

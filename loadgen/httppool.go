@@ -141,10 +141,13 @@ func (h *HTTP) newWorker() *httpWorker {
 	req := fasthttp.AcquireRequest()
 	req.SetRequestURI(h.uri.String())
 	req.Header.SetMethod(h.cfg.Method)
-	req.Header.Set("User-Agent", "ukbench")
+	if !h.userAgentGiven() {
+		req.Header.Set("User-Agent", "ukbench")
+	}
 	for _, hd := range h.cfg.Headers {
+		// Add: a header given twice is sent twice, as the event loop does.
 		name, value, _ := strings.Cut(hd, ":")
-		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+		req.Header.Add(name, strings.Trim(value, " \t"))
 	}
 	if len(h.cfg.Body) > 0 {
 		req.SetBody(h.cfg.Body)

@@ -60,7 +60,7 @@ func StartDNS(ctx context.Context, cfg DNSConfig) (*DNSServer, error) {
 		if !pktinfoCheck(pc.(*net.UDPConn)) {
 			pc = plainPacketConn{pc}
 		}
-		srv := &dns.Server{PacketConn: pc, Handler: h, UDPSize: 4096}
+		srv := &dns.Server{PacketConn: pc, Handler: h, UDPSize: ednsSize}
 		s.add(srv, started)
 	}
 	// TCP: any number of pipelined queries per connection (RFC 7766);
@@ -182,27 +182,56 @@ type dnsHandler struct {
 	faults *faultState
 }
 
+// ServeDNS answers one query that miekg/dns has read and let through
+// (dns.DefaultMsgAcceptFunc: a query or notify with one question and few
+// records). The reply fits what the client can take (RFC 1035 section
+// 4.2.1, RFC 6891 section 6.2.5: 512 bytes over UDP, or the size its OPT
+// record offers; 65535 over TCP), truncated and marked so when it does
+// not.
 func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if h.faults.active() && h.faults.apply() {
 		return
 	}
 	m := new(dns.Msg)
-	if len(r.Question) != 1 || r.Opcode != dns.OpcodeQuery {
-		m.SetRcode(r, dns.RcodeFormatError)
-		if r.Opcode != dns.OpcodeQuery {
-			m.Rcode = dns.RcodeNotImplemented
+	opt, opts := r.IsEdns0(), 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opts++
 		}
-		_ = w.WriteMsg(m)
-		return
 	}
-	m.SetReply(r)
-	m.RecursionAvailable = false
-	h.zone.answer(m, r.Question[0])
-	if opt := r.IsEdns0(); opt != nil {
-		m.SetEdns0(opt.UDPSize(), false)
+	switch {
+	case opts > 1:
+		m.SetRcode(r, dns.RcodeFormatError) // RFC 6891 section 6.1.1
+	case opt != nil && opt.Version() != 0:
+		m.SetRcode(r, dns.RcodeBadVers) // RFC 6891 section 6.1.3; needs the OPT record below
+	case r.Opcode != dns.OpcodeQuery:
+		m.SetRcode(r, dns.RcodeNotImplemented)
+	case len(r.Question) != 1:
+		m.SetRcode(r, dns.RcodeFormatError)
+	case r.Question[0].Qclass != dns.ClassINET && r.Question[0].Qclass != dns.ClassANY:
+		m.SetRcode(r, dns.RcodeRefused) // the zone is of class IN
+	default:
+		m.SetReply(r)
+		h.zone.answer(m, r.Question[0])
 	}
+	size := dns.MaxMsgSize
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		size = dns.MinMsgSize
+	}
+	if opt != nil {
+		// A query with an OPT record gets one (RFC 6891 section 6.1.1).
+		m.SetEdns0(ednsSize, false)
+		if size == dns.MinMsgSize {
+			size = max(size, int(opt.UDPSize()))
+		}
+	}
+	m.Truncate(size)
 	_ = w.WriteMsg(m) // a client that went away is not our error
 }
+
+// ednsSize is the UDP payload the server says it takes (RFC 6891),
+// the read buffer of its UDP sockets (dns.Server.UDPSize).
+const ednsSize = 4096
 
 func reusePort(network, address string, c syscall.RawConn) error {
 	var serr error

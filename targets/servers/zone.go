@@ -40,13 +40,38 @@ type Zone struct {
 	names  map[string]map[uint16][]dns.RR // lower-case owner → type → records
 }
 
-// ParseZone reads a master file (RFC 1035). file names it in errors. origin
-// may be empty when the file sets $ORIGIN or uses absolute names.
+const (
+	// MaxZoneBytes bounds a zone file.
+	MaxZoneBytes = 64 << 20
+	// MaxZoneRecords bounds the records of a zone, which are held in
+	// memory: one $GENERATE line of 40 bytes makes 65,536.
+	MaxZoneRecords = 1 << 20
+)
+
+// ParseZone reads a master file (RFC 1035) of at most MaxZoneBytes and
+// MaxZoneRecords records. file names it in errors. origin may be empty
+// when the file sets $ORIGIN or uses absolute names. $INCLUDE is refused
+// (miekg/dns's default).
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
-	zp := dns.NewZoneParser(r, dns.Fqdn(origin), file)
+	return parseZone(r, origin, file, MaxZoneBytes, MaxZoneRecords)
+}
+
+// parseZone is ParseZone with its bounds given.
+func parseZone(r io.Reader, origin, file string, maxBytes int64, maxRecords int) (*Zone, error) {
+	lr := &limitedReader{r: r, left: maxBytes}
+	zp := dns.NewZoneParser(lr, dns.Fqdn(origin), file)
 	z := &Zone{names: map[string]map[uint16][]dns.RR{}}
+	records := 0
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if records++; records > maxRecords {
+			return nil, fmt.Errorf("%w: %s: more than %d records", ErrZone, file, maxRecords)
+		}
 		h := rr.Header()
+		if !dns.IsFqdn(h.Name) {
+			// miekg/dns leaves the owner empty when a file starts with a
+			// blank one and no $ORIGIN or origin was given.
+			return nil, fmt.Errorf("%w: %s: %q: no owner name (give one, $ORIGIN or an origin)", ErrZone, file, rr.String())
+		}
 		name := strings.ToLower(h.Name)
 		if h.Rrtype == dns.TypeSOA {
 			if z.soa != nil {
@@ -60,8 +85,11 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 		}
 		z.names[name][h.Rrtype] = append(z.names[name][h.Rrtype], rr)
 	}
+	if lr.over {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrZone, file, maxBytes)
+	}
 	if err := zp.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrZone, err)
+		return nil, fmt.Errorf("%w: %w", ErrZone, err)
 	}
 	if z.soa == nil {
 		return nil, fmt.Errorf("%w: %s: no SOA record; an authoritative zone needs one", ErrZone, file)
@@ -72,6 +100,30 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 		}
 	}
 	return z, nil
+}
+
+// limitedReader reads at most left bytes of r, then reports the end of
+// the input and sets over if r had more.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := io.ReadFull(l.r, one[:]); n > 0 {
+			l.over = true
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // LoadZone reads a zone file from disk; path "" gives DefaultZone.
@@ -106,6 +158,9 @@ func (z *Zone) answer(m *dns.Msg, q dns.Question) {
 	}
 	rrs := types[q.Qtype]
 	if q.Qtype == dns.TypeANY {
+		// A new slice: appending to the zone's own would write into it
+		// from every query at once.
+		rrs = nil
 		for _, set := range types {
 			rrs = append(rrs, set...)
 		}
