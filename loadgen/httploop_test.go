@@ -32,8 +32,8 @@ func TestHTTPLoopWithoutPwait2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Step.Answered != 250 {
-		t.Errorf("answered %d of 250 (errors %v)", out.Step.Answered, out.Step.Errors)
+	if s := out.Step; s.Sent+s.NeverSent != 250 || s.Answered != s.Sent {
+		t.Errorf("sent %d + never sent %d, answered %d (errors %v): want the schedule's 250, every one sent answered", s.Sent, s.NeverSent, s.Answered, s.Errors)
 	}
 }
 
