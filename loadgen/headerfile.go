@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/ukbench/ukbench/internal/regfile"
 )
 
 // ErrHeaderFile is wrapped by every header-file error.
@@ -51,9 +52,14 @@ func ReadHTTPHeaders(r io.Reader, name string) ([]string, error) {
 	return out, nil
 }
 
-// LoadHTTPHeaders reads a header file from disk (ReadHTTPHeaders).
+// maxHeaderFileBytes bounds a header file on disk: far more than
+// MaxHeaders headers of any sane length.
+const maxHeaderFileBytes = 1 << 20
+
+// LoadHTTPHeaders reads a header file from disk (ReadHTTPHeaders): a
+// regular file (not a FIFO or device) of at most 1 MiB.
 func LoadHTTPHeaders(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, _, err := regfile.Open(path, maxHeaderFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrHeaderFile, err)
 	}

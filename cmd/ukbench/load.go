@@ -55,6 +55,7 @@ type loadFlags struct {
 	expectStatus, expectBody   int        // http
 	newConn                    bool       // http
 	headers                    stringList // http
+	headerFile                 string     // http
 	agents                     agentFlags
 }
 
@@ -75,6 +76,7 @@ func loadFlagSet(kind servers.Protocol, stderr io.Writer) (*flag.FlagSet, *loadF
 		fs.BoolVar(&f.newConn, "new-connection", false, "one TCP connection per request (httperf style)")
 		fs.StringVar(&f.method, "method", "GET", "request method")
 		fs.Var(&f.headers, "header", "request header \"Name: value\" (repeatable)")
+		fs.StringVar(&f.headerFile, "header-file", "", "file of request headers, one \"Name: value\" a line (# comments), sent after the --header ones")
 		fs.StringVar(&f.body, "body", "", "request body")
 		fs.IntVar(&f.expectStatus, "expect-status", 0, "only this status is a good answer (default: any 2xx)")
 		fs.IntVar(&f.expectBody, "expect-body-size", 0, "only a body of this many bytes is a good answer (0: any)")
@@ -173,6 +175,13 @@ func (f *loadFlags) checkKind(kind servers.Protocol) error {
 	if err := loadgen.CheckThreads(f.threads, f.conns); err != nil {
 		return usageError("--threads: %v", err)
 	}
+	if f.headerFile != "" {
+		h, err := loadgen.LoadHTTPHeaders(f.headerFile)
+		if err != nil {
+			return usageError("--header-file: %v", err)
+		}
+		f.headers = append(f.headers, h...)
+	}
 	if err := loadgen.CheckHTTPInput(f.urlS, f.method, f.headers); err != nil {
 		return usageError("load %s: %v", kind, err)
 	}
@@ -208,7 +217,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		var qs []loadgen.DNSQuery
 		if lf.queries != "" {
 			if qs, err = loadgen.LoadDNSQueries(lf.queries); err != nil {
-				return err
+				return usage(err) // bad input: exit 2
 			}
 		}
 		dc := loadgen.DNSConfig{

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,8 +135,25 @@ func TestCLIUsageAndBadInput(t *testing.T) {
 	}
 	// The query-file error names the file and the line.
 	_, stderr, code := runCLI(context.Background(), "load", "dns", "--queries", badQueries, "--rates", "10", "--step", "1s")
-	if code == 0 || !strings.Contains(stderr, badQueries+":3:") || !strings.Contains(stderr, "NOTATYPE") {
-		t.Errorf("bad query file: exit %d, stderr %q; want file:3 and the bad type named", code, stderr)
+	if code != 2 || !strings.Contains(stderr, badQueries+":3:") || !strings.Contains(stderr, "NOTATYPE") {
+		t.Errorf("bad query file: exit %d, stderr %q; want 2, file:3 and the bad type named", code, stderr)
+	}
+	// So does a header file's, before any request, with the usage status;
+	// a FIFO is refused at once, not waited on.
+	badHeaders := filepath.Join(dir, "headers.txt")
+	os.WriteFile(badHeaders, []byte("# auth\nAuthorization: Bearer x\nContent-Length: 5\n"), 0o644)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{{badHeaders, badHeaders + ":3:"}, {fifo, "not a regular file"}} {
+		_, stderr, code = runCLI(context.Background(), "load", "http", "--header-file", tc.file, "--rates", "10", "--step", "1s")
+		if code != 2 || !strings.Contains(stderr, "--header-file") || !strings.Contains(stderr, tc.want) {
+			t.Errorf("--header-file %s: exit %d, stderr %q; want 2 and %q", tc.file, code, stderr, tc.want)
+		}
+	}
+	if _, stderr, code = runCLI(context.Background(), "load", "dns", "--queries", fifo, "--rates", "10", "--step", "1s"); code != 2 || !strings.Contains(stderr, "not a regular file") {
+		t.Errorf("--queries FIFO: exit %d, stderr %q; want 2, refused as not a regular file", code, stderr)
 	}
 }
 
