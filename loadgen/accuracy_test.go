@@ -110,13 +110,17 @@ func TestDNSDropOneInTenIsTenPercentLoss(t *testing.T) {
 	}
 }
 
-// serverNotGeneratorLimited: the server stalled, not the generator, so
-// the stall's p99 is the server's (it is not flagged generator-limited).
-func serverNotGeneratorLimited(t *testing.T, s results.Step) {
+// serverStalled: the stall is the server's. A tenth of the step's
+// queries fall due while it holds every answer for 200 ms, so answers
+// wait at least 100 ms after their actual send (service time) for about
+// 5 % of them: the p99 service time shows it, whatever delay a busy host
+// adds to the generator's sends (which it flags, rightly, when the delay
+// is a material share of the latency).
+func serverStalled(t *testing.T, s results.Step) {
 	t.Helper()
-	if s.IsGeneratorLimited("p99") {
-		t.Errorf("p99 %.0f µs flagged generator-limited (send delay p99 %.0f µs): the server stalled, not the generator",
-			s.LatencyUS.P99, s.SendDelayUS.P99)
+	if s.ServiceUS.P99 < 100_000 {
+		t.Errorf("service p99 %.0f µs, want ≥ 100 ms: the server held its answers 200 ms after they were sent (send delay p99 %.0f µs)",
+			s.ServiceUS.P99, s.SendDelayUS.P99)
 	}
 }
 
@@ -168,7 +172,7 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 		if out.Step.LatencyUS.P50 > 50_000 {
 			t.Errorf("p50 %.0f µs: the stall should touch only ~10%% of requests", out.Step.LatencyUS.P50)
 		}
-		serverNotGeneratorLimited(t, out.Step)
+		serverStalled(t, out.Step)
 	})
 	t.Run("dns-tcp", func(t *testing.T) {
 		out := runDNS(t, loadgen.DNSConfig{Server: startDNS(t, stall), Transport: "tcp"}, spec)
@@ -178,7 +182,7 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 		if out.Step.LatencyUS.P50 > 50_000 {
 			t.Errorf("p50 %.0f µs: the stall should touch only ~10%% of requests", out.Step.LatencyUS.P50)
 		}
-		serverNotGeneratorLimited(t, out.Step)
+		serverStalled(t, out.Step)
 	})
 	t.Run("http", func(t *testing.T) {
 		out := runHTTP(t, loadgen.HTTPConfig{URL: startHTTP(t, stall), Connections: 8, ExpectBodySize: servers.DefaultBodySize}, spec)
@@ -198,7 +202,6 @@ func TestStallShowsInOpenLoopLatency(t *testing.T) {
 		if lb := s.Lag.LateBlocked; lb < 150 {
 			t.Errorf("%d of %d late sends attributed to waiting for a connection, want ≥ 150 of the ~190 the stall held up", lb, s.Lag.LateSends)
 		}
-		serverNotGeneratorLimited(t, s)
 		// Far over the limit on waits for connections, whatever else the
 		// host did: invalid (the reason names the first rule the step
 		// broke; TestJudgeLoadDelivered checks each rule's).

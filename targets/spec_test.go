@@ -1,6 +1,8 @@
 package targets
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,9 +203,12 @@ func TestOSvUnknownImageFormat(t *testing.T) {
 // only), and a target of another app is refused naming both.
 func TestOSvImageDirectoryBootsAsComposed(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "loader.elf"), []byte("\x7fELF"), 0o644)
-	os.WriteFile(filepath.Join(dir, "disk.raw"), make([]byte, 4096), 0o644)
+	kernel, disk := []byte("\x7fELF"), make([]byte, 4096)
+	os.WriteFile(filepath.Join(dir, "loader.elf"), kernel, 0o644)
+	os.WriteFile(filepath.Join(dir, "disk.raw"), disk, 0o644)
+	digest := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 	im, _ := json.Marshal(osvimage.Image{App: "lighttpd", Kernel: "loader.elf", Disk: "disk.raw",
+		KernelBytes: int64(len(kernel)), DiskBytes: int64(len(disk)), KernelSHA256: digest(kernel), DiskSHA256: digest(disk),
 		Cmdline: "--rootfs=rofs /lighttpd -D -f /etc/lighttpd.conf", Ready: "server started"})
 	os.WriteFile(filepath.Join(dir, osvimage.ImageFile), im, 0o644)
 	spec := Spec{Kind: KindOSv, App: "lighttpd", Image: dir}
