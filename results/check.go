@@ -242,6 +242,32 @@ func CheckRun(r Run) error {
 	return implausible(checkRun(r))
 }
 
+// checkBoot checks that no boot figure is negative.
+func checkBoot(b Boot) error {
+	for _, f := range []struct {
+		field string
+		v     float64
+	}{{"qemu_start_ms", b.QEMUStartMS}, {"console_ready_ms", b.ConsoleReadyMS}, {"first_answer_ms", b.FirstAnswerMS}, {"launch_ms", b.LaunchMS}} {
+		if f.v < 0 {
+			return fielderr.Errorf(f.field, "%v: want 0 or more", f.v)
+		}
+	}
+	return nil
+}
+
+// checkMemory checks that no memory figure is negative.
+func checkMemory(m Memory) error {
+	for _, f := range []struct {
+		field string
+		v     int64
+	}{{"qemu_rss_kib", m.QEMURSSKiB}, {"qemu_hwm_kib", m.QEMUHWMKiB}, {"qemu_rss_after_load_kib", m.QEMURSSAfterKiB}} {
+		if f.v < 0 {
+			return fielderr.Errorf(f.field, "%v: want 0 or more", f.v)
+		}
+	}
+	return nil
+}
+
 func checkRun(r Run) error {
 	if path, v, ok := firstNonFinite(&r); ok {
 		return fielderr.Errorf(path, "%v: want a finite number", v)
@@ -249,24 +275,14 @@ func checkRun(r Run) error {
 	if r.MaxSustainableRPS < 0 {
 		return fielderr.Errorf("max_sustainable_rps", "%v: want 0 or more", r.MaxSustainableRPS)
 	}
-	if b := r.Boot; b != nil {
-		for _, f := range []struct {
-			field string
-			v     float64
-		}{{"qemu_start_ms", b.QEMUStartMS}, {"console_ready_ms", b.ConsoleReadyMS}, {"first_answer_ms", b.FirstAnswerMS}, {"launch_ms", b.LaunchMS}} {
-			if f.v < 0 {
-				return fielderr.Errorf("boot."+f.field, "%v: want 0 or more", f.v)
-			}
+	if r.Boot != nil {
+		if err := checkBoot(*r.Boot); err != nil {
+			return fielderr.In(err, "boot")
 		}
 	}
-	if m := r.Memory; m != nil {
-		for _, f := range []struct {
-			field string
-			v     int64
-		}{{"qemu_rss_kib", m.QEMURSSKiB}, {"qemu_hwm_kib", m.QEMUHWMKiB}, {"qemu_rss_after_load_kib", m.QEMURSSAfterKiB}} {
-			if f.v < 0 {
-				return fielderr.Errorf("memory."+f.field, "%v: want 0 or more", f.v)
-			}
+	if r.Memory != nil {
+		if err := checkMemory(*r.Memory); err != nil {
+			return fielderr.In(err, "memory")
 		}
 	}
 	if r.TimerNoise != nil {

@@ -168,8 +168,10 @@ func TestCheckRun(t *testing.T) {
 // A record with a value JSON cannot hold (+Inf, NaN) is written all the
 // same: the value becomes 0, its step invalid and not sustainable, the
 // run's error says which; the other steps are untouched and the record
-// reads back. A record with a finite implausible value is written too,
-// its step invalid; reading it back refuses it, naming the line and field.
+// reads back. A record with a finite implausible value is written too:
+// that step keeps only its rate and window, invalid, the reasons naming
+// the field, and the record reads back with its other steps; the run's
+// maximum is taken again from the steps left sustainable.
 func TestWritable(t *testing.T) {
 	r := goodRun()
 	second := goodStep()
@@ -201,16 +203,42 @@ func TestWritable(t *testing.T) {
 	if runs, err := ReadRuns(path); err != nil || len(runs[0].Steps) != 3 {
 		t.Errorf("reading it back: %v", err)
 	}
-	// Finite but implausible: answered > sent.
+	// Finite but implausible: answered > sent, in the step that was the
+	// run's maximum, beside a sustainable one at a lower rate.
 	r = goodRun()
+	lower := goodStep() // 400/s over 5 s, kept
+	lower.OfferedRPS, lower.Sent, lower.Answered, lower.AchievedRPS = 400, 2000, 1990, 398
+	lower.Codes, lower.Lag.SentInWindow = map[string]uint64{"NOERROR": 1990}, 2000
+	r.Steps = append(r.Steps, lower)
+	r.MaxSustainableRPS = r.Steps[0].OfferedRPS
 	r.Steps[0].Answered = 3000
-	if err := Writable(&r); !errors.Is(err, ErrImplausible) || r.Steps[0].Valid || r.Steps[0].Sustainable {
-		t.Errorf("Writable: %v, step %+v: want it invalid", err, r.Steps[0])
+	if err := Writable(&r); !errors.Is(err, ErrImplausible) || !strings.Contains(err.Error(), "steps[0].answered") {
+		t.Errorf("Writable: %v, want steps[0].answered named", err)
+	}
+	if s := r.Steps[0]; s.Valid || s.Sustainable || s.Sent != 0 || s.Answered != 0 || s.OfferedRPS == 0 || !strings.Contains(s.InvalidReason, "answered") {
+		t.Errorf("implausible step %+v: want its rate kept, nothing else, invalid, the reason naming answered", s)
+	}
+	if r.MaxSustainableRPS != 400 {
+		t.Errorf("max sustainable %v, want 400 (the implausible step at 500/s is no longer sustainable)", r.MaxSustainableRPS)
 	}
 	b, _ = json.Marshal(r)
 	os.WriteFile(path, append(b, '\n'), 0o644)
+	if runs, warns, err := ReadRunsWarn(path); err != nil || len(warns) != 0 || len(runs) != 1 || len(runs[0].Steps) != 2 || !runs[0].Steps[1].Sustainable {
+		t.Errorf("reading it back: %d runs, warnings %v, %v; want the run with both steps", len(runs), warns, err)
+	}
+	// A section that fails its check is left out; a record from elsewhere
+	// with an implausible step is still refused on reading.
+	r = goodRun()
+	r.Boot = &Boot{QEMUStartMS: -5}
+	if err := Writable(&r); err == nil || r.Boot != nil || CheckRun(r) != nil {
+		t.Errorf("negative boot figure: %v, boot %+v: want it left out and the run believable", err, r.Boot)
+	}
+	r = goodRun()
+	r.Steps[0].Answered = 3000
+	b, _ = json.Marshal(r)
+	os.WriteFile(path, append(b, '\n'), 0o644)
 	if _, warns, _ := ReadRunsWarn(path); len(warns) != 1 || !strings.Contains(warns[0].String(), ":1: run osv dns #1 refused") || !strings.Contains(warns[0].Msg, "steps[0].answered") {
-		t.Errorf("reading it back: warnings %v, want it refused naming line 1 and steps[0].answered", warns)
+		t.Errorf("reading an unchecked record: warnings %v, want it refused naming line 1 and steps[0].answered", warns)
 	}
 	if r := goodRun(); Writable(&r) != nil || r.Error != "" {
 		t.Errorf("a plausible run changed: %q", r.Error)

@@ -14,12 +14,24 @@ import (
 // FuzzReadRuns reads bytes as a runs.jsonl. Whatever they hold, the reader
 // neither panics nor believes what it should not: every run it returns
 // passes CheckRun, is writable as it is, and is the only one of its key;
-// every warning names a line within the bytes and its cause. Seeds are
+// every warning names a line within the bytes and its cause. And any
+// record the bytes decode to, believed or not, is one Writable makes
+// believable: what ukbench writes, it reads back. Seeds are
 // records of real runs (a campaign of native targets, `ukbench load` of
 // DNS over UDP and TCP and of HTTP, a load made by agents with a probe
 // and a lying agent) and issue 24's hostile records.
 func FuzzReadRuns(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var r Run
+			if json.Unmarshal(line, &r) != nil {
+				continue
+			}
+			Writable(&r)
+			if err := CheckRun(r); err != nil {
+				t.Fatalf("Writable left a record CheckRun refuses: %v", err)
+			}
+		}
 		runs, warns, err := readRuns(bytes.NewReader(data), RunsFile)
 		if err != nil {
 			if !errors.Is(err, ErrResults) {
