@@ -19,7 +19,9 @@ import (
 )
 
 // maxStatus bounds the status codes counted one by one: RFC 9110 (15)
-// status codes are 100 to 599; a response with another is malformed.
+// status codes are 100 to 599; a response with another is malformed. Only
+// final ones (200 to 599) are counted: interim 1xx responses are skipped
+// and a 101 is malformed (httpresponse.go).
 const maxStatus = 600
 
 // HTTPConfig configures an HTTP load generator.

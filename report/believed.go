@@ -7,29 +7,19 @@ import (
 )
 
 // believed keeps the runs of one result set that a report may plot,
-// tabulate or compare: those results.CheckRun accepts, and of several
-// records of one run (target, workload, repeat) the first. It says what it
-// left out, a line per run. Runs read with results.ReadRunsWarn are
-// believed already (the reader warned of the rest); this holds for runs
-// that come from elsewhere too.
-func believed(runs []results.Run) (kept []results.Run, left []string) {
-	type key struct {
-		target, workload string
-		repeat           int
-	}
-	seen := map[key]bool{}
+// tabulate or compare (results.Believer) and says what it left out, a
+// warning per run. Runs read with results.ReadRunsWarn are believed
+// already (the reader warned of the rest); this holds for runs that come
+// from elsewhere too.
+func believed(runs []results.Run) (kept []results.Run, left []results.Warning) {
+	var b results.Believer
 	kept = runs[:0:0]
 	for _, r := range runs {
-		k := key{r.Target, r.Workload, r.Repeat}
-		switch err := results.CheckRun(r); {
-		case err != nil:
-			left = append(left, fmt.Sprintf("run %s %s #%d left out: %v", r.Target, r.Workload, r.Repeat, err))
-		case seen[k]:
-			left = append(left, fmt.Sprintf("run %s %s #%d left out: %v (an earlier record of it is used)", r.Target, r.Workload, r.Repeat, results.ErrDuplicate))
-		default:
-			seen[k] = true
-			kept = append(kept, r)
+		if err := b.Believe(r, ""); err != nil {
+			left = append(left, results.Warning{Msg: fmt.Sprintf("run %s %s #%d left out: %v", r.Target, r.Workload, r.Repeat, err), Err: err})
+			continue
 		}
+		kept = append(kept, r)
 	}
 	return kept, left
 }
@@ -47,8 +37,9 @@ func believedSources(sources []Source) ([]Source, []results.Warning) {
 		if file == "" {
 			file = src.Label
 		}
-		for _, msg := range left {
-			warns = append(warns, results.Warning{File: file, Msg: msg, Err: results.ErrImplausible})
+		for _, w := range left {
+			w.File = file
+			warns = append(warns, w)
 		}
 	}
 	return out, warns

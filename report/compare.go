@@ -123,10 +123,10 @@ func Compare(base, new Side, opt CompareOptions) (Comparison, error) {
 	opt = opt.withDefaults()
 	c := Comparison{Base: base.Label, New: new.Label, Options: opt}
 	for _, s := range []*Side{&base, &new} {
-		var left []string
+		var left []results.Warning
 		s.Runs, left = believed(s.Runs)
-		for _, msg := range left {
-			c.Warnings = append(c.Warnings, s.Label+": "+msg)
+		for _, w := range left {
+			c.Warnings = append(c.Warnings, s.Label+": "+w.Msg)
 		}
 	}
 	for _, p := range opt.Metrics {

@@ -125,19 +125,13 @@ func ReadRunsWarn(path string) ([]Run, []Warning, error) {
 	return runs, warns, nil
 }
 
-// runKey is what names a run in a runs file.
-type runKey struct {
-	target, workload string
-	repeat           int
-}
-
 // readRuns reads the records of r, named file in messages (ReadRunsWarn).
 func readRuns(r io.Reader, file string) ([]Run, []Warning, error) {
 	var (
 		runs  []Run
 		warns []Warning
 		off   int64
-		seen  = map[runKey]int{} // the line of each run read
+		bel   Believer
 	)
 	rd := bufio.NewReaderSize(r, 64<<10)
 	for line := 1; ; line++ {
@@ -163,17 +157,15 @@ func readRuns(r io.Reader, file string) ([]Run, []Warning, error) {
 				}
 				return nil, nil, fmt.Errorf("%w: %s:%d: %v", ErrResults, file, line, err)
 			}
-			key := runKey{r.Target, r.Workload, r.Repeat}
-			switch err := CheckRun(r); {
-			case r.Target == "" || r.Workload == "":
+			if r.Target == "" || r.Workload == "" {
 				return nil, nil, fmt.Errorf("%w: %s:%d: a run needs \"target\" and \"workload\"", ErrResults, file, line)
+			}
+			switch err := bel.Believe(r, fmt.Sprintf("line %d", line)); {
+			case errors.Is(err, ErrDuplicate):
+				warn(ErrDuplicate, fmt.Sprintf("run %s %s #%d skipped: %v", r.Target, r.Workload, r.Repeat, err))
 			case err != nil:
 				warn(err, fmt.Sprintf("run %s %s #%d refused: %v", r.Target, r.Workload, r.Repeat, err))
-			case seen[key] != 0:
-				warn(ErrDuplicate, fmt.Sprintf("run %s %s #%d recorded again: skipped, line %d has it already",
-					r.Target, r.Workload, r.Repeat, seen[key]))
 			default:
-				seen[key] = line
 				runs = append(runs, r)
 			}
 		}

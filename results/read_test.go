@@ -150,7 +150,7 @@ func TestReadRunsRefusesImplausibleAndDuplicates(t *testing.T) {
 		{"achieved 1e308/s", rec(2, strings.Replace(step, `"achieved_rps":500`, `"achieved_rps":1e308`, 1)), "steps[0].achieved_rps", ErrImplausible},
 		{"steps: [{}]", rec(2, `{}`), "steps[0].offered_rps: 0", ErrImplausible},
 		{"answered > sent", rec(2, strings.Replace(step, `"answered":2500`, `"answered":2600`, 1)), "steps[0].answered: 2600: more than the 2500 sent", ErrImplausible},
-		{"a duplicate", rec(1, step), "run osv dns #1 recorded again: skipped, line 1 has it already", ErrDuplicate},
+		{"a duplicate", rec(1, step), "run osv dns #1 skipped: run recorded twice: line 1 has it already", ErrDuplicate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.WriteFile(path, []byte(rec(1, step)+tc.bad+rec(3, step)), 0o644)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,11 +120,10 @@ func TestCachedImageRemovesLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Remove()
-	gone := exec.Command("true")
-	if err := gone.Run(); err != nil {
-		t.Skipf("no true to run for a dead PID: %v", err)
-	}
-	deadPID, livePID := gone.Process.Pid, os.Getpid()
+	// No process has a PID over Linux's PID_MAX_LIMIT (2^22); a process
+	// that ended may see its PID reused (pid_max is 32768 on many hosts).
+	const deadPID = 1<<22 + 1
+	livePID := os.Getpid()
 	var legacyDead, legacyLive []string
 	for _, f := range []string{"http-0123456789abcdef.tmp%d", ".http-0123456789abcdef.tmp%d.tmp-4242"} {
 		legacyDead = append(legacyDead, filepath.Join(images, fmt.Sprintf(f, deadPID)))

@@ -542,7 +542,10 @@ func TestLibvirtConsoleFailure(t *testing.T) {
 // it late loses no line.
 func TestLibvirtResumesOnlyOnceTheConsoleIsHeld(t *testing.T) {
 	f := useFakeLibvirt(t)
-	defer func(o, d time.Duration) { consoleOpenTimeout, consoleDrainTimeout = o, d }(consoleOpenTimeout, consoleDrainTimeout)
+	restore := func(o, d time.Duration) func() {
+		return func() { consoleOpenTimeout, consoleDrainTimeout = o, d }
+	}(consoleOpenTimeout, consoleDrainTimeout)
+	defer restore()
 	consoleOpenTimeout, consoleDrainTimeout = 50*time.Millisecond, 50*time.Millisecond
 	f.openHeld = make(chan struct{})
 	m, _ := NewLibvirt(libvirtConfig(t), fakeQMP("paused", nil))
@@ -558,6 +561,9 @@ func TestLibvirtResumesOnlyOnceTheConsoleIsHeld(t *testing.T) {
 	}
 	close(f.openHeld)
 
+	// The late open: the usual bounds, so that a busy host's slow fake
+	// daemon is not mistaken for one that never opens.
+	restore()
 	m, _ = NewLibvirt(libvirtConfig(t), fakeQMP("paused", nil))
 	ready := m.WatchConsole("fake guest: ready")
 	if err := m.Start(context.Background()); err != nil {

@@ -236,6 +236,10 @@ func TestSIGHUPStopsARunCleanly(t *testing.T) {
 	tmp, out := t.TempDir(), filepath.Join(t.TempDir(), "results")
 	c := startUkbench(t, tmp, "run", cfg, "-o", out, "--timer-probe", "0")
 	c.waitLine(t, "booted (")
+	// The step table's header follows the boot line; after it nothing is
+	// written for the 5-minute step, so the closed stdout is met only
+	// after the hangup, as on a terminal that went away.
+	c.waitLine(t, "offered/s")
 	if dirs := privateDirs(tmp); len(dirs) < 2 {
 		t.Fatalf("private directories during the run: %v, want the guest's and its disk copy's", dirs)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/scanner"
@@ -44,7 +45,10 @@ var (
 // never ends included). A longer file's error wraps ErrConfig and
 // ErrTooLarge and names the file; one that cannot be read, the os error.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Non-blocking, so that opening a FIFO no one writes to returns at
+	// once (and reads as empty) instead of waiting for a writer; a pipe
+	// with a writer, such as <(command), is read as it comes.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

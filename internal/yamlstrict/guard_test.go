@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ukbench/ukbench/internal/fielderr"
 )
@@ -204,5 +206,52 @@ func TestDecodeTurnsAPanicIntoAnError(t *testing.T) {
 	err := Decode("c.yaml", []byte("p: x\n"), &v)
 	if !errors.Is(err, ErrConfig) || !errors.Is(err, ErrDecoderFailed) || !strings.Contains(err.Error(), "c.yaml: the YAML decoder failed on it (a decoder bug)") {
 		t.Errorf("Decode = %v, want ErrDecoderFailed naming the file", err)
+	}
+}
+
+// TestReadFileDoesNotWaitForAFIFOWriter: a FIFO no one writes to reads as
+// empty at once (the open used to wait for a writer, forever); one whose
+// writer has written, as with <(command), is read whole.
+func TestReadFileDoesNotWaitForAFIFOWriter(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "config.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := ReadFile(fifo)
+		done <- result{data, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || len(r.data) != 0 {
+			t.Errorf("ReadFile(FIFO with no writer) = %q, %v; want empty", r.data, r.err)
+		}
+	case <-time.After(30 * time.Second): // a hang is forever; 30 s is no host's noise
+		t.Fatal("ReadFile(FIFO with no writer) still waiting after 30 s")
+	}
+
+	// Hold a reader so that the writer's open returns and what it
+	// writes stays in the pipe after it closes.
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const config = "name: piped\n"
+	if _, err := w.WriteString(config); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if data, err := ReadFile(fifo); err != nil || string(data) != config {
+		t.Errorf("ReadFile(FIFO written to) = %q, %v; want %q", data, err, config)
 	}
 }
