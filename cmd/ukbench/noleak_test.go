@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,6 +101,13 @@ func TestNoQEMUOutlivesUkbench(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	testbin.FakeGuestMain() // when run as a test's QEMU
+	// Run under nohup, the suite starts with SIGHUP ignored, and so would
+	// every ukbench it starts (an ignored signal survives exec), while the
+	// hangup tests need it as a terminal gives it. A sink that drops it
+	// keeps this process alive through a hangup all the same.
+	if signal.Ignored(syscall.SIGHUP) {
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	}
 	code := m.Run()
 	testbin.Cleanup()
 	os.Exit(code)
