@@ -103,7 +103,7 @@ func decodeRecorder(e encodedHist) (*loadgen.Recorder, error) {
 }
 
 // decodeHist decodes one histogram whose geometry must lie within ref's:
-// its lowest trackable value at least 1, its highest and its significant
+// its lowest trackable value at least ref's (and 1), its highest and its significant
 // figures at most ref's (so its counts array is at most ref's), its
 // payload at most what such an array encodes to. The text's length, then
 // the geometry in its header, are checked before the histogram is decoded:
@@ -147,8 +147,8 @@ func decodeHist(text string, ref geometry) (*hdrhistogram.Histogram, error) {
 	switch {
 	case cookie != hdrhistogram.V2EncodingCookieBase:
 		return nil, fmt.Errorf("header cookie %#x: want V2's (%#x)", cookie, hdrhistogram.V2EncodingCookieBase)
-	case lowest < 1 || lowest > ref.highest/2:
-		return nil, fmt.Errorf("lowest trackable value %d: want 1 to %d", lowest, ref.highest/2)
+	case lowest < max(ref.lowest, 1) || lowest > ref.highest/2:
+		return nil, fmt.Errorf("lowest trackable value %d: want %d (ukbench's recorders' lowest) to %d", lowest, max(ref.lowest, 1), ref.highest/2)
 	case highest < 2*lowest || highest > ref.highest:
 		return nil, fmt.Errorf("highest trackable value %d: want %d (twice the lowest) to %d (ukbench's recorders' highest)", highest, 2*lowest, ref.highest)
 	case sig < 1 || sig > ref.sigFigs:

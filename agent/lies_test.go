@@ -291,6 +291,12 @@ func TestDecodeHistBounds(t *testing.T) {
 			t.Errorf("%s: %v, want an error naming the %s", tc.name, err, tc.want)
 		}
 	}
+	// A lowest below a recorder's would make more counts than a
+	// recorder's: refused, for a geometry whose lowest is over 1.
+	coarse := geometry{lowest: 1000, highest: ref.highest, sigFigs: ref.sigFigs, countsLen: ref.countsLen}
+	if _, err := decodeHist(hugeHist(1, ref.highest, int32(ref.sigFigs), 1), coarse); err == nil || !strings.Contains(err.Error(), "want 1000 (ukbench's recorders' lowest)") {
+		t.Errorf("lowest 1 against a recorder's 1000: %v, want refused", err)
+	}
 	if _, err := decodeHist(strings.Repeat("A", ref.maxEncoded()+4), ref); err == nil || !strings.Contains(err.Error(), "bytes of text") {
 		t.Errorf("over-long text: %v, want refused by its length", err)
 	}
