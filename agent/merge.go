@@ -111,16 +111,9 @@ func merge(spec loadgen.StepSpec, lim loadgen.Limits, parts []part) loadgen.Step
 		// Not expected once every part is checked: a last guard, so that
 		// what the merge made is never believed, nor written, unchecked.
 		step.ZeroNonFinite()
-		step.Valid, step.InvalidReason = false, joinReasons(step.InvalidReason, "merged step refused: "+err.Error())
+		step.Valid, step.InvalidReason = false, results.JoinReasons(step.InvalidReason, "merged step refused: "+err.Error())
 	}
 	return loadgen.StepOutcome{Step: step, Hist: rec}
-}
-
-func joinReasons(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
 }
 
 // skewUS is started − at in microseconds, without the wrap of an int64

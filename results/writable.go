@@ -49,7 +49,7 @@ func Writable(r *Run) error {
 			continue
 		}
 		demoted = demoted || s.Sustainable
-		reason := joinReason(s.InvalidReason, "implausible record: "+strings.Join(why, "; "))
+		reason := JoinReasons(s.InvalidReason, "implausible record: "+strings.Join(why, "; "))
 		s = Step{OfferedRPS: s.OfferedRPS, DurationS: s.DurationS, Phase: s.Phase,
 			InvalidReason: reason, NotSustainableReason: "invalid: " + reason}
 		if checkStep(s, noSchedule) != nil {
@@ -90,11 +90,13 @@ func Writable(r *Run) error {
 		return nil
 	}
 	msg := "record checked before writing: " + strings.Join(found, "; ")
-	r.Error = joinReason(r.Error, msg)
+	r.Error = JoinReasons(r.Error, msg)
 	return fmt.Errorf("%w: %s", ErrImplausible, msg)
 }
 
-func joinReason(a, b string) string {
+// JoinReasons appends reason b to reason a ("a; b"; b alone when a is
+// empty), as a record's reasons and errors accumulate.
+func JoinReasons(a, b string) string {
 	if a == "" {
 		return b
 	}
