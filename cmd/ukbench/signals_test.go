@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -76,7 +75,7 @@ type ukbenchChild struct {
 	cmd    *exec.Cmd
 	lines  chan string   // stdout, closed at its end
 	stdout io.ReadCloser // the read end, which a test may close
-	stderr syncBuffer
+	stderr lockedBuffer
 	done   chan struct{} // closed when ukbench has ended and been waited for
 	err    error         // Wait's, once done is closed
 }
@@ -289,7 +288,7 @@ func TestNohupKeepsSIGHUPIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -346,22 +345,3 @@ func signalMasks(t *testing.T, pid int) (ignored, caught uint64) {
 }
 
 func sigBit(s syscall.Signal) uint64 { return 1 << (uint(s) - 1) }
-
-// syncBuffer is a bytes.Buffer safe to write from one goroutine (a child's
-// output) while another reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

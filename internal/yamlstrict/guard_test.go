@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ukbench/ukbench/internal/fielderr"
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // AliasBomb is a "billion laughs" in YAML: levels anchors of ten aliases
@@ -27,16 +27,6 @@ func aliasBomb(field string, levels int) string {
 	}
 	b.WriteString("]\n")
 	return b.String()
-}
-
-// allocated returns the bytes fn allocates (the heap's running total, so
-// memory freed again still counts).
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // budget is what refusing a small hostile document may allocate: the
@@ -55,7 +45,7 @@ func TestDecodeRefusesAnAliasBomb(t *testing.T) {
 			Sweep []any  `yaml:"sweep"`
 		}
 		var err error
-		n := allocated(func() { err = Decode("c.yaml", []byte(doc), &v) })
+		n := testbin.Allocated(func() { err = Decode("c.yaml", []byte(doc), &v) })
 		fe, ok := fielderr.As(err)
 		if !errors.Is(err, ErrConfig) || !errors.Is(err, ErrAlias) || !strings.Contains(err.Error(), "c.yaml:2: sweep[0]: anchor &l0: YAML anchors and aliases are not accepted") || !ok || fe.Field() != "sweep[0]" {
 			t.Errorf("%d levels (%d bytes): Decode = %v, want the anchor on line 2, field sweep[0]", levels, len(doc), err)
@@ -106,7 +96,7 @@ func TestDecodeRefusesDeepNesting(t *testing.T) {
 	} {
 		var v any
 		var err error
-		n := allocated(func() { err = Decode("c.yaml", []byte(tc.doc), &v) })
+		n := testbin.Allocated(func() { err = Decode("c.yaml", []byte(tc.doc), &v) })
 		if !errors.Is(err, ErrConfig) || !errors.Is(err, ErrTooDeep) || !strings.Contains(err.Error(), tc.line) {
 			t.Errorf("%s: Decode = %v, want ErrTooDeep at %s", tc.name, err, tc.line)
 		}
@@ -147,7 +137,7 @@ func TestReadFileBoundsTheSize(t *testing.T) {
 	}
 	for _, p := range []string{big, "/dev/zero"} {
 		var err error
-		n := allocated(func() { _, err = ReadFile(p) })
+		n := testbin.Allocated(func() { _, err = ReadFile(p) })
 		if !errors.Is(err, ErrConfig) || !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), p+": file too large: over 256 KiB") {
 			t.Errorf("ReadFile(%s) = %v, want ErrTooLarge naming it", p, err)
 		}

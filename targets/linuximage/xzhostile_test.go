@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // xzParts are the parts of a single-block xz stream that assembleXZ puts
@@ -60,16 +61,6 @@ func xzIndex(unpadded, usize uint64) []byte {
 		idx = append(idx, 0)
 	}
 	return idx
-}
-
-// allocatedBy is how many bytes f allocates on the heap.
-func allocatedBy(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // TestUnxzKernelHostileStreams: streams whose CRC32s are all right but
@@ -128,7 +119,7 @@ func TestUnxzKernelHostileStreams(t *testing.T) {
 			stream := tc.stream()
 			var got []byte
 			var err error
-			n := allocatedBy(func() { got, err = unxzKernel(stream) })
+			n := testbin.Allocated(func() { got, err = unxzKernel(stream) })
 			if n > budget {
 				t.Errorf("%d-byte stream: %d bytes allocated, want at most %d", len(stream), n, budget)
 			}

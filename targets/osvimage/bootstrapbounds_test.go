@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ukbench/ukbench/internal/regfile"
+	"github.com/ukbench/ukbench/internal/testbin"
 )
 
 // TestReadVDSOBounds: a libvdso.so over its bound (17 MiB, a few KB
@@ -14,7 +15,7 @@ import (
 func TestReadVDSOBounds(t *testing.T) {
 	big := bootstrapFile(t, map[string]string{"libvdso.so": strings.Repeat("\x00", 17<<20)})
 	var err error
-	if n := allocatedBy(func() { _, err = readVDSO(big) }); n > 4<<20 {
+	if n := testbin.Allocated(func() { _, err = readVDSO(big) }); n > 4<<20 {
 		t.Errorf("17 MiB libvdso.so: %d bytes allocated", n)
 	}
 	if err == nil || !strings.Contains(err.Error(), "over the 16 MiB") || !strings.Contains(err.Error(), big) {

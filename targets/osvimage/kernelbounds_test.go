@@ -6,22 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// allocatedBy is how many bytes f allocates on the heap.
-func allocatedBy(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
+	"github.com/ukbench/ukbench/internal/testbin"
+)
 
 func gzipped(t *testing.T, data []byte) []byte {
 	t.Helper()
@@ -43,7 +34,7 @@ func TestReadKernelBoundsWhatItReads(t *testing.T) {
 	bomb := filepath.Join(dir, "zeros.gz")
 	os.WriteFile(bomb, zeros, 0o644)
 	var err error
-	n := allocatedBy(func() { _, err = ReadKernel(bomb) })
+	n := testbin.Allocated(func() { _, err = ReadKernel(bomb) })
 	if n > 2<<20 {
 		t.Errorf("%d-byte gzip of zeros: %d bytes allocated, want at most 2 MiB", len(zeros), n)
 	}
@@ -57,7 +48,7 @@ func TestReadKernelBoundsWhatItReads(t *testing.T) {
 	// An ELF header, then 64 MiB of zeros (gzip members of 1 MiB).
 	longGz := filepath.Join(dir, "long.gz")
 	os.WriteFile(longGz, append(gzipped(t, []byte("\x7fELF")), bytes.Repeat(member, 64)...), 0o644)
-	if n := allocatedBy(func() { _, err = ReadKernel(longGz) }); n > 16<<20 {
+	if n := testbin.Allocated(func() { _, err = ReadKernel(longGz) }); n > 16<<20 {
 		t.Errorf("gzip of 64 MiB, bound 1 MiB: %d bytes allocated, want at most 16 MiB", n)
 	}
 	if !errors.Is(err, ErrKernel) || !strings.Contains(err.Error(), longGz) || !strings.Contains(err.Error(), "more than 1 MiB") {
@@ -66,7 +57,7 @@ func TestReadKernelBoundsWhatItReads(t *testing.T) {
 	long := append([]byte("\x7fELF"), make([]byte, 2<<20)...)
 	plain := filepath.Join(dir, "long.elf")
 	os.WriteFile(plain, long, 0o644)
-	if n := allocatedBy(func() { _, err = ReadKernel(plain) }); n > 1<<20 {
+	if n := testbin.Allocated(func() { _, err = ReadKernel(plain) }); n > 1<<20 {
 		t.Errorf("2 MiB ELF, bound 1 MiB: %d bytes allocated", n)
 	}
 	if !errors.Is(err, ErrKernel) || !strings.Contains(err.Error(), plain) || !strings.Contains(err.Error(), "over 1 MiB") {
